@@ -1,0 +1,45 @@
+# Two commands for a fresh machine (python3, pip, node and npm are all it needs):
+#   make synth   set up, then synthesize the example app (cdk.out/)
+#   make test    set up, then lint, type-check and run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Node 22 and the CDK CLI come from package.json; put them (and the venv) first on PATH so jsii,
+# the CLI and the tests never run on the machine's Node 20.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup synth test lint typecheck pytest bench clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+synth: setup
+	cdk synth
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+typecheck: setup
+	mypy constructs/cdk_ses_bounce runtime/bounce_runtime
+
+pytest: setup
+	pytest
+
+test: lint typecheck pytest
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf cdk.out build dist .mypy_cache .ruff_cache .hypothesis

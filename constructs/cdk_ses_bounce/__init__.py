@@ -1,0 +1,1 @@
+"""cdk-ses-bounce: the BounceProcessor construct."""

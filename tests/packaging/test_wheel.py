@@ -1,0 +1,120 @@
+"""Build the wheel, install it into a fresh virtualenv and synthesize a separate consumer app."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_SOURCE = REPO_ROOT / "runtime" / "bounce_runtime"
+
+CONSUMER_APP = """
+import aws_cdk as cdk
+import bounce_runtime
+import cdk_ses_bounce
+from cdk_ses_bounce import BounceProcessor
+
+app = cdk.App(outdir="cdk.out")
+stack = cdk.Stack(app, "Consumer", env=cdk.Environment(account="123456789012", region="us-east-1"))
+BounceProcessor(
+    stack, "Bounces", recipients=["old.example.org"], bounce_sender="bounces@example.org"
+)
+app.synth()
+print(cdk_ses_bounce.__file__)
+print(bounce_runtime.__file__)
+"""
+
+
+def _run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A consumer project with the wheel installed in its own venv, synthesized once."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "constructs", source / "constructs", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "runtime", source / "runtime", ignore=ignore)
+    dist = work / "dist"
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            dist,
+            source,
+        ],
+        cwd=work,
+    )
+    (wheel,) = dist.glob("cdk_ses_bounce-*.whl")
+
+    env_dir = work / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel], cwd=work)
+    # Dependencies (aws-cdk-lib, constructs, jsii) come from the test venv, appended after the
+    # fresh venv's own site-packages so the installed wheel, not the checkout, is what imports.
+    fresh_site = Path(
+        _run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work
+        ).strip()
+    )
+    (fresh_site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    app_dir = work / "consumer"
+    app_dir.mkdir()
+    (app_dir / "consumer_app.py").write_text(CONSUMER_APP)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    printed = _run([python, "consumer_app.py"], cwd=app_dir, env=env).strip().splitlines()
+    return app_dir / "cdk.out", printed[-2:]
+
+
+def test_consumer_imports_the_installed_wheel(consumer: tuple[Path, list[str]]) -> None:
+    _, (construct_file, runtime_file) = consumer
+    for module_file in (construct_file, runtime_file):
+        assert "site-packages" in Path(module_file).parts
+        assert not Path(module_file).is_relative_to(REPO_ROOT)
+
+
+def test_lambda_asset_holds_exactly_the_runtime_package(consumer: tuple[Path, list[str]]) -> None:
+    cdk_out, _ = consumer
+    template = json.loads((cdk_out / "Consumer.template.json").read_text())
+    functions = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler") == "bounce_runtime.handler.handler"
+    ]
+    assert len(functions) == 1
+    asset_hash = functions[0]["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    asset_dir = cdk_out / f"asset.{asset_hash}"
+    shipped = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
+    expected = sorted(
+        str(Path("bounce_runtime") / p.relative_to(RUNTIME_SOURCE))
+        for p in RUNTIME_SOURCE.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    assert shipped == expected
+    assert "bounce_runtime/handler.py" in shipped
