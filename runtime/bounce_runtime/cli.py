@@ -1,0 +1,211 @@
+"""Operator command: preview the bounce plan for a notification, or check a policy file.
+
+``python -m bounce_runtime plan --notification N.json --bounce-sender ADDR ...`` makes no AWS call
+and prints one JSON document; ``python -m bounce_runtime validate-policy P.json`` checks a policy.
+Bad input: a one-line message on stderr and exit status 1 (2 for command-line usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from bounce_runtime.decision import MessagePlan, needs_full_headers, plan_message
+from bounce_runtime.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
+from bounce_runtime.errors import PermanentError, PolicyError
+from bounce_runtime.headers import parse_raw_headers
+from bounce_runtime.notification import parse_notification_body
+from bounce_runtime.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
+
+PROG = "python -m bounce_runtime"
+
+
+class CommandError(Exception):
+    """Bad input to a command: reported on stderr with exit status 1."""
+
+
+def _read_text(path: str, what: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {what} {path!r}: {error}") from None
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise CommandError(f"cannot read {what} {path!r}: {error}") from None
+
+
+def _load_policy(path: str | None) -> BouncePolicy:
+    if path is None:
+        return default_policy()
+    try:
+        return BouncePolicy.from_json(_read_text(path, "policy"))
+    except PolicyError as error:
+        raise CommandError(f"invalid policy {path!r}: {error}") from None
+
+
+def _recipient_arns(path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    text = _read_text(path, "recipient ARNs")
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise CommandError(f"recipient ARNs {path!r}: not valid JSON ({error})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in data.items()
+    ):
+        raise CommandError(
+            f"recipient ARNs {path!r}: expected a JSON object of recipient domains or "
+            "addresses to SES identity ARNs"
+        )
+    return {key.lower(): value for key, value in data.items()}
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandError(
+            f"--now {text!r}: expected an ISO 8601 time with a time zone, e.g. 2024-05-01T12:00:00Z"
+        )
+    return moment
+
+
+def _decision_json(plan: MessagePlan) -> list[dict[str, Any]]:
+    rows = []
+    for decision in plan.decisions:
+        bounce = decision.bounce
+        rows.append(
+            {
+                "recipient": decision.recipient,
+                "action": decision.action,
+                "reason": decision.reason,
+                "rule": decision.rule,
+                "bounce_type": bounce.bounce_type if isinstance(bounce, BounceAction) else None,
+                "dsn_status": bounce.dsn_status if isinstance(bounce, BounceAction) else None,
+            }
+        )
+    return rows
+
+
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    policy = _load_policy(args.policy)
+    if policy.needs_object_size and args.object_size is None:
+        parser.error("--object-size is required: the policy matches on message size")
+    now = _parse_now(args.now)
+    sender = SenderIdentity(
+        bounce_sender=args.bounce_sender,
+        bounce_sender_arn=args.bounce_sender_arn,
+        recipient_arns=_recipient_arns(args.recipient_arns),
+    )
+    notification = parse_notification_body(_read_text(args.notification, "notification"))
+    warnings = []
+    headers = None
+    if args.headers_from is not None:
+        headers = parse_raw_headers(_read_bytes(args.headers_from, "message"))
+    elif needs_full_headers(notification, policy):
+        warnings.append(
+            "mail.headersTruncated is true: the header guards saw only the notification's "
+            "headers; pass --headers-from MESSAGE.eml to check the full header block"
+        )
+    plan = plan_message(
+        notification, policy, now=now, object_size=args.object_size, headers=headers
+    )
+    return {
+        "ses_message_id": notification.mail.message_id,
+        "mail_timestamp": format_timestamp(notification.mail.timestamp),
+        "now": format_timestamp(now),
+        "sender": notification.mail.source,
+        "outcome": plan.outcome,
+        "reason": plan.reason,
+        "decisions": _decision_json(plan),
+        "warnings": warnings,
+        "request": build_send_bounce_request(plan, sender),
+    }
+
+
+def _policy_summary(path: str) -> str:
+    policy = _load_policy(path)
+    guards_on = [name for name in GUARD_NAMES if getattr(policy.guards, name)]
+    default = policy.default
+    default_text = (
+        f"bounce ({default.bounce_type})" if isinstance(default, BounceAction) else default.type
+    )
+    return (
+        f"ok: {path}: {len(policy.rules)} rules, {policy.pattern_count()} address patterns, "
+        f"default {default_text}, guards on: {', '.join(guards_on) or 'none'}, "
+        f"needs object size: {'yes' if policy.needs_object_size else 'no'}"
+    )
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser of ``python -m bounce_runtime``."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser(
+        "plan", help="print the decisions and SendBounce request for a notification (no AWS call)"
+    )
+    plan.add_argument(
+        "--notification", required=True, help="SQS body / SES notification JSON file; - for stdin"
+    )
+    plan.add_argument("--bounce-sender", required=True, help="From address of the bounce")
+    plan.add_argument("--bounce-sender-arn", help="identity ARN for sending authorization")
+    plan.add_argument(
+        "--recipient-arns", help="JSON file: recipient domain or address -> identity ARN"
+    )
+    plan.add_argument("--policy", help="policy JSON file (default: the default policy)")
+    plan.add_argument(
+        "--object-size", type=_non_negative_int, help="size of the stored message in bytes"
+    )
+    plan.add_argument(
+        "--headers-from", help="raw message file whose header block the header guards read"
+    )
+    plan.add_argument("--now", help="ISO 8601 time with zone (default: the current time)")
+    validate = commands.add_parser("validate-policy", help="check a policy JSON file")
+    validate.add_argument("policy", help="policy JSON file")
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit status (argparse exits 2 on usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "plan":
+            print(json.dumps(_plan(args, parser), indent=2, ensure_ascii=False))
+        else:
+            print(_policy_summary(args.policy))
+    except (CommandError, PermanentError, ValueError) as error:
+        _fail(str(error))
+    return 0

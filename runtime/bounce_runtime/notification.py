@@ -1,0 +1,317 @@
+"""Parses the SES "Received" notification that a receipt rule's S3 action publishes.
+
+The body is the notification itself (SNS raw message delivery) or an SNS envelope whose
+``Message`` is the notification as a JSON string. Anything else raises ``MalformedNotification``
+whose message starts with the field path that is wrong, e.g. ``mail.messageId: missing``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bounce_runtime.errors import MalformedNotification
+
+VERDICT_STATUSES = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED")
+_VERDICT_FIELDS = {
+    "spam": "spamVerdict",
+    "virus": "virusVerdict",
+    "spf": "spfVerdict",
+    "dkim": "dkimVerdict",
+    "dmarc": "dmarcVerdict",
+}
+_DESCRIBE_MAX_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Header:
+    """One header field as SES lists it (``mail.headers``) or as read from the stored message."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CommonHeaders:
+    """``mail.commonHeaders``: SES's parsed copy of a few headers (absent fields are empty)."""
+
+    from_: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    return_path: str | None = None
+    date: str | None = None
+    message_id: str | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Scan results; each is PASS, FAIL, GRAY or PROCESSING_FAILED, or None when not scanned."""
+
+    spam: str | None = None
+    virus: str | None = None
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+    dmarc_policy: str | None = None
+
+
+@dataclass(frozen=True)
+class S3Action:
+    """``receipt.action``: where the S3 action stored the message (the key includes the prefix)."""
+
+    bucket_name: str
+    object_key: str
+    topic_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """``receipt``: the envelope recipients this rule matched, verdicts and the S3 action."""
+
+    timestamp: datetime
+    recipients: tuple[str, ...]
+    verdicts: Verdicts
+    action: S3Action
+    processing_time_millis: int | None = None
+
+
+@dataclass(frozen=True)
+class Mail:
+    """``mail``: the message as SES received it."""
+
+    message_id: str
+    timestamp: datetime
+    source: str
+    destination: tuple[str, ...]
+    headers_truncated: bool
+    headers: tuple[Header, ...]
+    common_headers: CommonHeaders = CommonHeaders()
+
+
+@dataclass(frozen=True)
+class ReceivedNotification:
+    """A parsed "Received" notification; ``sns_message_id`` is set when it came in an envelope."""
+
+    mail: Mail
+    receipt: Receipt
+    sns_message_id: str | None = None
+
+
+def _describe(value: object) -> str:
+    """A short JSON rendering of a bad value for error messages."""
+    try:
+        text = json.dumps(value, ensure_ascii=True, default=str)
+    except (ValueError, RecursionError):
+        text = f"a deeply nested {type(value).__name__}"
+    if len(text) > _DESCRIBE_MAX_CHARS:
+        text = text[: _DESCRIBE_MAX_CHARS - 3] + "..."
+    return text
+
+
+def _fail(path: str, problem: str) -> MalformedNotification:
+    return MalformedNotification(f"{path}: {problem}")
+
+
+def _object(data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    value = _required(data, key, path)
+    if not isinstance(value, dict):
+        raise _fail(path, f"expected an object, got {_describe(value)}")
+    return value
+
+
+def _required(data: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in data:
+        raise _fail(path, "missing")
+    return data[key]
+
+
+def _string(data: Mapping[str, Any], key: str, path: str, *, non_empty: bool = True) -> str:
+    value = _required(data, key, path)
+    if not isinstance(value, str) or (non_empty and not value):
+        kind = "a non-empty string" if non_empty else "a string"
+        raise _fail(path, f"expected {kind}, got {_describe(value)}")
+    return value
+
+
+def _optional_string(data: Mapping[str, Any], key: str, path: str) -> str | None:
+    if data.get(key) is None:
+        return None
+    return _string(data, key, path, non_empty=False)
+
+
+def _string_list(
+    data: Mapping[str, Any], key: str, path: str, *, non_empty: bool
+) -> tuple[str, ...]:
+    value = _required(data, key, path)
+    if (
+        not isinstance(value, list)
+        or (non_empty and not value)
+        or not all(isinstance(item, str) for item in value)
+    ):
+        kind = "a non-empty list of strings" if non_empty else "a list of strings"
+        raise _fail(path, f"expected {kind}, got {_describe(value)}")
+    return tuple(value)
+
+
+def _timestamp(data: Mapping[str, Any], key: str, path: str) -> datetime:
+    text = _string(data, key, path)
+    try:
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            raise ValueError("no time zone")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _fail(
+            path, f"expected an ISO 8601 timestamp with a time zone, got {_describe(text)}"
+        ) from None
+
+
+def _headers(mail: Mapping[str, Any]) -> tuple[Header, ...]:
+    value = _required(mail, "headers", "mail.headers")
+    if not isinstance(value, list):
+        raise _fail(
+            "mail.headers", f"expected a list of name/value objects, got {_describe(value)}"
+        )
+    headers = []
+    for index, item in enumerate(value):
+        path = f"mail.headers[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(path, f"expected an object with name and value, got {_describe(item)}")
+        headers.append(
+            Header(
+                name=_string(item, "name", f"{path}.name"),
+                value=_string(item, "value", f"{path}.value", non_empty=False),
+            )
+        )
+    return tuple(headers)
+
+
+def _common_headers(mail: Mapping[str, Any]) -> CommonHeaders:
+    if mail.get("commonHeaders") is None:
+        return CommonHeaders()
+    common = _object(mail, "commonHeaders", "mail.commonHeaders")
+
+    def addresses(key: str) -> tuple[str, ...]:
+        if common.get(key) is None:
+            return ()
+        return _string_list(common, key, f"mail.commonHeaders.{key}", non_empty=False)
+
+    def text(key: str) -> str | None:
+        return _optional_string(common, key, f"mail.commonHeaders.{key}")
+
+    return CommonHeaders(
+        from_=addresses("from"),
+        to=addresses("to"),
+        return_path=text("returnPath"),
+        date=text("date"),
+        message_id=text("messageId"),
+        subject=text("subject"),
+    )
+
+
+def _mail(notification: Mapping[str, Any]) -> Mail:
+    mail = _object(notification, "mail", "mail")
+    truncated = _required(mail, "headersTruncated", "mail.headersTruncated")
+    if not isinstance(truncated, bool):
+        raise _fail("mail.headersTruncated", f"expected true or false, got {_describe(truncated)}")
+    return Mail(
+        message_id=_string(mail, "messageId", "mail.messageId"),
+        timestamp=_timestamp(mail, "timestamp", "mail.timestamp"),
+        source=_string(mail, "source", "mail.source", non_empty=False),
+        destination=_string_list(mail, "destination", "mail.destination", non_empty=False),
+        headers_truncated=truncated,
+        headers=_headers(mail),
+        common_headers=_common_headers(mail),
+    )
+
+
+def _verdicts(receipt: Mapping[str, Any]) -> Verdicts:
+    statuses: dict[str, str | None] = {}
+    for name, key in _VERDICT_FIELDS.items():
+        path = f"receipt.{key}"
+        if receipt.get(key) is None:
+            statuses[name] = None
+            continue
+        verdict = _object(receipt, key, path)
+        status = _string(verdict, "status", f"{path}.status")
+        if status not in VERDICT_STATUSES:
+            raise _fail(
+                f"{path}.status",
+                f"{_describe(status)} is not one of {', '.join(VERDICT_STATUSES)}",
+            )
+        statuses[name] = status
+    return Verdicts(
+        **statuses,
+        dmarc_policy=_optional_string(receipt, "dmarcPolicy", "receipt.dmarcPolicy"),
+    )
+
+
+def _action(receipt: Mapping[str, Any]) -> S3Action:
+    action = _object(receipt, "action", "receipt.action")
+    action_type = _required(action, "type", "receipt.action.type")
+    if action_type != "S3":
+        raise _fail(
+            "receipt.action.type",
+            f'expected "S3" (the runtime reads the message the S3 action stored), '
+            f"got {_describe(action_type)}",
+        )
+    return S3Action(
+        bucket_name=_string(action, "bucketName", "receipt.action.bucketName"),
+        object_key=_string(action, "objectKey", "receipt.action.objectKey"),
+        topic_arn=_optional_string(action, "topicArn", "receipt.action.topicArn"),
+    )
+
+
+def _receipt(notification: Mapping[str, Any]) -> Receipt:
+    receipt = _object(notification, "receipt", "receipt")
+    millis = receipt.get("processingTimeMillis")
+    if millis is not None and (not isinstance(millis, int) or isinstance(millis, bool)):
+        raise _fail("receipt.processingTimeMillis", f"expected an integer, got {_describe(millis)}")
+    return Receipt(
+        timestamp=_timestamp(receipt, "timestamp", "receipt.timestamp"),
+        recipients=_string_list(receipt, "recipients", "receipt.recipients", non_empty=True),
+        verdicts=_verdicts(receipt),
+        action=_action(receipt),
+        processing_time_millis=millis,
+    )
+
+
+def _load_json(text: str, path: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _fail(path, f"not JSON ({type(error).__name__}: {str(error)[:80]})") from None
+
+
+def _unwrap_envelope(envelope: Mapping[str, Any]) -> tuple[Any, str | None]:
+    if envelope.get("Type") != "Notification":
+        raise _fail(
+            "Type", f'expected "Notification" (an SNS envelope), got {_describe(envelope["Type"])}'
+        )
+    message = _string(envelope, "Message", "Message")
+    sns_message_id = envelope.get("MessageId")
+    return (
+        _load_json(message, "Message"),
+        sns_message_id if isinstance(sns_message_id, str) else None,
+    )
+
+
+def parse_notification_body(body: str) -> ReceivedNotification:
+    """Parse an SQS body: the raw SES notification, or the same inside an SNS envelope."""
+    data = _load_json(body, "body")
+    if not isinstance(data, dict):
+        raise _fail("body", f"expected a JSON object, got {_describe(data)}")
+    sns_message_id = None
+    if "Type" in data and "notificationType" not in data:
+        data, sns_message_id = _unwrap_envelope(data)
+        if not isinstance(data, dict):
+            raise _fail("Message", f"expected a JSON object, got {_describe(data)}")
+    notification_type = _required(data, "notificationType", "notificationType")
+    if notification_type != "Received":
+        raise _fail("notificationType", f'expected "Received", got {_describe(notification_type)}')
+    return ReceivedNotification(
+        mail=_mail(data), receipt=_receipt(data), sns_message_id=sns_message_id
+    )

@@ -1,0 +1,310 @@
+"""The operator command ``python -m bounce_runtime`` (plan, validate-policy)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bounce_runtime.cli import main
+from support.events import EVENTS_DIR, notification
+
+Accepts = Callable[[Mapping[str, Any]], None]
+CLEAN = str(EVENTS_DIR / "received-clean.json")
+SOON = "2015-09-11T20:40:00Z"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def write(tmp_path: Path, name: str, data: Any) -> str:
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def test_plan_prints_decisions_and_request(
+    capsys: pytest.CaptureFixture[str], botocore_accepts: Accepts
+) -> None:
+    status, out, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@example.com", "--now", SOON],
+        capsys,
+    )
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert document == {
+        "ses_message_id": "d6iitobk75ur44p8kdnnp7g2n800",
+        "mail_timestamp": "2015-09-11T20:32:33.936Z",
+        "now": "2015-09-11T20:40:00.000Z",
+        "sender": "61967230-7A45-4A9D-BEC9-87CBCF2211C9@example.net",
+        "outcome": "bounce",
+        "reason": "policy",
+        "decisions": [
+            {
+                "recipient": "recipient@example.com",
+                "action": "bounce",
+                "reason": "default-rule",
+                "rule": "default",
+                "bounce_type": "DoesNotExist",
+                "dsn_status": "5.1.1",
+            }
+        ],
+        "warnings": [],
+        "request": {
+            "OriginalMessageId": "d6iitobk75ur44p8kdnnp7g2n800",
+            "BounceSender": "b@example.com",
+            "MessageDsn": {
+                "ReportingMta": "dns; example.com",
+                "ArrivalDate": "2015-09-11T20:32:33.936Z",
+            },
+            "BouncedRecipientInfoList": [
+                {"Recipient": "recipient@example.com", "BounceType": "DoesNotExist"}
+            ],
+        },
+    }
+    botocore_accepts(document["request"])
+
+
+def test_plan_defaults_to_the_current_time_so_an_old_sample_is_expired(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@example.com"], capsys
+    )
+    document = json.loads(out)
+    assert (status, document["outcome"], document["reason"], document["request"]) == (
+        0,
+        "expired",
+        "expired",
+        None,
+    )
+
+
+def test_plan_with_policy_size_arns_and_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = write(
+        tmp_path,
+        "policy.json",
+        {
+            "rules": [
+                {
+                    "name": "too-big",
+                    "match": {"min_size_bytes": 1000},
+                    "action": {"type": "bounce", "bounce_type": "MessageTooLarge"},
+                }
+            ],
+            "default": {"type": "accept"},
+        },
+    )
+    arns = write(
+        tmp_path,
+        "arns.json",
+        {"Example.com": "arn:aws:ses:us-east-1:123456789012:identity/example.com"},
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(notification())))
+    argv = ["plan", "--notification", "-", "--bounce-sender", "b@example.com", "--policy", policy]
+    argv += ["--recipient-arns", arns, "--now", "2024-05-01T12:01:00+00:00"]
+    status, out, _ = run([*argv, "--object-size", "1000"], capsys)
+    document = json.loads(out)
+    assert status == 0
+    assert document["decisions"][0]["rule"] == "too-big"
+    assert document["request"]["BouncedRecipientInfoList"] == [
+        {
+            "Recipient": "recipient@example.com",
+            "RecipientArn": "arn:aws:ses:us-east-1:123456789012:identity/example.com",
+            "BounceType": "MessageTooLarge",
+        }
+    ]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(notification())))
+    status, out, err = run(argv, capsys)
+    assert status == 2
+    assert err.endswith("error: --object-size is required: the policy matches on message size\n")
+
+
+def test_plan_warns_about_truncated_headers_and_reads_them_from_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", "--notification", str(EVENTS_DIR / "received-headers-truncated.json")]
+    argv += ["--bounce-sender", "b@example.com", "--now", SOON]
+    _, out, _ = run(argv, capsys)
+    assert json.loads(out)["warnings"] == [
+        "mail.headersTruncated is true: the header guards saw only the notification's headers; "
+        "pass --headers-from MESSAGE.eml to check the full header block"
+    ]
+    eml = tmp_path / "message.eml"
+    eml.write_bytes(b"From: x@example.net\r\nAuto-Submitted: auto-generated\r\n\r\nbody\r\n")
+    _, out, _ = run([*argv, "--headers-from", str(eml)], capsys)
+    document = json.loads(out)
+    assert (document["outcome"], document["reason"], document["warnings"]) == (
+        "suppress",
+        "auto-submitted",
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "content", "message"),
+    [
+        ([], "nope", "body: not JSON (JSONDecodeError: Expecting value: line 1 column 1 (char 0))"),
+        (
+            [],
+            json.dumps({"notificationType": "Bounce"}),
+            'notificationType: expected "Received", got "Bounce"',
+        ),
+        (
+            ["--now", "2024-05-01 12:00"],
+            None,
+            (
+                "--now '2024-05-01 12:00': expected an ISO 8601 time with a time zone, "
+                "e.g. 2024-05-01T12:00:00Z"
+            ),
+        ),
+        (
+            ["--now", "soon"],
+            None,
+            "--now 'soon': expected an ISO 8601 time with a time zone, e.g. 2024-05-01T12:00:00Z",
+        ),
+    ],
+)
+def test_plan_bad_input_exits_1_with_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    content: str | None,
+    message: str,
+) -> None:
+    path = write(tmp_path, "n.json", content) if content is not None else CLEAN
+    status, out, err = run(
+        ["plan", "--notification", path, "--bounce-sender", "b@example.com", *extra], capsys
+    )
+    assert (status, out) == (1, "")
+    assert err == f"python -m bounce_runtime: error: {message}\n"
+
+
+def test_plan_missing_files_and_bad_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "absent.json")
+    status, _, err = run(
+        ["plan", "--notification", missing, "--bounce-sender", "b@x.example"], capsys
+    )
+    assert status == 1
+    assert err.startswith(
+        f"python -m bounce_runtime: error: cannot read notification {missing!r}: "
+    )
+    policy = write(tmp_path, "p.json", {"default": {"type": "drop"}})
+    status, _, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@x.example", "--policy", policy],
+        capsys,
+    )
+    assert status == 1
+    assert err == (
+        f"python -m bounce_runtime: error: invalid policy {policy!r}: "
+        "default.type: 'drop' is not one of bounce, accept, suppress\n"
+    )
+
+
+def test_plan_bad_bounce_sender(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "nobody", "--now", SOON], capsys
+    )
+    assert status == 1
+    assert err == (
+        "python -m bounce_runtime: error: BounceSender: 'nobody' is not an email address "
+        "(local@domain, at most 320 characters)\n"
+    )
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["plan", "--notification", CLEAN], capsys)
+    assert status == 2
+    assert "the following arguments are required: --bounce-sender" in err
+    status, _, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@x.example", "--object-size", "-3"],
+        capsys,
+    )
+    assert status == 2
+    assert "argument --object-size: '-3' is not a whole number of bytes >= 0" in err
+
+
+def test_validate_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write(
+        tmp_path,
+        "good.json",
+        {
+            "rules": [
+                {
+                    "match": {"recipients": ["a@example.com", "example.org"]},
+                    "action": {"type": "accept"},
+                }
+            ],
+            "guards": {"list_traffic": False},
+        },
+    )
+    status, out, err = run(["validate-policy", good], capsys)
+    assert (status, err) == (0, "")
+    assert out == (
+        f"ok: {good}: 1 rules, 2 address patterns, default bounce (DoesNotExist), guards on: "
+        "null_sender, auto_submitted, failed_authentication, spam_or_virus, needs object size: no\n"
+    )
+    bad = write(
+        tmp_path, "bad.json", '{"rules": [{"action": {"type": "bounce", "bounce_type": "Gone"}}]}'
+    )
+    status, out, err = run(["validate-policy", bad], capsys)
+    assert (status, out) == (1, "")
+    assert err == (
+        f"python -m bounce_runtime: error: invalid policy {bad!r}: rules[0].action.bounce_type: "
+        "'Gone' is not one of DoesNotExist, MessageTooLarge, ExceededQuota, ContentRejected, "
+        "Undefined, TemporaryFailure\n"
+    )
+
+
+def test_module_runs_as_a_command() -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bounce_runtime",
+            "plan",
+            "--notification",
+            str(EVENTS_DIR / "sns-envelope-clean.json"),
+            "--bounce-sender",
+            "b@example.com",
+            "--now",
+            SOON,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (completed.returncode, completed.stderr) == (0, "")
+    assert (
+        json.loads(completed.stdout)["request"]["OriginalMessageId"]
+        == "d6iitobk75ur44p8kdnnp7g2n800"
+    )
+    failed = subprocess.run(
+        [sys.executable, "-m", "bounce_runtime", "validate-policy", "/nonexistent/policy.json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(
+        "python -m bounce_runtime: error: cannot read policy '/nonexistent/policy.json': "
+    )
+    assert "Traceback" not in failed.stderr
