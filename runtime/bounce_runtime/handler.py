@@ -1,0 +1,84 @@
+"""Lambda entry point: one set of clients per container, one ``BatchProcessor`` per invocation.
+
+boto3 is imported on the first invocation, not at import time, to keep the module cheap to load.
+Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``) redirect them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.dead_letter import DeadLetterQueue
+from bounce_runtime.errors import ConfigError
+from bounce_runtime.mail_store import MailStore
+from bounce_runtime.observability import BatchMetrics, JsonLogger, utc_now
+from bounce_runtime.pacing import Pacer
+from bounce_runtime.processor import BatchProcessor, BatchResponse
+from bounce_runtime.ses_sender import BounceSender, botocore_client_kwargs
+
+
+class LambdaContext(Protocol):
+    """The part of Lambda's context object the handler uses."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Container:
+    """What lives as long as the Lambda container: config, clients, the pacer's budget."""
+
+    config: RuntimeConfig
+    mail_store: MailStore
+    sender: BounceSender
+    dead_letter: DeadLetterQueue
+
+
+_container: Container | None = None
+
+
+def build_container(environ: Mapping[str, str]) -> Container:
+    """Read the config and create the boto3 clients (S3 and SQS keep botocore's retries)."""
+    import boto3
+    from botocore.config import Config
+
+    config = RuntimeConfig.from_environ(environ)
+    aws_config = Config(
+        retries={"total_max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5
+    )
+    s3 = boto3.client("s3", config=aws_config)
+    ses = boto3.client("ses", **botocore_client_kwargs())
+    sqs = boto3.client("sqs", config=aws_config)
+    return Container(
+        config=config,
+        mail_store=MailStore(s3),
+        sender=BounceSender(ses, Pacer(config.send_rate_per_second)),
+        dead_letter=DeadLetterQueue(sqs, config.dead_letter_queue_url),
+    )
+
+
+def handler(event: Mapping[str, Any], context: LambdaContext) -> BatchResponse:
+    """Process one SQS batch; returns the partial batch response."""
+    global _container
+    logger = JsonLogger()
+    if _container is None:
+        try:
+            _container = build_container(os.environ)
+        except ConfigError as error:
+            logger.error("invalid configuration", reason=error.reason, detail=error.message)
+            raise
+    container = _container
+    processor = BatchProcessor(
+        container.config,
+        mail_store=container.mail_store,
+        sender=container.sender,
+        dead_letter=container.dead_letter,
+        metrics=BatchMetrics(container.config.metrics_namespace, container.config.function_name),
+        logger=logger,
+        now=utc_now,
+        remaining_ms=context.get_remaining_time_in_millis,
+    )
+    return processor.process(event)

@@ -1,0 +1,97 @@
+"""The stored mail object in S3: its size, its header block and the idempotency tag."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from bounce_runtime.errors import PermanentError
+from bounce_runtime.headers import parse_raw_headers
+from bounce_runtime.notification import Header
+
+BOUNCE_TAG_KEY = "ses-bounce-message-id"
+HEADER_BLOCK_BYTES = 64 * 1024
+_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+
+
+class MailObjectClient(Protocol):
+    """What the store needs of a boto3 S3 client (fakes in tests implement the same)."""
+
+    def head_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def get_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def get_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def put_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class MailStore:
+    """Reads and tags the objects that the receipt rule's S3 action stored."""
+
+    def __init__(self, client: MailObjectClient) -> None:
+        self._client = client
+
+    def object_size(self, bucket: str, key: str) -> int:
+        """The object's size in bytes (HeadObject)."""
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+        return int(response["ContentLength"])
+
+    def read_headers(self, bucket: str, key: str) -> tuple[Header, ...]:
+        """The header fields of the stored message, from its first 64 KiB."""
+        try:
+            response = self._client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_BYTES - 1}"
+            )
+        except ClientError as error:
+            if _error_code(error) == "InvalidRange":  # an empty object has no byte 0
+                return parse_raw_headers(b"")
+            raise self._classify(error, bucket, key) from error
+        body = response["Body"]
+        try:
+            block = body.read(HEADER_BLOCK_BYTES)
+        finally:
+            body.close()
+        return parse_raw_headers(block)
+
+    def bounce_tag(self, bucket: str, key: str) -> str | None:
+        """The bounce MessageId the object was tagged with, or None when it has no such tag."""
+        for tag in self._tags(bucket, key):
+            if tag["Key"] == BOUNCE_TAG_KEY:
+                return tag["Value"]
+        return None
+
+    def tag_bounced(self, bucket: str, key: str, bounce_message_id: str) -> None:
+        """Tag the object with the bounce's MessageId, keeping its other tags."""
+        tags = [tag for tag in self._tags(bucket, key) if tag["Key"] != BOUNCE_TAG_KEY]
+        tags.append({"Key": BOUNCE_TAG_KEY, "Value": bounce_message_id})
+        try:
+            self._client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+
+    def _tags(self, bucket: str, key: str) -> list[dict[str, str]]:
+        try:
+            response = self._client.get_object_tagging(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+        return [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in response["TagSet"]]
+
+    @staticmethod
+    def _classify(error: ClientError, bucket: str, key: str) -> Exception:
+        """A missing object is permanent; anything else is left for a later delivery."""
+        code = _error_code(error)
+        if code in _MISSING_CODES:
+            return PermanentError(
+                "mail-object-missing", f"s3://{bucket}/{key} does not exist (S3 {code})"
+            )
+        return error

@@ -1,0 +1,285 @@
+"""Runs one SQS batch: plan, send, tag, dead-letter; returns the partial batch response."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.dead_letter import DeadLetterQueue
+from bounce_runtime.decision import MessagePlan, needs_full_headers, plan_message
+from bounce_runtime.dsn import build_send_bounce_request, validate_send_bounce_request
+from bounce_runtime.errors import MalformedNotification, PermanentError
+from bounce_runtime.mail_store import MailStore
+from bounce_runtime.notification import ReceivedNotification, parse_notification_body
+from bounce_runtime.observability import BatchMetrics, JsonLogger
+from bounce_runtime.ses_sender import BounceSender, SendDeadlineExceeded
+
+# Stop taking new records when less than this is left (or one SendBounce attempt, if longer).
+MIN_SAFETY_MARGIN_S = 5.0
+# Plan as if this much later: a bounce is not started when SES's 24-hour window is about to close.
+EXPIRY_MARGIN = timedelta(minutes=1)
+TAG_ATTEMPTS = 3
+TAG_RETRY_DELAY_S = 0.1
+_RECIPIENT_METRICS = {
+    "bounce": "RecipientsBounced",
+    "accept": "RecipientsAccepted",
+    "suppress": "RecipientsSuppressed",
+}
+
+BatchResponse = dict[str, list[dict[str, str]]]
+
+
+class _OutOfTime(Exception):
+    """Raised inside a record when the batch must stop; the record and the rest are retried."""
+
+
+class BatchProcessor:
+    """Processes the records of one SQS event; every dependency is injected.
+
+    A record ends as: bounced (then tagged), accepted or suppressed, skipped as a duplicate,
+    dead-lettered with a reason, or reported in ``batchItemFailures`` for SQS to redeliver.
+    """
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        mail_store: MailStore,
+        sender: BounceSender,
+        dead_letter: DeadLetterQueue,
+        metrics: BatchMetrics,
+        logger: JsonLogger,
+        now: Callable[[], datetime],
+        remaining_ms: Callable[[], int],
+        sleep: Callable[[float], None] = time.sleep,
+        safety_margin_s: float | None = None,
+    ) -> None:
+        self.config = config
+        self._identity = config.sender_identity()
+        self._mail_store = mail_store
+        self._sender = sender
+        self._dead_letter = dead_letter
+        self._metrics = metrics
+        self._log = logger
+        self._now = now
+        self._remaining_ms = remaining_ms
+        self._sleep = sleep
+        self.safety_margin_s = (
+            safety_margin_s
+            if safety_margin_s is not None
+            else max(MIN_SAFETY_MARGIN_S, sender.retry.attempt_timeout_s)
+        )
+
+    def process(self, event: Mapping[str, Any]) -> BatchResponse:
+        """Process every record; never raises for a record-level problem."""
+        records = event.get("Records")
+        if not isinstance(records, list):
+            raise ValueError(f"event has no Records list (got keys {sorted(event)}): not SQS")
+        failed: list[str] = []
+        seen_ses_ids: set[str] = set()
+        for index, record in enumerate(records):
+            sqs_id = str(record.get("messageId", ""))
+            try:
+                if self._remaining_seconds() < self.safety_margin_s:
+                    raise _OutOfTime(
+                        f"{self._remaining_seconds():.1f} s left, margin {self.safety_margin_s} s"
+                    )
+                if not self._process_record(record, sqs_id, seen_ses_ids):
+                    failed.append(sqs_id)
+            except _OutOfTime as stop:
+                self._stop(records[index:], failed, str(stop))
+                break
+        self._metrics.flush()
+        self._log.info("batch done", records=len(records), failed=len(failed))
+        return {"batchItemFailures": [{"itemIdentifier": sqs_id} for sqs_id in failed]}
+
+    def _stop(self, unprocessed: Sequence[Mapping[str, Any]], failed: list[str], why: str) -> None:
+        ids = [str(record.get("messageId", "")) for record in unprocessed]
+        failed.extend(ids)
+        self._log.warning(
+            "time is short: leaving the rest of the batch for redelivery",
+            detail=why,
+            unprocessed=len(ids),
+            sqs_message_ids=ids,
+        )
+
+    def _remaining_seconds(self) -> float:
+        return self._remaining_ms() / 1000.0
+
+    def _process_record(
+        self, record: Mapping[str, Any], sqs_id: str, seen_ses_ids: set[str]
+    ) -> bool:
+        """True when the record is finished (SQS may delete it), False to have it redelivered."""
+        body = record.get("body")
+        ses_id: str | None = None
+        try:
+            if not isinstance(body, str):
+                raise MalformedNotification(f"body: expected a string, got {type(body).__name__}")
+            notification = parse_notification_body(body)
+            ses_id = notification.mail.message_id
+            if ses_id in seen_ses_ids:
+                self._metrics.count("DuplicatesSkipped")
+                self._log.info(
+                    "duplicate in batch: skipped", ses_message_id=ses_id, sqs_message_id=sqs_id
+                )
+                return True
+            seen_ses_ids.add(ses_id)
+            self._handle(notification, body, sqs_id)
+            return True
+        except PermanentError as error:
+            original = body if isinstance(body, str) and body else json.dumps(body)
+            return self._dead_letter_record(original, sqs_id, ses_id, error.reason, error.message)
+        except SendDeadlineExceeded as error:
+            raise _OutOfTime(str(error)) from error
+        except Exception as error:  # transient or unexpected: SQS redelivers the record
+            self._log.error(
+                "record failed: left for redelivery",
+                ses_message_id=ses_id,
+                sqs_message_id=sqs_id,
+                reason=getattr(error, "reason", type(error).__name__),
+                detail=str(error)[:1000],
+            )
+            return False
+
+    def _handle(self, notification: ReceivedNotification, body: str, sqs_id: str) -> None:
+        ses_id = notification.mail.message_id
+        action = notification.receipt.action
+        policy = self.config.policy
+        object_size = (
+            self._mail_store.object_size(action.bucket_name, action.object_key)
+            if policy.needs_object_size
+            else None
+        )
+        headers = (
+            self._mail_store.read_headers(action.bucket_name, action.object_key)
+            if needs_full_headers(notification, policy)
+            else None
+        )
+        plan = plan_message(
+            notification,
+            policy,
+            now=self._now() + EXPIRY_MARGIN,
+            object_size=object_size,
+            headers=headers,
+        )
+        if plan.outcome in ("bounce", "expired"):
+            earlier = self._mail_store.bounce_tag(action.bucket_name, action.object_key)
+            if earlier is not None:
+                self._metrics.count("DuplicatesSkipped")
+                self._log.info(
+                    "already bounced: skipped",
+                    ses_message_id=ses_id,
+                    sqs_message_id=sqs_id,
+                    bounce_message_id=earlier,
+                )
+                return
+        if plan.outcome == "expired":
+            raise PermanentError(
+                "expired",
+                f"received at {notification.mail.timestamp.isoformat()}: more than 24 hours "
+                "ago, past the SendBounce window",
+            )
+        request = build_send_bounce_request(plan, self._identity)
+        if request is None:
+            self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
+            return
+        validate_send_bounce_request(request)
+        result = self._sender.send(
+            request,
+            remaining_seconds=self._remaining_seconds,
+            on_throttle=lambda: self._metrics.count("SendBounceThrottled"),
+        )
+        self._metrics.count("BouncesSent")
+        self._tag(action.bucket_name, action.object_key, result.message_id, ses_id)
+        self._finish(
+            plan,
+            ses_id,
+            sqs_id,
+            bounce_message_id=result.message_id,
+            attempts=result.attempts,
+            throttles=result.throttles,
+        )
+
+    def _tag(self, bucket: str, key: str, bounce_message_id: str, ses_id: str) -> None:
+        """Tag the object; a failure is logged and counted, never a reason to send again."""
+        for attempt in range(1, TAG_ATTEMPTS + 1):
+            try:
+                self._mail_store.tag_bounced(bucket, key, bounce_message_id)
+                return
+            except Exception as error:  # the bounce is out: nothing may send it again
+                if attempt == TAG_ATTEMPTS:
+                    self._metrics.count("TaggingFailures")
+                    self._log.error(
+                        "bounce sent but the object could not be tagged",
+                        ses_message_id=ses_id,
+                        bounce_message_id=bounce_message_id,
+                        object=f"s3://{bucket}/{key}",
+                        detail=str(error)[:1000],
+                    )
+                    return
+                self._sleep(TAG_RETRY_DELAY_S * attempt)
+
+    def _finish(
+        self,
+        plan: MessagePlan,
+        ses_id: str,
+        sqs_id: str,
+        *,
+        bounce_message_id: str | None,
+        **fields: Any,
+    ) -> None:
+        decisions = []
+        for decision in plan.decisions:
+            self._metrics.count(_RECIPIENT_METRICS[decision.action], reason=decision.reason)
+            decisions.append(
+                {
+                    "recipient": decision.recipient,
+                    "decision": decision.action,
+                    "reason": decision.reason,
+                }
+            )
+        self._log.info(
+            f"message {plan.outcome}",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            outcome=plan.outcome,
+            recipients=decisions,
+            bounce_message_id=bounce_message_id,
+            **fields,
+        )
+
+    def _dead_letter_record(
+        self, body: str, sqs_id: str, ses_id: str | None, reason: str, detail: str
+    ) -> bool:
+        try:
+            self._dead_letter.send(
+                body=body,
+                reason=reason,
+                detail=detail,
+                sqs_message_id=sqs_id,
+                ses_message_id=ses_id,
+            )
+        except Exception as error:  # SQS redelivers the record; the dead letter is tried again
+            self._log.error(
+                "dead-letter send failed: left for redelivery",
+                ses_message_id=ses_id,
+                sqs_message_id=sqs_id,
+                reason=reason,
+                detail=str(error)[:1000],
+            )
+            return False
+        self._metrics.count("PermanentFailures", reason=reason)
+        if reason == "expired":
+            self._metrics.count("MessagesExpired")
+        self._log.warning(
+            "dead-lettered",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            reason=reason,
+            detail=detail[:1000],
+        )
+        return True

@@ -1,0 +1,174 @@
+"""SendBounce with pacing, retries with backoff and jitter, and a deadline.
+
+botocore's own retries are turned off on the client (``BOTOCORE_CONFIG``) so that this module
+decides every attempt: each one takes a pacing slot, and none starts unless the Lambda has time
+left to finish it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError, HTTPClientError, ParamValidationError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+from bounce_runtime.errors import PermanentError
+from bounce_runtime.pacing import Pacer
+
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
+)
+SERVER_ERROR_CODES = frozenset(
+    {"ServiceUnavailable", "InternalFailure", "InternalError", "ServiceUnavailableException"}
+)
+
+# Connect + read timeouts of the SES client: the longest one attempt can take.
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 4.0
+
+
+def botocore_client_kwargs() -> dict[str, Any]:
+    """Keyword arguments for ``boto3.client("ses", ...)``: no botocore retries, short timeouts."""
+    from botocore.config import Config
+
+    return {
+        "config": Config(
+            # total_max_attempts counts the first attempt; botocore's max_attempts counts retries.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+        )
+    }
+
+
+class SendBounceClient(Protocol):
+    """What the sender needs of a boto3 SES client (fakes in tests implement the same)."""
+
+    def send_bounce(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+class TransientSendError(Exception):
+    """SendBounce did not succeed but may on a later delivery; ``reason`` is a short code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class SendDeadlineExceeded(TransientSendError):
+    """Too little Lambda time remains for another attempt: the rest of the batch must wait."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("deadline", message)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempt limit and exponential backoff with equal jitter, in seconds."""
+
+    max_attempts: int = 6
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+    attempt_timeout_s: float = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Delay before retry ``retry_number`` (1-based): half the ceiling plus a random half."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (retry_number - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A successful SendBounce: the bounce's MessageId and how many attempts it took."""
+
+    message_id: str
+    attempts: int
+    throttles: int
+
+
+def _ignore() -> None:
+    return None
+
+
+class BounceSender:
+    """Sends SendBounce requests through one SES client, paced and retried."""
+
+    def __init__(
+        self,
+        client: SendBounceClient,
+        pacer: Pacer,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._pacer = pacer
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def send(
+        self,
+        request: Mapping[str, Any],
+        *,
+        remaining_seconds: Callable[[], float],
+        on_throttle: Callable[[], None] = _ignore,
+    ) -> SendResult:
+        """Send one bounce; return its MessageId.
+
+        Raises ``PermanentError`` when SES refuses the request, ``SendDeadlineExceeded`` when no
+        time is left for another attempt, ``TransientSendError`` when the attempts run out.
+        """
+        throttles = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            self._require_time(remaining_seconds, self._pacer.delay(), attempt)
+            self._pacer.wait()
+            try:
+                response = self._client.send_bounce(**request)
+            except ClientError as error:
+                code = str(error.response.get("Error", {}).get("Code", ""))
+                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if code in THROTTLING_CODES:
+                    throttles += 1
+                    on_throttle()
+                    failure = TransientSendError("ses-throttled", f"SES throttled: {error}")
+                elif code in SERVER_ERROR_CODES or status >= 500:
+                    failure = TransientSendError("ses-unavailable", f"SES server error: {error}")
+                else:
+                    raise PermanentError(
+                        f"ses-rejected:{code or status}", f"SES rejected SendBounce: {error}"
+                    ) from error
+            except ParamValidationError as error:
+                raise PermanentError(
+                    "invalid-request", f"botocore refused the request: {error}"
+                ) from error
+            except (BotocoreConnectionError, HTTPClientError) as error:
+                failure = TransientSendError("ses-connection", f"SES connection failed: {error}")
+            else:
+                return SendResult(str(response["MessageId"]), attempt, throttles)
+            if attempt >= self.retry.max_attempts:
+                raise TransientSendError(
+                    failure.reason, f"gave up after {attempt} attempts: {failure.message}"
+                ) from failure
+            delay = self.retry.backoff(attempt, self._rng)
+            self._require_time(remaining_seconds, delay, attempt + 1)
+            self._sleep(delay)
+
+    def _require_time(
+        self, remaining_seconds: Callable[[], float], wait_s: float, attempt: int
+    ) -> None:
+        remaining = remaining_seconds()
+        needed = wait_s + self.retry.attempt_timeout_s
+        if remaining < needed:
+            raise SendDeadlineExceeded(
+                f"attempt {attempt} needs {needed:.2f} s ({wait_s:.2f} s wait + "
+                f"{self.retry.attempt_timeout_s:.2f} s timeout), only {remaining:.2f} s remain"
+            )

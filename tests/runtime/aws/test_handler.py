@@ -1,0 +1,187 @@
+"""End to end: moto S3 and SQS, the local SES over HTTP, the real Lambda handler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import bounce_runtime.handler as handler_module
+from bounce_runtime.errors import ConfigError
+from bounce_runtime.handler import handler
+from bounce_runtime.mail_store import BOUNCE_TAG_KEY
+from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
+from support.local_ses import LocalSes
+
+REGION = "us-east-1"
+SENDER = "mailer-daemon@example.com"
+
+
+class Context:
+    """Lambda's context: time left until a deadline on the monotonic clock."""
+
+    def __init__(self, seconds: float = 300.0) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+class World:
+    """The AWS side of one test: bucket, dead-letter queue, local SES."""
+
+    def __init__(self, ses: LocalSes) -> None:
+        self.ses = ses
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dlq_url = self.sqs.create_queue(QueueName="bounce-dlq")["QueueUrl"]
+
+    def store(self, message_id: str) -> dict[str, Any]:
+        """Store the mail object (with a tag of its own) and return the SQS record for it."""
+        self.s3.put_object(
+            Bucket=BUCKET,
+            Key=OBJECT_KEY_PREFIX + message_id,
+            Body=b"From: sender@example.net\r\nTo: recipient@example.com\r\n\r\nHello\r\n",
+            Tagging="retention=30d",
+        )
+        return self.record(message_id)
+
+    @staticmethod
+    def record(message_id: str) -> dict[str, Any]:
+        """The SQS record for a message received a minute ago (the handler reads the real clock)."""
+        received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+        body = notification(message_id=message_id, timestamp=received.replace("+00:00", "Z"))
+        return sqs_record(body, message_id="sqs-" + message_id)
+
+    def tags(self, message_id: str) -> dict[str, str]:
+        tag_set = self.s3.get_object_tagging(Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + message_id)
+        return {tag["Key"]: tag["Value"] for tag in tag_set["TagSet"]}
+
+    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
+        received = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            (message["Body"],
+             {name: value["StringValue"] for name, value in message["MessageAttributes"].items()})
+            for message in received
+        ]  # fmt: skip
+
+    def bounced_ids(self) -> list[str]:
+        return [call.params["OriginalMessageId"] for call in self.ses.calls]
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with LocalSes(rate_per_second=50.0, region=REGION) as ses, mock_aws():
+        created = World(ses)
+        for name, value in {
+            "BOUNCE_SENDER": SENDER,
+            "DEAD_LETTER_QUEUE_URL": created.dlq_url,
+            "SEND_RATE_PER_SECOND": "50",
+            "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
+            "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("BOUNCE_POLICY_FILE", raising=False)
+        monkeypatch.setattr(handler_module, "_container", None)
+        yield created
+
+
+def test_batch_bounces_tags_dead_letters_and_never_bounces_twice(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, rejected, last = world.store("mail-1"), world.store("mail-2"), world.store("mail-4")
+    malformed = sqs_record("this is not a notification", message_id="sqs-mail-3")
+    missing = world.record("mail-5")  # no object stored
+    world.ses.inject_errors(("Throttling", 400))  # first attempt of mail-1 is throttled
+    # mail-1 then succeeds on its retry; mail-2's attempt is rejected permanently.
+    original_handle = world.ses.handle
+
+    def reject_mail_2(pairs: Any, now: float) -> str:
+        if ("OriginalMessageId", "mail-2") in list(pairs):
+            world.ses.inject_errors(("MessageRejected", 400))
+        return original_handle(pairs, now)
+
+    world.ses.handle = reject_mail_2  # type: ignore[method-assign]
+
+    response = handler(sqs_event([first, rejected, malformed, last, missing]), Context())
+
+    assert response == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-1", "mail-4"]
+    assert world.ses.throttled == 1
+    assert world.tags("mail-1") == {
+        "retention": "30d",
+        BOUNCE_TAG_KEY: world.ses.calls[0].message_id,
+    }
+    assert world.tags("mail-2") == {"retention": "30d"}
+    letters = {
+        attributes["sqs-message-id"]: (body, attributes)
+        for body, attributes in world.dead_letters()
+    }
+    assert sorted(letters) == ["sqs-mail-2", "sqs-mail-3", "sqs-mail-5"]
+    assert letters["sqs-mail-2"][0] == rejected["body"]
+    assert letters["sqs-mail-2"][1]["reason"] == "ses-rejected:MessageRejected"
+    assert letters["sqs-mail-2"][1]["ses-message-id"] == "mail-2"
+    assert letters["sqs-mail-3"] == (
+        "this is not a notification",
+        {"reason": "malformed-notification", "sqs-message-id": "sqs-mail-3",
+         "detail": letters["sqs-mail-3"][1]["detail"]},
+    )  # fmt: skip
+    assert letters["sqs-mail-3"][1]["detail"].startswith("body: not JSON")
+    assert letters["sqs-mail-5"][1]["reason"] == "mail-object-missing"
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert (emf["BouncesSent"], emf["SendBounceThrottled"], emf["PermanentFailures"]) == (2, 1, 3)
+
+    # SQS delivers mail-1 again (e.g. the batch response was lost): no second bounce.
+    again = handler(sqs_event([first]), Context())
+    assert again == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-1", "mail-4"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert (emf["BouncesSent"], emf["DuplicatesSkipped"]) == (0, 1)
+
+
+def test_clients_are_created_once_per_container(world: World) -> None:
+    handler(sqs_event([world.store("mail-a")]), Context())
+    container = handler_module._container
+    handler(sqs_event([world.store("mail-b")]), Context())
+    assert container is not None and handler_module._container is container
+    assert world.bounced_ids() == ["mail-a", "mail-b"]
+
+
+def test_invalid_configuration_fails_the_invocation_and_is_logged(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEND_RATE_PER_SECOND", "-1")
+    with pytest.raises(ConfigError) as raised:
+        handler(sqs_event([world.store("mail-c")]), Context())
+    message = "SEND_RATE_PER_SECOND is '-1': a number of calls per second > 0 is required"
+    assert str(raised.value) == message
+    logged = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (logged["level"], logged["reason"], logged["detail"]) == (
+        "ERROR",
+        "invalid-config",
+        message,
+    )
+    assert handler_module._container is None
+    assert world.bounced_ids() == []
+
+
+def test_importing_the_handler_does_not_import_boto3() -> None:
+    code = "import sys, bounce_runtime.handler; print('boto3' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
