@@ -150,8 +150,18 @@ class BounceSender:
                 raise PermanentError(
                     "invalid-request", f"botocore refused the request: {error}"
                 ) from error
-            except (BotocoreConnectionError, HTTPClientError) as error:
+            except BotocoreConnectionError as error:
+                # No connection was made, so SES never saw the request: safe to retry.
                 failure = TransientSendError("ses-connection", f"SES connection failed: {error}")
+            except HTTPClientError as error:
+                # The request went out but no answer came back (read timeout, connection closed):
+                # SES may have sent the bounce. Retrying could send it twice, so the record goes
+                # to the dead-letter queue for an operator to check instead.
+                raise PermanentError(
+                    "ses-outcome-unknown",
+                    f"SendBounce sent but no response received, the bounce may have gone out: "
+                    f"{error}",
+                ) from error
             else:
                 return SendResult(str(response["MessageId"]), attempt, throttles)
             if attempt >= self.retry.max_attempts:

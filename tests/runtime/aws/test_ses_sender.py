@@ -8,7 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.stub import Stubber
 
 from bounce_runtime.errors import PermanentError
@@ -135,12 +141,12 @@ class ScriptedSes:
         return {"MessageId": step}
 
 
-def test_connection_and_read_timeout_errors_are_retried(fake_time: Any) -> None:
+def test_connection_errors_are_retried(fake_time: Any) -> None:
     client = ScriptedSes(
         fake_time,
         [
             EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
-            ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
+            ConnectTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
             "bounce-4",
         ],
     )
@@ -148,6 +154,22 @@ def test_connection_and_read_timeout_errors_are_retried(fake_time: Any) -> None:
         REQUEST, remaining_seconds=fake_time.remaining_seconds
     )
     assert (result.message_id, result.attempts) == ("bounce-4", 3)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
+        ConnectionClosedError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
+    ],
+)
+def test_a_request_without_an_answer_is_never_retried(fake_time: Any, error: Exception) -> None:
+    # SES may have sent the bounce: a retry could send it twice, so it is a permanent failure.
+    client = ScriptedSes(fake_time, [error, "never-reached"])
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert raised.value.reason == "ses-outcome-unknown"
+    assert len(client.call_times) == 1
 
 
 def test_every_attempt_takes_a_pacing_slot(fake_time: Any) -> None:
