@@ -1,0 +1,469 @@
+"""An SQS + Lambda event-source simulation on a fake clock, and fault-injecting boto3-like fakes.
+
+`SqsSimulator` models what the bounce runtime relies on: visibility timeout, redelivery of the
+records a batch reports as failed (and of a whole batch when the invocation raises), receive
+counts, redrive to a dead-letter list once a message would be received more than
+``max_receive_count`` times, and at-least-once duplicates (a stale copy of a message, same SQS
+message id, delivered again later, even after it was deleted).
+
+The fakes (`FakeSes`, `FakeS3`, `FakeSqsClient`) speak the boto3 calls the runtime makes and raise
+real botocore exceptions chosen by a seeded `FaultInjector`. Nothing sleeps: time is `FakeClock`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from support.local_ses import SesError, TokenBucket, validate_send_bounce
+
+REGION = "eu-west-1"
+ACCOUNT = "111111111111"
+
+
+class FakeClock:
+    """Monotonic seconds that move only when something sleeps or spends time."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the clock by `seconds` (negative values are refused, as time.sleep does)."""
+        if seconds < 0:
+            raise ValueError(f"sleep length must be non-negative, got {seconds!r}")
+        self.now += seconds
+
+    def advance_to(self, when: float) -> None:
+        """Move the clock forward to `when` (never backwards)."""
+        self.now = max(self.now, when)
+
+
+# ---------------------------------------------------------------------------------------------
+# SQS and the Lambda event source mapping
+
+
+@dataclass
+class _QueuedMessage:
+    message_id: str
+    body: str
+    sent_at: float
+    stale_copy: bool = False
+    receive_count: int = 0
+    visible_at: float = 0.0
+    receipt_handle: str | None = None
+    first_received_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RedrivenMessage:
+    """A message SQS moved to its dead-letter queue after too many receives."""
+
+    message_id: str
+    body: str
+    receive_count: int
+    stale_copy: bool
+
+
+@dataclass
+class QueueStats:
+    """Counters of what the queue did."""
+
+    receives: int = 0
+    deliveries: int = 0
+    deletes: int = 0
+    stale_copies: int = 0
+    redeliveries: int = 0
+    invocations: int = 0
+    failed_invocations: int = 0
+    reported_failures: int = 0
+
+
+class SqsSimulator:
+    """A standard SQS queue with a redrive policy, read by a simulated Lambda event source."""
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        rng: random.Random,
+        *,
+        visibility_timeout: float = 180.0,
+        max_receive_count: int = 5,
+        stale_copy_rate: float = 0.0,
+        queue_name: str = "bounce-queue",
+    ) -> None:
+        self.clock = clock
+        self.rng = rng
+        self.visibility_timeout = visibility_timeout
+        self.max_receive_count = max_receive_count
+        self.stale_copy_rate = stale_copy_rate
+        self.queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"
+        self.redriven: list[RedrivenMessage] = []
+        self.stats = QueueStats()
+        self._messages: dict[str, _QueuedMessage] = {}
+        self._handles = itertools.count(1)
+
+    def send(self, body: str, message_id: str | None = None) -> str:
+        """Enqueue `body`; return its SQS message id."""
+        message_id = message_id or str(uuid.UUID(int=self.rng.getrandbits(128)))
+        self._add(_QueuedMessage(message_id, body, self.clock()))
+        return message_id
+
+    def _add(self, message: _QueuedMessage) -> None:
+        key = f"{message.message_id}#{next(self._handles)}"
+        self._messages[key] = message
+
+    @property
+    def pending(self) -> int:
+        """Messages still in the queue (visible or in flight)."""
+        return len(self._messages)
+
+    def next_visible_at(self) -> float | None:
+        """When the earliest message becomes visible (None when the queue is empty)."""
+        return min((m.visible_at for m in self._messages.values()), default=None)
+
+    def receive(self, max_messages: int) -> list[dict[str, Any]]:
+        """Receive up to `max_messages` visible messages as Lambda SQS event records."""
+        now = self.clock()
+        self.stats.receives += 1
+        records: list[dict[str, Any]] = []
+        for key, message in list(self._messages.items()):
+            if len(records) == max_messages:
+                break
+            if message.visible_at > now:
+                continue
+            if message.receive_count >= self.max_receive_count:
+                del self._messages[key]
+                self.redriven.append(
+                    RedrivenMessage(
+                        message.message_id, message.body, message.receive_count, message.stale_copy
+                    )
+                )
+                continue
+            if message.receive_count > 0:
+                self.stats.redeliveries += 1
+            message.receive_count += 1
+            message.visible_at = now + self.visibility_timeout
+            message.receipt_handle = f"{key}@{message.receive_count}"
+            if message.first_received_at is None:
+                message.first_received_at = now
+            records.append(self._record(message))
+            if self.rng.random() < self.stale_copy_rate:
+                self.stats.stale_copies += 1
+                delay = self.rng.uniform(0, self.visibility_timeout)
+                stale = _QueuedMessage(message.message_id, message.body, message.sent_at, True)
+                stale.visible_at = now + delay
+                self._add(stale)
+        self.stats.deliveries += len(records)
+        return records
+
+    def _record(self, message: _QueuedMessage) -> dict[str, Any]:
+        first = message.first_received_at or message.sent_at
+        return {
+            "messageId": message.message_id,
+            "receiptHandle": message.receipt_handle,
+            "body": message.body,
+            "attributes": {
+                "ApproximateReceiveCount": str(message.receive_count),
+                "SentTimestamp": str(int(message.sent_at * 1000)),
+                "SenderId": "AIDAEXAMPLESNS",
+                "ApproximateFirstReceiveTimestamp": str(int(first * 1000)),
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(message.body.encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+    def delete(self, receipt_handle: str) -> None:
+        """Delete the message this handle came from, if it is still the current handle."""
+        key = receipt_handle.rpartition("@")[0]
+        message = self._messages.get(key)
+        if message is not None and message.receipt_handle == receipt_handle:
+            del self._messages[key]
+            self.stats.deletes += 1
+
+    def complete(self, records: Sequence[Mapping[str, Any]], response: Any) -> None:
+        """Apply a Lambda response with ReportBatchItemFailures: delete all but the failures.
+
+        A response that is not ``{"batchItemFailures": [{"itemIdentifier": <id>}, ...]}`` with
+        ids from the batch fails the whole batch, as Lambda does.
+        """
+        self.stats.invocations += 1
+        failed = _failed_ids(response, {r["messageId"] for r in records})
+        if failed is None:
+            self.stats.failed_invocations += 1
+            return
+        self.stats.reported_failures += len(failed)
+        for record in records:
+            if record["messageId"] not in failed:
+                self.delete(record["receiptHandle"])
+
+    def fail(self) -> None:
+        """Record an invocation that raised: nothing is deleted, all records come back later."""
+        self.stats.invocations += 1
+        self.stats.failed_invocations += 1
+
+    def drain(
+        self,
+        invoke: Callable[[list[dict[str, Any]]], Any],
+        *,
+        batch_size: int = 10,
+        max_invocations: int = 100_000,
+    ) -> None:
+        """Feed batches to `invoke` until the queue is empty, moving the clock over idle gaps."""
+        for _ in range(max_invocations):
+            next_visible = self.next_visible_at()
+            if next_visible is None:
+                return
+            self.clock.advance_to(next_visible)
+            records = self.receive(batch_size)
+            if not records:
+                continue
+            try:
+                response = invoke(records)
+            except Exception:
+                self.fail()
+            else:
+                self.complete(records, response)
+        raise RuntimeError(
+            f"queue not drained after {max_invocations} invocations: {self.pending} messages left"
+        )
+
+
+def _failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
+    if not isinstance(response, dict) or not isinstance(response.get("batchItemFailures"), list):
+        return None
+    failed: set[str] = set()
+    for item in response["batchItemFailures"]:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if identifier not in batch_ids:
+            return None
+        failed.add(identifier)
+    return failed
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault injection
+
+
+def client_error(code: str, status: int, operation: str, message: str = "") -> ClientError:
+    """A botocore ClientError as botocore builds it from an AWS error answer."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message or f"Injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One kind of failure: a ClientError (code, HTTP status) or, with code "", no connection."""
+
+    code: str
+    status: int
+    rate: float
+
+    def exception(self, operation: str, endpoint: str) -> Exception:
+        if not self.code:
+            return EndpointConnectionError(endpoint_url=endpoint)
+        return client_error(self.code, self.status, operation)
+
+
+@dataclass
+class FaultInjector:
+    """Draws failures per operation from a seeded generator; counts what it injected."""
+
+    rng: random.Random
+    faults: Mapping[str, Sequence[Fault]]
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def check(self, operation: str, endpoint: str) -> None:
+        """Raise the first fault of `operation` whose draw hits, if any."""
+        for fault in self.faults.get(operation, ()):
+            if self.rng.random() < fault.rate:
+                label = f"{operation}:{fault.code or 'EndpointConnectionError'}"
+                self.injected[label] = self.injected.get(label, 0) + 1
+                raise fault.exception(operation, endpoint)
+
+
+@dataclass(frozen=True)
+class SentBounce:
+    """A SendBounce the fake SES accepted."""
+
+    time: float
+    request: dict[str, Any]
+    message_id: str
+
+
+class FakeSes:
+    """`ses` client fake: validates like SES, enforces the rate on the fake clock, injects faults.
+
+    Invalid requests and unverified senders raise the client's modeled ``MessageRejected``.
+    """
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        faults: FaultInjector,
+        *,
+        verified: Iterable[str],
+        rate_per_second: float,
+        call_seconds: float = 0.05,
+    ) -> None:
+        self.clock = clock
+        self.faults = faults
+        self.verified = frozenset(v.lower() for v in verified)
+        self.bucket = TokenBucket(rate_per_second)
+        self.call_seconds = call_seconds
+        self.sent: list[SentBounce] = []
+        self.throttled = 0
+        self.exceptions = boto3.client(
+            "ses", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+        ).exceptions
+
+    def send_bounce(self, **request: Any) -> dict[str, Any]:
+        start = self.clock()
+        self.clock.sleep(self.call_seconds)
+        self.faults.check("SendBounce", "https://email.eu-west-1.amazonaws.com")
+        try:
+            validate_send_bounce(request)
+        except SesError as error:
+            raise self.exceptions.MessageRejected(
+                {"Error": {"Code": "MessageRejected", "Message": error.message}},
+                "SendBounce",
+            ) from None
+        sender = str(request["BounceSender"]).lower()
+        if sender not in self.verified and sender.rpartition("@")[2] not in self.verified:
+            raise self.exceptions.MessageRejected(
+                {"Error": {"Code": "MessageRejected", "Message": f"{sender} is not verified"}},
+                "SendBounce",
+            )
+        if not self.bucket.try_take(start):
+            self.throttled += 1
+            raise client_error("Throttling", 400, "SendBounce", "Maximum sending rate exceeded.")
+        message_id = f"0102bounce{len(self.sent):06d}"
+        self.sent.append(SentBounce(start, dict(request), message_id))
+        return {"MessageId": message_id}
+
+
+@dataclass
+class StoredObject:
+    """An object in the fake bucket."""
+
+    data: bytes
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def read(self, amount: int | None = None) -> bytes:
+        data, self._data = (
+            (self._data, b"") if amount is None else (self._data[:amount], self._data[amount:])
+        )
+        return data
+
+    def close(self) -> None:
+        self._data = b""
+
+
+class FakeS3:
+    """`s3` client fake for head/get object and object tagging, with injected faults.
+
+    Keys in ``always_failing`` fail every call with their fault (a poison message).
+    """
+
+    def __init__(self, clock: FakeClock, faults: FaultInjector, call_seconds: float = 0.01) -> None:
+        self.clock = clock
+        self.faults = faults
+        self.call_seconds = call_seconds
+        self.objects: dict[tuple[str, str], StoredObject] = {}
+        self.always_failing: dict[tuple[str, str], Fault] = {}
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        """Store an object (test set-up, no faults)."""
+        self.objects[(bucket, key)] = StoredObject(data)
+
+    def _object(self, operation: str, bucket: str, key: str) -> StoredObject:
+        self.clock.sleep(self.call_seconds)
+        endpoint = f"https://{bucket}.s3.{REGION}.amazonaws.com"
+        poison = self.always_failing.get((bucket, key))
+        if poison is not None:
+            raise poison.exception(operation, endpoint)
+        self.faults.check(operation, endpoint)
+        stored = self.objects.get((bucket, key))
+        if stored is None:
+            code = "404" if operation == "HeadObject" else "NoSuchKey"
+            raise client_error(code, 404, operation, "The specified key does not exist.")
+        return stored
+
+    def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        stored = self._object("HeadObject", Bucket, Key)
+        return {"ContentLength": len(stored.data), "TagCount": len(stored.tags)}
+
+    def get_object(self, *, Bucket: str, Key: str, Range: str = "", **_: Any) -> dict[str, Any]:
+        stored = self._object("GetObject", Bucket, Key)
+        data = stored.data
+        if Range:
+            start, _dash, end = Range.removeprefix("bytes=").partition("-")
+            data = data[int(start) : int(end) + 1 if end else None]
+        return {"Body": _Body(data), "ContentLength": len(data)}
+
+    def get_object_tagging(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        stored = self._object("GetObjectTagging", Bucket, Key)
+        return {"TagSet": [{"Key": k, "Value": v} for k, v in stored.tags.items()]}
+
+    def put_object_tagging(
+        self, *, Bucket: str, Key: str, Tagging: Mapping[str, Any], **_: Any
+    ) -> dict[str, Any]:
+        stored = self._object("PutObjectTagging", Bucket, Key)
+        stored.tags = {tag["Key"]: tag["Value"] for tag in Tagging["TagSet"]}
+        return {}
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the runtime sent to its dead-letter queue."""
+
+    queue_url: str
+    body: str
+    attributes: dict[str, str]
+
+
+class FakeSqsClient:
+    """`sqs` client fake for the runtime's dead-letter sends, with injected faults."""
+
+    def __init__(self, clock: FakeClock, faults: FaultInjector, call_seconds: float = 0.01) -> None:
+        self.clock = clock
+        self.faults = faults
+        self.call_seconds = call_seconds
+        self.sent: list[DeadLetter] = []
+
+    def send_message(
+        self,
+        *,
+        QueueUrl: str,
+        MessageBody: str,
+        MessageAttributes: Mapping[str, Mapping[str, str]] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
+        self.clock.sleep(self.call_seconds)
+        self.faults.check("SendMessage", f"https://sqs.{REGION}.amazonaws.com")
+        attributes = {
+            name: value["StringValue"] for name, value in (MessageAttributes or {}).items()
+        }
+        self.sent.append(DeadLetter(QueueUrl, MessageBody, attributes))
+        return {"MessageId": str(uuid.uuid4())}
