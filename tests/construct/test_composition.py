@@ -1,0 +1,149 @@
+"""Two processors in one stack, sharing one rule set, one of them on an imported bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from construct.synth_helpers import Synthesized, resources_of_type
+
+from cdk_ses_bounce import BounceProcessor
+
+STACK = "Composed"
+
+
+def test_two_processors_share_one_rule_set(composition: Synthesized) -> None:
+    template = composition.templates[STACK]
+    (rule_set_id,) = resources_of_type(template, "AWS::SES::ReceiptRuleSet")
+    rules = resources_of_type(template, "AWS::SES::ReceiptRule")
+    assert sorted(r["Properties"]["Rule"]["Recipients"][0] for r in rules.values()) == [
+        "one.example.com",
+        "two.example.com",
+    ]
+    assert all(r["Properties"]["RuleSetName"] == {"Ref": rule_set_id} for r in rules.values())
+    for resource_type in ("AWS::Lambda::Function", "AWS::SQS::Queue", "AWS::SNS::Topic"):
+        assert len(resources_of_type(template, resource_type)) == {"AWS::SQS::Queue": 4}.get(
+            resource_type, 2
+        )
+
+
+def test_no_hard_coded_physical_names(composition: Synthesized) -> None:
+    name_properties = {
+        "AWS::S3::Bucket": "BucketName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::SNS::Topic": "TopicName",
+        "AWS::Lambda::Function": "FunctionName",
+        "AWS::IAM::Role": "RoleName",
+        "AWS::Logs::LogGroup": "LogGroupName",
+        "AWS::CloudWatch::Alarm": "AlarmName",
+        "AWS::SES::ReceiptRuleSet": "RuleSetName",
+    }
+    for resource in composition.templates[STACK]["Resources"].values():
+        name_property = name_properties.get(resource["Type"])
+        assert name_property not in resource.get("Properties", {})
+    rules = resources_of_type(composition.templates[STACK], "AWS::SES::ReceiptRule")
+    assert all("Name" not in r["Properties"]["Rule"] for r in rules.values())
+
+
+def test_imported_bucket_gets_no_bucket_policy_and_is_used_by_name(
+    composition: Synthesized,
+) -> None:
+    template = composition.templates[STACK]
+    rules = resources_of_type(template, "AWS::SES::ReceiptRule")
+    (second,) = [r for k, r in rules.items() if k.startswith("Second")]
+    action = second["Properties"]["Rule"]["Actions"][0]["S3Action"]
+    assert action["BucketName"] == "existing-mail-bucket"
+    assert "DependsOn" not in second or all("Bucket" not in d for d in second["DependsOn"])
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    assert sorted(k.split("MailBucket")[0] for k in buckets if "MailBucket" in k) == ["First"]
+    assert not [k for k in buckets if k.startswith("Second")]
+    second_statements = [
+        s
+        for k, p in resources_of_type(template, "AWS::IAM::Policy").items()
+        if k.startswith("Second")
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (s3_statement,) = [s for s in second_statements if "s3:GetObject" in s["Action"]]
+    assert s3_statement["Resource"] == {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":s3:::existing-mail-bucket/inbound/*"],
+        ]
+    }
+
+
+def test_imported_bucket_warns_that_ses_needs_permission(composition: Synthesized) -> None:
+    messages = [
+        entry["data"]
+        for path, entries in composition_metadata(composition).items()
+        if path.startswith("/Composed/Second/Rule")
+        for entry in entries
+        if entry["type"] == "aws:cdk:warning"
+    ]
+    assert messages == [
+        "This rule is using a S3 action with an imported bucket. Ensure permission is given to "
+        "SES to write to that bucket. [ack: @aws-cdk/s3:AddBucketPermissions]"
+    ]
+
+
+def composition_metadata(composition: Synthesized) -> dict[str, list[dict[str, str]]]:
+    metadata: dict[str, list[dict[str, str]]] = json.loads(
+        (composition.outdir / f"{STACK}.metadata.json").read_text()
+    )
+    return metadata
+
+
+def test_grant_read_mail_is_scoped_to_the_prefix(new_stack: Callable[..., cdk.Stack]) -> None:
+    stack = new_stack()
+    processor = BounceProcessor(
+        stack,
+        "Bounces",
+        recipients=["old.example.com"],
+        bounce_sender="b@example.com",
+        bucket=s3.Bucket.from_bucket_name(stack, "Mail", "mail"),
+        object_key_prefix="in/",
+    )
+    reader = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
+    grant = processor.grant_read_mail(reader)
+    assert grant.success
+    default_policy = reader.node.find_child("DefaultPolicy")
+    assert isinstance(default_policy, iam.Policy)
+    document = stack.resolve(default_policy.document.to_json())
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]
+    object_arn = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::mail/in/*"]]}
+    assert object_arn in statement["Resource"]
+
+
+def test_attributes_expose_every_resource(new_stack: Callable[..., cdk.Stack]) -> None:
+    stack = new_stack()
+    processor = BounceProcessor(
+        stack, "Bounces", recipients=["old.example.com"], bounce_sender="b@example.com"
+    )
+    children = {
+        "RuleSet": processor.rule_set,
+        "Rule": processor.rule,
+        "MailBucket": processor.bucket,
+        "AccessLogsBucket": processor.access_logs_bucket,
+        "TopicKey": processor.topic_key,
+        "Topic": processor.topic,
+        "Queue": processor.queue,
+        "DeadLetterQueue": processor.dead_letter_queue,
+        "PolicyLayer": processor.policy_layer,
+        "Function": processor.function,
+        "DeadLetterQueueNotEmptyAlarm": processor.alarms.dead_letter_queue_not_empty,
+        "OldestMessageAgeAlarm": processor.alarms.oldest_message_age,
+        "FunctionErrorsAlarm": processor.alarms.function_errors,
+        "SendBounceThrottledAlarm": processor.alarms.send_bounce_throttled,
+        "PermanentFailuresAlarm": processor.alarms.permanent_failures,
+    }
+    for construct_id, attribute in children.items():
+        assert processor.node.find_child(construct_id) is attribute, construct_id
+    assert len(list(processor.alarms)) == 5
+    assert processor.activation is None
+    with pytest.raises(AttributeError):
+        processor.bucket = processor.access_logs_bucket  # type: ignore[misc]

@@ -1,0 +1,566 @@
+"""Fine-grained assertions on the resources of the example stack (defaults) and of `Full`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
+
+EXAMPLE = "SesBounceExample"
+
+
+def only(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
+    """The single resource of a type (logical id, resource)."""
+    (found,) = resources_of_type(template, resource_type).items()
+    return found
+
+
+def identity_arn(name: str, account: str = ACCOUNT) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, f":ses:{REGION}:{account}:identity/{name}"],
+        ]
+    }
+
+
+def function_policy(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Statements of the bounce function's role policy."""
+    function = next(
+        f
+        for f in resources_of_type(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == "bounce_runtime.handler.handler"
+    )
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [
+        p
+        for p in resources_of_type(template, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    return [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def statement_with(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
+    (found,) = [s for s in statements if action in s["Action"] or s["Action"] == action]
+    return found
+
+
+# ---- receipt rule, bucket policy ordering -------------------------------------------------
+
+
+def test_rule_matches_recipients_with_scanning_and_s3_action(example: Synthesized) -> None:
+    template = example.template(EXAMPLE)
+    template.has_resource_properties(
+        "AWS::SES::ReceiptRule",
+        {
+            "Rule": {
+                "Enabled": True,
+                "ScanEnabled": True,
+                "TlsPolicy": "Optional",
+                "Recipients": ["retired.example.com", "old-sales@example.com"],
+                "Actions": [
+                    {
+                        "S3Action": {
+                            "BucketName": {"Ref": Match.string_like_regexp("MailBucket")},
+                            "ObjectKeyPrefix": "inbound/",
+                            "TopicArn": {"Ref": Match.string_like_regexp("Topic")},
+                        }
+                    }
+                ],
+            },
+            "RuleSetName": {"Ref": Match.string_like_regexp("RuleSet")},
+        },
+    )
+
+
+def test_rule_depends_on_bucket_policy_and_topic_policy(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    _, rule = only(template, "AWS::SES::ReceiptRule")
+    bucket_policies = resources_of_type(template, "AWS::S3::BucketPolicy")
+    (mail_policy_id,) = [k for k in bucket_policies if "MailBucket" in k]
+    (topic_policy_id, _) = only(template, "AWS::SNS::TopicPolicy")
+    assert sorted(rule["DependsOn"]) == sorted([mail_policy_id, topic_policy_id])
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    (mail_id,) = [k for k in buckets if "MailBucket" in k]
+    ses_put = [
+        s
+        for s in bucket_policies[mail_policy_id]["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "ses.amazonaws.com"}
+    ]
+    assert ses_put == [
+        {
+            "Action": "s3:PutObject",
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "ses.amazonaws.com"},
+            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [mail_id, "Arn"]}, "/inbound/*"]]},
+        }
+    ]
+
+
+def test_full_options_rule_position_tls_and_prefix(full_options: Synthesized) -> None:
+    template = full_options.templates["Full"]
+    rules = resources_of_type(template, "AWS::SES::ReceiptRule")
+    (first_id,) = [k for k in rules if k.startswith("SharedRuleSetFirst")]
+    (bounce_rule,) = [r for k, r in rules.items() if k != first_id]
+    properties = bounce_rule["Properties"]
+    assert properties["After"] == {"Ref": first_id}
+    assert properties["Rule"]["TlsPolicy"] == "Require"
+    assert properties["Rule"]["Recipients"] == [
+        "retired.example.com",
+        "Old-Sales@example.com",
+        "other.example.org",
+    ]
+    assert properties["Rule"]["Actions"][0]["S3Action"]["ObjectKeyPrefix"] == "mail/raw/"
+    assert properties["RuleSetName"]["Ref"].startswith("SharedRuleSet")
+    assert len(resources_of_type(template, "AWS::SES::ReceiptRuleSet")) == 1
+
+
+# ---- bucket ---------------------------------------------------------------------------------
+
+
+def test_mail_bucket_defaults(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    (mail_id,) = [k for k in buckets if "MailBucket" in k]
+    (logs_id,) = [k for k in buckets if "AccessLogsBucket" in k]
+    mail = buckets[mail_id]
+    assert mail["DeletionPolicy"] == "Retain"
+    assert mail["Properties"] == {
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ]
+        },
+        "LifecycleConfiguration": {
+            "Rules": [
+                {
+                    "ExpirationInDays": 7,
+                    "Id": "ExpireRawMail",
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 7},
+                    "Prefix": "inbound/",
+                    "Status": "Enabled",
+                },
+                {
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    "ExpiredObjectDeleteMarker": True,
+                    "Id": "CleanUp",
+                    "Status": "Enabled",
+                },
+            ]
+        },
+        "LoggingConfiguration": {
+            "DestinationBucketName": {"Ref": logs_id},
+            "LogFilePrefix": "mail-bucket/",
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        },
+        "VersioningConfiguration": {"Status": "Enabled"},
+    }
+    logs_bucket = buckets[logs_id]
+    assert logs_bucket["DeletionPolicy"] == "Retain"
+    assert logs_bucket["Properties"]["LifecycleConfiguration"]["Rules"] == [
+        {"ExpirationInDays": 90, "Id": "ExpireAccessLogs", "Status": "Enabled"}
+    ]
+    # Log delivery is allowed by a bucket policy (no legacy ACL, no ObjectWriter ownership).
+    assert "AccessControl" not in logs_bucket["Properties"]
+    logs_policy = next(
+        p
+        for p in resources_of_type(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logs_id}
+    )
+    delivery = [
+        s
+        for s in logs_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}
+    ]
+    assert delivery[0]["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {"Fn::GetAtt": [mail_id, "Arn"]}
+    }
+
+
+def test_every_bucket_denies_plain_http(example: Synthesized) -> None:
+    for policy in resources_of_type(example.templates[EXAMPLE], "AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_full_options_bucket_settings(full_options: Synthesized) -> None:
+    template = full_options.templates["Full"]
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    (mail_id,) = [k for k in buckets if "MailBucket" in k]
+    (logs_id,) = [k for k in buckets if k.startswith("ExistingLogs")]
+    assert not [k for k in buckets if "AccessLogsBucket" in k]
+    mail = buckets[mail_id]
+    assert mail["DeletionPolicy"] == "Delete"
+    assert mail["Properties"]["LifecycleConfiguration"]["Rules"][0] == {
+        "ExpirationInDays": 3,
+        "Id": "ExpireRawMail",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 3},
+        "Prefix": "mail/raw/",
+        "Status": "Enabled",
+    }
+    assert mail["Properties"]["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logs_id}
+
+
+# ---- topic, key, queues -----------------------------------------------------------------------
+
+
+def test_topic_uses_a_rotated_customer_key_that_ses_may_use(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    key_id, key = only(template, "AWS::KMS::Key")
+    _, topic = only(template, "AWS::SNS::Topic")
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    ses_statements = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "ses.amazonaws.com"}
+    ]
+    assert ses_statements == [
+        {
+            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            "Effect": "Allow",
+            "Principal": {"Service": "ses.amazonaws.com"},
+            "Resource": "*",
+            "Sid": "AllowSesToPublishToTheEncryptedTopic",
+        }
+    ]
+
+
+def test_topic_policy_lets_ses_publish_and_denies_plain_http(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    _, policy = only(template, "AWS::SNS::TopicPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {
+        "Action": "sns:Publish",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        "Effect": "Allow",
+        "Principal": {"Service": "ses.amazonaws.com"},
+        "Resource": {"Ref": topic_id},
+        "Sid": "AllowSesToPublish",
+    } in statements
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_queue_subscribed_with_raw_delivery(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    _, subscription = only(template, "AWS::SNS::Subscription")
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (queue_id,) = [k for k in queues if "DeadLetter" not in k]
+    assert subscription["Properties"] == {
+        "Endpoint": {"Fn::GetAtt": [queue_id, "Arn"]},
+        "Protocol": "sqs",
+        "RawMessageDelivery": True,
+        "TopicArn": {"Ref": topic_id},
+    }
+
+
+def test_queues_encrypted_tls_only_with_redrive(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    (queue_id,) = [k for k in queues if k != dlq_id]
+    assert queues[queue_id]["Properties"] == {
+        "RedrivePolicy": {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+            "maxReceiveCount": 10,
+        },
+        "SqsManagedSseEnabled": True,
+        "VisibilityTimeout": 720,  # 6 x the 120 s function timeout
+    }
+    assert queues[dlq_id]["Properties"] == {
+        "MessageRetentionPeriod": 14 * 86400,
+        "SqsManagedSseEnabled": True,
+    }
+    for policy in resources_of_type(template, "AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+    assert len(resources_of_type(template, "AWS::SQS::QueuePolicy")) == 2
+
+
+def test_full_options_visibility_timeout_includes_batching_window(
+    full_options: Synthesized,
+) -> None:
+    queues = resources_of_type(full_options.templates["Full"], "AWS::SQS::Queue")
+    (queue,) = [q for k, q in queues.items() if "DeadLetter" not in k]
+    assert queue["Properties"]["VisibilityTimeout"] == 6 * 300 + 20
+    assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 7
+
+
+# ---- function, event source, layer ------------------------------------------------------------
+
+
+def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    (function,) = functions.values()
+    layer_id, layer = only(template, "AWS::Lambda::LayerVersion")
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    properties = function["Properties"]
+    assert properties["Runtime"] == "python3.14"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Handler"] == "bounce_runtime.handler.handler"
+    assert properties["Timeout"] == 120
+    assert properties["Layers"] == [{"Ref": layer_id}]
+    assert "ReservedConcurrentExecutions" not in properties
+    assert properties["Environment"]["Variables"] == {
+        "BOUNCE_SENDER": "mailer-daemon@example.com",
+        "RECIPIENT_IDENTITY_ARNS": "{}",
+        "BOUNCE_POLICY_FILE": "/opt/cdk-ses-bounce/policy.json",
+        "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
+        "SEND_RATE_PER_SECOND": "0.5",
+        "METRICS_NAMESPACE": "CdkSesBounce",
+    }
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_function_logs_to_its_own_log_group_with_retention(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    (function,) = resources_of_type(template, "AWS::Lambda::Function").values()
+    log_group_id, log_group = only(template, "AWS::Logs::LogGroup")
+    assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}
+    assert log_group["Properties"]["RetentionInDays"] == 90
+
+
+def test_full_options_environment(full_options: Synthesized) -> None:
+    functions = resources_of_type(full_options.templates["Full"], "AWS::Lambda::Function")
+    (function,) = [
+        f
+        for f in functions.values()
+        if f["Properties"]["Handler"] == "bounce_runtime.handler.handler"
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert function["Properties"]["Timeout"] == 300
+    assert variables["SEND_RATE_PER_SECOND"] == "0.8"  # 4 per second over 5 instances
+    assert variables["METRICS_NAMESPACE"] == "Mail/Bounces"
+    assert variables["BOUNCE_SENDER"] == "bounces@mail.example.com"
+    assert variables["BOUNCE_SENDER_ARN"] == (
+        f"arn:aws:ses:{REGION}:222222222222:identity/mail.example.com"
+    )
+    assert json.loads(variables["RECIPIENT_IDENTITY_ARNS"]) == {
+        "retired.example.com": f"arn:aws:ses:{REGION}:333333333333:identity/retired.example.com"
+    }
+
+
+def test_event_source_paced_by_maximum_concurrency(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
+    function_id, _ = only(template, "AWS::Lambda::Function")
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (queue_id,) = [k for k in queues if "DeadLetter" not in k]
+    assert mapping["Properties"] == {
+        "BatchSize": 10,
+        "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+        "FunctionName": {"Ref": function_id},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": 2},
+    }
+
+
+def test_full_options_event_source(full_options: Synthesized) -> None:
+    _, mapping = only(full_options.templates["Full"], "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 50
+    assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == 20
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+# ---- IAM ---------------------------------------------------------------------------------------
+
+
+def test_send_bounce_only_as_the_bounce_sender(example: Synthesized) -> None:
+    statement = statement_with(function_policy(example.templates[EXAMPLE]), "ses:SendBounce")
+    assert statement == {
+        "Action": "ses:SendBounce",
+        "Condition": {"StringEquals": {"ses:FromAddress": "mailer-daemon@example.com"}},
+        "Effect": "Allow",
+        "Resource": [identity_arn("mailer-daemon@example.com"), identity_arn("example.com")],
+        "Sid": "SendBounceAsTheBounceSender",
+    }
+
+
+def test_send_bounce_with_sending_authorization_arns(full_options: Synthesized) -> None:
+    statement = statement_with(function_policy(full_options.templates["Full"]), "ses:SendBounce")
+    assert statement["Resource"] == [
+        f"arn:aws:ses:{REGION}:222222222222:identity/mail.example.com",
+        f"arn:aws:ses:{REGION}:333333333333:identity/retired.example.com",
+    ]
+    assert statement["Condition"] == {
+        "StringEquals": {"ses:FromAddress": "bounces@mail.example.com"}
+    }
+
+
+def test_s3_access_only_under_the_prefix(example: Synthesized, full_options: Synthesized) -> None:
+    for synthesized, stack, prefix in (
+        (example, EXAMPLE, "inbound/"),
+        (full_options, "Full", "mail/raw/"),
+    ):
+        statement = statement_with(function_policy(synthesized.templates[stack]), "s3:GetObject")
+        assert statement["Action"] == [
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObjectTagging",
+        ]
+        join = statement["Resource"]["Fn::Join"][1]
+        assert join[1] == f"/{prefix}*"
+        assert "MailBucket" in join[0]["Fn::GetAtt"][0]
+
+
+def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthesized) -> None:
+    statements = function_policy(example.templates[EXAMPLE])
+    actions = sorted(
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+    assert actions == sorted(
+        [
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "ses:SendBounce",
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:PutObjectTagging",
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:SendMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:GetQueueUrl",
+        ]
+    )
+    assert all(s["Resource"] != "*" for s in statements)
+    (send,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    queues = resources_of_type(example.templates[EXAMPLE], "AWS::SQS::Queue")
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    assert send["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+def test_no_managed_policies_and_no_star_write_anywhere(
+    example: Synthesized, full_options: Synthesized
+) -> None:
+    for template in (example.templates[EXAMPLE], full_options.templates["Full"]):
+        for role in resources_of_type(template, "AWS::IAM::Role").values():
+            assert "ManagedPolicyArns" not in role["Properties"]
+        star = [
+            s
+            for p in resources_of_type(template, "AWS::IAM::Policy").values()
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if s["Resource"] == "*"
+        ]
+        assert all(
+            sorted(s["Action"])
+            == ["ses:DescribeActiveReceiptRuleSet", "ses:SetActiveReceiptRuleSet"]
+            for s in star
+        )
+    assert not [
+        s
+        for p in resources_of_type(example.templates[EXAMPLE], "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Resource"] == "*"
+    ]
+
+
+# ---- alarms ------------------------------------------------------------------------------------
+
+
+def alarms_by_metric(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_alarms(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    function_id, _ = only(template, "AWS::Lambda::Function")
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    (queue_id,) = [k for k in queues if k != dlq_id]
+    alarms = alarms_by_metric(template)
+    assert sorted(alarms) == [
+        "ApproximateAgeOfOldestMessage",
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
+        "PermanentFailures",
+        "SendBounceThrottled",
+    ]
+    common = {
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+    }
+    for properties in alarms.values():
+        assert common.items() <= properties.items()
+        assert "AlarmActions" not in properties
+        assert "AlarmName" not in properties
+    dlq = alarms["ApproximateNumberOfMessagesVisible"]
+    assert (dlq["Namespace"], dlq["Threshold"], dlq["Statistic"], dlq["Period"]) == (
+        "AWS/SQS", 1, "Maximum", 60,
+    )  # fmt: skip
+    assert dlq["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+    ]
+    age = alarms["ApproximateAgeOfOldestMessage"]
+    assert (age["Threshold"], age["Statistic"]) == (3600, "Maximum")
+    assert age["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}
+    ]
+    errors = alarms["Errors"]
+    assert (errors["Namespace"], errors["Statistic"]) == ("AWS/Lambda", "Sum")
+    for name in ("SendBounceThrottled", "PermanentFailures"):
+        runtime_alarm = alarms[name]
+        assert runtime_alarm["Namespace"] == "CdkSesBounce"
+        assert runtime_alarm["Dimensions"] == [
+            {"Name": "FunctionName", "Value": {"Ref": function_id}}
+        ]
+        assert (runtime_alarm["Statistic"], runtime_alarm["Threshold"]) == ("Sum", 1)
+
+
+def test_full_options_alarms_threshold_namespace_and_action(full_options: Synthesized) -> None:
+    template = full_options.templates["Full"]
+    (alarm_topic_id,) = [
+        k for k in resources_of_type(template, "AWS::SNS::Topic") if k.startswith("AlarmTopic")
+    ]
+    alarms = alarms_by_metric(template)
+    assert alarms["ApproximateAgeOfOldestMessage"]["Threshold"] == 6 * 3600
+    assert alarms["SendBounceThrottled"]["Namespace"] == "Mail/Bounces"
+    assert alarms["PermanentFailures"]["Namespace"] == "Mail/Bounces"
+    for properties in alarms.values():
+        assert properties["AlarmActions"] == [{"Ref": alarm_topic_id}]
+
+
+# ---- DNS ---------------------------------------------------------------------------------------
+
+
+def test_mx_records_for_domain_recipients_in_the_zone(full_options: Synthesized) -> None:
+    records = resources_of_type(full_options.templates["Full"], "AWS::Route53::RecordSet")
+    assert [r["Properties"]["Name"] for r in records.values()] == ["retired.example.com."]
+    (record,) = records.values()
+    assert record["Properties"]["Type"] == "MX"
+    assert record["Properties"]["ResourceRecords"] == [f"10 inbound-smtp.{REGION}.amazonaws.com"]
+    (zone_id,) = resources_of_type(full_options.templates["Full"], "AWS::Route53::HostedZone")
+    assert record["Properties"]["HostedZoneId"] == {"Ref": zone_id}

@@ -1,0 +1,226 @@
+"""Synth-time validation of the props: exact messages, all problems reported together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ses as ses
+
+from cdk_ses_bounce import BounceProcessor
+
+NewStack = Callable[..., cdk.Stack]
+VALID: dict[str, Any] = {"recipients": ["old.example.com"], "bounce_sender": "b@example.com"}
+
+
+def build(stack: cdk.Stack, **props: Any) -> BounceProcessor:
+    return BounceProcessor(stack, "Bounces", **{**VALID, **props})
+
+
+def rejected(stack: cdk.Stack, **props: Any) -> str:
+    with pytest.raises(ValueError) as raised:
+        build(stack, **props)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        (
+            {"recipients": []},
+            "recipients must not be empty: give at least one domain or address",
+        ),
+        (
+            {"recipients": ["ok.example.com", "not a domain"]},
+            "recipients[1] must be a domain (example.com) or an address (user@example.com), "
+            "got 'not a domain'",
+        ),
+        (
+            {"recipients": ["a@example.com", "A@Example.com"]},
+            "recipients[1] repeats 'A@Example.com' (recipients compare case-insensitively)",
+        ),
+        (
+            {"recipients": [f"r{i}.example.com" for i in range(101)]},
+            "recipients must hold at most 100 entries (the SES limit per receipt rule), got 101",
+        ),
+        (
+            {"bounce_sender": "example.com"},
+            "bounce_sender must be an address (user@example.com), got 'example.com'",
+        ),
+        (
+            {"bounce_sender_arn": "arn:aws:iam::123456789012:role/x"},
+            "bounce_sender_arn must be an SES identity ARN "
+            "(arn:<partition>:ses:<region>:<account>:identity/<address or domain>), "
+            "got 'arn:aws:iam::123456789012:role/x'",
+        ),
+        (
+            {"recipient_identity_arns": {"nope": "arn:aws:ses:eu-west-1:123456789012:identity/x"}},
+            "recipient_identity_arns keys must be domains or addresses, got 'nope'",
+        ),
+        (
+            {"recipient_identity_arns": {"old.example.com": "x"}},
+            "recipient_identity_arns['old.example.com'] must be an SES identity ARN "
+            "(arn:<partition>:ses:<region>:<account>:identity/<address or domain>), got 'x'",
+        ),
+        ({"rate_per_second": 0}, "rate_per_second must be > 0 and <= 1000, got 0"),
+        ({"rate_per_second": 1000.5}, "rate_per_second must be > 0 and <= 1000, got 1000.5"),
+        ({"max_concurrency": 1}, "max_concurrency must be an integer >= 2 and <= 1000, got 1"),
+        (
+            {"max_concurrency": 2.5},
+            "max_concurrency must be an integer >= 2 and <= 1000, got 2.5",
+        ),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1 and <= 10000, got 0"),
+        ({"batch_size": 11}, "batch_size 11 is above 10, which needs a max_batching_window"),
+        (
+            {"max_batching_window": cdk.Duration.minutes(6)},
+            "max_batching_window must be >= 0 and <= 300 seconds, got 6 minutes",
+        ),
+        (
+            {"max_receive_count": 0},
+            "max_receive_count must be an integer >= 1 and <= 1000, got 0",
+        ),
+        (
+            {"function_timeout": cdk.Duration.minutes(16)},
+            "function_timeout must be >= 1 and <= 900 seconds, got 16 minutes",
+        ),
+        (
+            {"oldest_message_age_threshold": cdk.Duration.hours(24)},
+            "oldest_message_age_threshold must be >= 60 and < 86400 seconds "
+            "(the 24-hour SendBounce window), got 1 day",
+        ),
+        (
+            {"mail_retention": cdk.Duration.hours(36)},
+            "mail_retention must be a whole number of days >= 1, got 1 day 12 hours",
+        ),
+        (
+            {"object_key_prefix": "/inbound/*"},
+            "object_key_prefix must be at most 900 characters, must not start with '/' and "
+            "must not contain '*' or '?', got '/inbound/*'",
+        ),
+        (
+            {"metrics_namespace": "AWS/SES"},
+            "metrics_namespace must be 1-255 characters of letters, digits, space and "
+            ". _ / # : - and must not start with 'AWS/', got 'AWS/SES'",
+        ),
+        (
+            {"activate_imported_rule_set": True},
+            "activate_imported_rule_set=True needs activate_rule_set=True",
+        ),
+    ],
+)
+def test_invalid_prop_is_named_with_value_and_range(
+    new_stack: NewStack, props: dict[str, Any], message: str
+) -> None:
+    assert rejected(new_stack(), **props) == message
+
+
+def test_all_problems_are_reported_together(new_stack: NewStack) -> None:
+    assert rejected(new_stack(), bounce_sender="nobody", rate_per_second=-1, max_concurrency=0) == (
+        "bounce_sender must be an address (user@example.com), got 'nobody'; "
+        "rate_per_second must be > 0 and <= 1000, got -1; "
+        "max_concurrency must be an integer >= 2 and <= 1000, got 0"
+    )
+
+
+def test_existing_bucket_conflicts_are_reported_in_one_error(new_stack: NewStack) -> None:
+    stack = new_stack()
+    logs_bucket = s3.Bucket(stack, "Logs")
+    message = rejected(
+        stack,
+        bucket=s3.Bucket.from_bucket_name(stack, "Mail", "mail-bucket"),
+        mail_retention=cdk.Duration.days(3),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+        server_access_logs_bucket=logs_bucket,
+    )
+    assert message == (
+        "bucket is an existing bucket, so these settings of a new bucket do not apply: "
+        "mail_retention, removal_policy, server_access_logs_bucket"
+    )
+
+
+def test_activating_an_imported_rule_set_needs_explicit_opt_in(new_stack: NewStack) -> None:
+    stack = new_stack()
+    imported = ses.ReceiptRuleSet.from_receipt_rule_set_name(stack, "Imported", "production")
+    assert rejected(stack, rule_set=imported, activate_rule_set=True) == (
+        "activate_rule_set=True with an imported rule_set would make a rule set that this app "
+        "does not own the active one; pass activate_imported_rule_set=True to confirm"
+    )
+    confirmed = build(
+        stack, rule_set=imported, activate_rule_set=True, activate_imported_rule_set=True
+    )
+    assert confirmed.activation is not None
+
+
+def test_invalid_policy_names_the_field(new_stack: NewStack) -> None:
+    message = rejected(
+        new_stack(), policy={"version": 1, "default": {"type": "bounce", "bounce_type": "Nope"}}
+    )
+    assert message == (
+        "policy is invalid: default.bounce_type: 'Nope' is not one of DoesNotExist, "
+        "MessageTooLarge, ExceededQuota, ContentRejected, Undefined, TemporaryFailure"
+    )
+
+
+def test_unresolved_tokens_are_not_validated(new_stack: NewStack) -> None:
+    stack = new_stack()
+    sender = cdk.CfnParameter(stack, "Sender").value_as_string
+    recipient = cdk.CfnParameter(stack, "Recipient").value_as_string
+    processor = build(stack, recipients=[recipient], bounce_sender=sender)
+    assert processor.function is not None
+
+
+def test_region_outside_the_receiving_list_fails_with_the_list(new_stack: NewStack) -> None:
+    stack = new_stack(env=cdk.Environment(account="111111111111", region="eu-north-1"))
+    assert rejected(stack) == (
+        "region 'eu-north-1' does not receive mail through SES; receiving regions: us-east-1, "
+        "us-east-2, us-west-2, ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-northeast-1, "
+        "ca-central-1, eu-central-1, eu-west-1, eu-west-2 (override with the receiving_regions "
+        "prop or the context key 'cdk-ses-bounce:receivingRegions')"
+    )
+
+
+def test_receiving_regions_prop_overrides_the_list(new_stack: NewStack) -> None:
+    north = cdk.Environment(account="111111111111", region="eu-north-1")
+    assert build(new_stack(env=north), receiving_regions=["eu-north-1"]).rule is not None
+    message = rejected(new_stack(), receiving_regions=["eu-north-1"])
+    assert message.startswith(
+        "region 'eu-west-1' does not receive mail through SES; receiving regions: eu-north-1 ("
+    )
+
+
+@pytest.mark.parametrize("value", ["eu-north-1, eu-south-1", ["eu-north-1", "eu-south-1"]])
+def test_receiving_regions_context_key_overrides_the_list(
+    new_stack: NewStack, value: str | list[str]
+) -> None:
+    north = cdk.Environment(account="111111111111", region="eu-north-1")
+    stack = new_stack(env=north, **{"cdk-ses-bounce:receivingRegions": value})
+    assert build(stack).rule is not None
+
+
+def test_unresolved_region_warns(new_stack: NewStack) -> None:
+    stack = new_stack(env=None)
+    build(stack)
+    warnings = [
+        entry.data
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning"
+    ]
+    assert warnings == [
+        "The stack region is unresolved, so whether SES receives mail there cannot be checked: "
+        "give the stack a concrete region (env) to check it at synth time "
+        "[ack: cdk-ses-bounce:unresolvedRegion]"
+    ]
+
+
+def test_hosted_zone_needs_a_concrete_region(new_stack: NewStack) -> None:
+    stack = new_stack(env=None)
+    zone = route53.HostedZone(stack, "Zone", zone_name="example.com")
+    assert rejected(stack, hosted_zone=zone) == (
+        "hosted_zone needs a concrete stack region for its MX records "
+        "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
+    )
