@@ -8,7 +8,9 @@ from typing import Any, Protocol
 
 DETAIL_MAX_CHARS = 1000
 # Characters SQS refuses in message attribute values (outside XML 1.0 Char).
-_NOT_SQS_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Regular expressions are kept as pattern strings: the re module compiles each on first use
+# and caches it, so importing this module compiles none.
+_NOT_SQS_TEXT = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 
 
 class SendMessageClient(Protocol):
@@ -18,7 +20,7 @@ class SendMessageClient(Protocol):
 
 
 def _attribute_text(value: str, limit: int | None = None) -> str:
-    text = _NOT_SQS_TEXT.sub("\ufffd", value)
+    text = re.sub(_NOT_SQS_TEXT, "\ufffd", value)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "\u2026"
     return text

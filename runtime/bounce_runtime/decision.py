@@ -5,13 +5,13 @@ turn those bounces into suppressions with the guard's reason; bounces left over 
 received 24 hours or more before ``now`` are not sent either (outcome ``expired``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from bounce_runtime.notification import Header, ReceivedNotification
 from bounce_runtime.policy import BounceAction, BouncePolicy, MessageSettings
@@ -26,14 +26,15 @@ DAEMON_LOCAL_PARTS = frozenset(
 )
 LIST_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 LIST_HEADERS = frozenset({"list-id", "list-unsubscribe"})
-_COMMENT = re.compile(r"\([^()]*\)")
+# Regular expressions are kept as pattern strings: the re module compiles each on first use
+# and caches it, so importing this module compiles none.
+_COMMENT = r"\([^()]*\)"
 
 RecipientAction = Literal["bounce", "accept", "suppress"]
 Outcome = Literal["bounce", "accept", "suppress", "expired"]
 
 
-@dataclass(frozen=True)
-class RecipientDecision:
+class RecipientDecision(NamedTuple):
     """What happens to one recipient, why (a kebab-case code) and which rule said so.
 
     ``rule`` is the policy rule that matched (its name, ``rules[i]`` or ``default``);
@@ -47,8 +48,7 @@ class RecipientDecision:
     bounce: BounceAction | None = None
 
 
-@dataclass(frozen=True)
-class MessagePlan:
+class MessagePlan(NamedTuple):
     """The decisions for every recipient of one message and the message's outcome.
 
     Outcome: ``bounce`` if a recipient is bounced; ``expired`` if bounces were due but the
@@ -86,7 +86,7 @@ def _auto_submitted(headers: tuple[Header, ...]) -> bool:
     """RFC 3834: ``Auto-Submitted`` with any keyword but ``no`` (comments and parameters
     ignored)."""
     return any(
-        _COMMENT.sub(" ", value).split(";", 1)[0].strip().lower() != "no"
+        re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower() != "no"
         for value in _header_values(headers, "auto-submitted")
     )
 
@@ -182,7 +182,7 @@ def plan_message(
             reason = EXPIRED_REASON
         if reason != "policy":
             decisions = [
-                replace(decision, action="suppress", reason=reason, bounce=None)
+                decision._replace(action="suppress", reason=reason, bounce=None)
                 if decision.action == "bounce"
                 else decision
                 for decision in decisions

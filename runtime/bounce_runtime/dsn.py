@@ -5,13 +5,14 @@ keys; dates as ISO 8601 strings, which botocore's serializer accepts too), so a 
 message can be replayed with the AWS CLI.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from bounce_runtime.decision import MessagePlan
 from bounce_runtime.errors import InvalidBounceRequest
@@ -26,10 +27,12 @@ from bounce_runtime.policy import (
     status_problem,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_RFC822_PREFIX = re.compile(r"\s*rfc\s*822\s*;", re.IGNORECASE)
-_IDENTITY_ARN = re.compile(r"arn:[a-z0-9-]+:ses:[a-z0-9-]+:\d{12}:identity/\S+")
+# Regular expressions are kept as pattern strings: the re module compiles each on first use
+# and caches it, so importing this module compiles none.
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+"
+_CONTROL_EXCEPT_NEWLINE_TAB = r"[\x00-\x08\x0b-\x1f\x7f]"
+_RFC822_PREFIX = r"(?i)\s*rfc\s*822\s*;"
+_IDENTITY_ARN = r"arn:[a-z0-9-]+:ses:[a-z0-9-]+:\d{12}:identity/\S+"
 _ADDRESS_MAX_CHARS = 320
 _REQUEST_FIELDS = (
     "OriginalMessageId",
@@ -52,14 +55,13 @@ _RECIPIENT_DSN_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class SenderIdentity:
+class SenderIdentity(NamedTuple):
     """Who sends the bounces: the verified ``bounce_sender``, and identity ARNs for sending
     authorization (``recipient_arns``: lowercase recipient domain or address -> identity ARN)."""
 
     bounce_sender: str
     bounce_sender_arn: str | None = None
-    recipient_arns: Mapping[str, str] = field(default_factory=dict)
+    recipient_arns: Mapping[str, str] = MappingProxyType({})
 
     def recipient_arn(self, recipient: str) -> str | None:
         """The ARN for ``recipient``: its exact address, else its domain, else a parent domain."""
@@ -77,7 +79,7 @@ class SenderIdentity:
 def sanitize(text: str) -> str:
     """Mail-derived text made safe for a request field: control characters (CR and LF among them)
     become one space each run, and the ends are stripped."""
-    return _CONTROL.sub(" ", text).strip()
+    return re.sub(_CONTROL, " ", text).strip()
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -206,7 +208,7 @@ def _string(
 
 def _address_problem(value: str) -> str | None:
     local, at, domain = value.rpartition("@")
-    if _CONTROL.search(value):
+    if re.search(_CONTROL, value):
         return "contains control characters (CR, LF, ...)"
     if not (local and at and domain) or len(value) > _ADDRESS_MAX_CHARS:
         return f"is not an email address (local@domain, at most {_ADDRESS_MAX_CHARS} characters)"
@@ -214,23 +216,23 @@ def _address_problem(value: str) -> str | None:
 
 
 def _final_recipient_problem(value: str) -> str | None:
-    if _RFC822_PREFIX.match(value):
+    if re.match(_RFC822_PREFIX, value):
         return "must not start with 'rfc822;': give the bare address"
     return _address_problem(value)
 
 
 def _arn_problem(value: str) -> str | None:
-    if _IDENTITY_ARN.fullmatch(value):
+    if re.fullmatch(_IDENTITY_ARN, value):
         return None
     return "is not an SES identity ARN arn:<partition>:ses:<region>:<account>:identity/<identity>"
 
 
 def _one_line_problem(value: str) -> str | None:
-    return "contains control characters (CR, LF, ...)" if _CONTROL.search(value) else None
+    return "contains control characters (CR, LF, ...)" if re.search(_CONTROL, value) else None
 
 
 def _explanation_problem(value: str) -> str | None:
-    if _CONTROL_EXCEPT_NEWLINE_TAB.search(value):
+    if re.search(_CONTROL_EXCEPT_NEWLINE_TAB, value):
         return "contains control characters; only newline and tab are allowed"
     return None
 

@@ -4,12 +4,12 @@ boto3 is imported on the first invocation, not at import time, to keep the modul
 Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``) redirect them.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.dead_letter import DeadLetterQueue
@@ -27,8 +27,7 @@ class LambdaContext(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(NamedTuple):
     """What lives as long as the Lambda container: config, clients, the pacer's budget."""
 
     config: RuntimeConfig

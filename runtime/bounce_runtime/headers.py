@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
+from email.parser import HeaderParser
 
 from bounce_runtime.notification import Header
 
-_BLOCK_END = re.compile(rb"\r?\n\r?\n")
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
-_LINE_BREAK = re.compile(r"[\r\n]+")
+# Regular expressions are kept as pattern strings: the re module compiles each on first use
+# and caches it, so importing this module compiles none.
+_BLOCK_END = rb"\r?\n\r?\n"
+_FOLD = r"\r?\n(?=[ \t])"
+_LINE_BREAK = r"[\r\n]+"
 
 
 def parse_raw_headers(raw: bytes) -> tuple[Header, ...]:
@@ -19,13 +20,11 @@ def parse_raw_headers(raw: bytes) -> tuple[Header, ...]:
     Bytes that are not UTF-8 become U+FFFD; a line that is not a header field ends the block,
     as in the stdlib ``email`` parser. Values keep their raw form (no RFC 2047 decoding).
     """
-    end = _BLOCK_END.search(raw)
+    end = re.search(_BLOCK_END, raw)
     block = raw[: end.start()] if end else raw
     text = block.decode("utf-8", errors="replace")
-    message = email.parser.Parser(policy=email.policy.compat32).parsestr(
-        text + "\n\n", headersonly=True
-    )
+    message = HeaderParser().parsestr(text + "\n\n")  # the default policy: compat32
     return tuple(
-        Header(name=name, value=_LINE_BREAK.sub(" ", _FOLD.sub("", str(value))).strip())
+        Header(name=name, value=re.sub(_LINE_BREAK, " ", re.sub(_FOLD, "", str(value))).strip())
         for name, value in message.items()
     )

@@ -5,13 +5,13 @@ The body is the notification itself (SNS raw message delivery) or an SNS envelop
 whose message starts with the field path that is wrong, e.g. ``mail.messageId: missing``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bounce_runtime.errors import MalformedNotification
 
@@ -26,16 +26,14 @@ _VERDICT_FIELDS = {
 _DESCRIBE_MAX_CHARS = 60
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """One header field as SES lists it (``mail.headers``) or as read from the stored message."""
 
     name: str
     value: str
 
 
-@dataclass(frozen=True)
-class CommonHeaders:
+class CommonHeaders(NamedTuple):
     """``mail.commonHeaders``: SES's parsed copy of a few headers (absent fields are empty)."""
 
     from_: tuple[str, ...] = ()
@@ -46,8 +44,7 @@ class CommonHeaders:
     subject: str | None = None
 
 
-@dataclass(frozen=True)
-class Verdicts:
+class Verdicts(NamedTuple):
     """Scan results; each is PASS, FAIL, GRAY or PROCESSING_FAILED, or None when not scanned."""
 
     spam: str | None = None
@@ -58,8 +55,7 @@ class Verdicts:
     dmarc_policy: str | None = None
 
 
-@dataclass(frozen=True)
-class S3Action:
+class S3Action(NamedTuple):
     """``receipt.action``: where the S3 action stored the message (the key includes the prefix)."""
 
     bucket_name: str
@@ -67,8 +63,7 @@ class S3Action:
     topic_arn: str | None = None
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(NamedTuple):
     """``receipt``: the envelope recipients this rule matched, verdicts and the S3 action."""
 
     timestamp: datetime
@@ -78,8 +73,7 @@ class Receipt:
     processing_time_millis: int | None = None
 
 
-@dataclass(frozen=True)
-class Mail:
+class Mail(NamedTuple):
     """``mail``: the message as SES received it."""
 
     message_id: str
@@ -91,8 +85,7 @@ class Mail:
     common_headers: CommonHeaders = CommonHeaders()
 
 
-@dataclass(frozen=True)
-class ReceivedNotification:
+class ReceivedNotification(NamedTuple):
     """A parsed "Received" notification; ``sns_message_id`` is set when it came in an envelope."""
 
     mail: Mail

@@ -9,14 +9,15 @@ subdomains are looked up by key (a walk over the address's domain labels), so ev
 same for 10 patterns or 100,000.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from functools import cache
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from bounce_runtime.errors import PolicyError
 
@@ -44,7 +45,9 @@ EXTENSION_VALUE_MAX_CHARS: Final = 2048
 DEFAULT_SUPPRESS_REASON: Final = "policy"
 DEFAULT_RULE_LABEL: Final = "default"
 
-_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# Regular expressions are kept as pattern strings and compiled on first use by `_regex`, so
+# importing this module compiles none.
+_STATUS = r"[245]\.\d{1,3}\.\d{1,3}"
 _STATUS_CLASS_FOR_ACTION = {
     "failed": "5",
     "delayed": "4",
@@ -53,23 +56,23 @@ _STATUS_CLASS_FOR_ACTION = {
     "expanded": "2",
 }
 _HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_MTA = re.compile(rf"dns; {_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?", re.IGNORECASE)
+_MTA = rf"(?i)dns; {_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?"
 _MTA_MAX_CHARS = 260
-_DIAGNOSTIC = re.compile(r"[A-Za-z][A-Za-z0-9-]*; \S.*", re.DOTALL)
-_EXTENSION_NAME = re.compile(r"[A-Za-z0-9-]{1,50}")
-_REASON_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DIAGNOSTIC = r"(?s)[A-Za-z][A-Za-z0-9-]*; \S.*"
+_EXTENSION_NAME = r"[A-Za-z0-9-]{1,50}"
+_REASON_CODE = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 _REASON_MAX_CHARS = 64
-_RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_DOMAIN_LABEL = re.compile(r"[^\s@*<>()\[\]\\\",;:.\x00-\x1f\x7f]+")
-_LOCAL_PART = re.compile(r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+")
+_RULE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_DOMAIN_LABEL = r"[^\s@*<>()\[\]\\\",;:.\x00-\x1f\x7f]+"
+_DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
+_LOCAL_PART = r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+"
 _DOMAIN_MAX_CHARS = 253
-_CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_CR_LF = re.compile(r"[\r\n]")
+_CONTROL_EXCEPT_NEWLINE_TAB = r"[\x00-\x08\x0b-\x1f\x7f]"
+_CR_LF = r"[\r\n]"
 PATTERN_FORMS: Final = "user@example.com, example.com, *.example.com or *@example.com"
 
 
-@dataclass(frozen=True)
-class BounceTypeDefaults:
+class BounceTypeDefaults(NamedTuple):
     """The RFC 3463 status, SMTP reply code and DSN action a BounceType stands for."""
 
     status: str
@@ -97,12 +100,18 @@ BOUNCE_TYPE_DEFAULTS: Final[Mapping[str, BounceTypeDefaults]] = MappingProxyType
 )
 
 
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on its first use (and only then)."""
+    return re.compile(pattern)
+
+
 # Checks shared with dsn.validate_send_bounce_request: each returns what is wrong, or None.
 
 
 def status_problem(status: str) -> str | None:
     """Why ``status`` is not an RFC 3463 status code, or None."""
-    if _STATUS.fullmatch(status):
+    if _regex(_STATUS).fullmatch(status):
         return None
     return "is not an RFC 3463 status: class.subject.detail, class 2, 4 or 5, e.g. 5.1.1"
 
@@ -120,23 +129,23 @@ def status_action_problem(status: str, action: str) -> str | None:
 
 def mta_problem(mta: str) -> str | None:
     """Why ``mta`` is not an RFC 3464 MTA name ``dns; host.example.com``, or None."""
-    if len(mta) <= _MTA_MAX_CHARS and _MTA.fullmatch(mta):
+    if len(mta) <= _MTA_MAX_CHARS and _regex(_MTA).fullmatch(mta):
         return None
     return "is not an MTA name of the form 'dns; mail.example.com'"
 
 
 def diagnostic_problem(code: str) -> str | None:
     """Why ``code`` is not a one-line RFC 3464 Diagnostic-Code ``smtp; 550 ...``, or None."""
-    if _CR_LF.search(code) or _CONTROL_EXCEPT_NEWLINE_TAB.search(code):
+    if _regex(_CR_LF).search(code) or _regex(_CONTROL_EXCEPT_NEWLINE_TAB).search(code):
         return "must not contain CR, LF or other control characters"
-    if _DIAGNOSTIC.fullmatch(code):
+    if _regex(_DIAGNOSTIC).fullmatch(code):
         return None
     return "is not a diagnostic code of the form 'smtp; 550 5.1.1 text'"
 
 
 def extension_name_problem(name: str) -> str | None:
     """Why ``name`` is not a DSN extension field name (1-50 of A-Z, a-z, 0-9, -), or None."""
-    if _EXTENSION_NAME.fullmatch(name):
+    if _regex(_EXTENSION_NAME).fullmatch(name):
         return None
     return "is not an extension field name: 1 to 50 characters of A-Z, a-z, 0-9 and -"
 
@@ -145,7 +154,7 @@ def extension_value_problem(value: str) -> str | None:
     """Why ``value`` is not a DSN extension field value (<= 2048 characters, no CR/LF), or None."""
     if len(value) > EXTENSION_VALUE_MAX_CHARS:
         return f"is {len(value)} characters long: at most {EXTENSION_VALUE_MAX_CHARS} are allowed"
-    if _CR_LF.search(value):
+    if _regex(_CR_LF).search(value):
         return "contains CR or LF, which extension field values must not"
     return None
 
@@ -165,10 +174,7 @@ PatternKind = Literal["address", "domain", "subdomains"]
 
 
 def _valid_domain(domain: str) -> bool:
-    labels = domain.split(".")
-    return len(domain) <= _DOMAIN_MAX_CHARS and all(
-        _DOMAIN_LABEL.fullmatch(label) for label in labels
-    )
+    return len(domain) <= _DOMAIN_MAX_CHARS and _regex(_DOMAIN).fullmatch(domain) is not None
 
 
 def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
@@ -182,7 +188,7 @@ def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
         local, _, domain = text.rpartition("@")
         if local == "*":
             return compile_pattern(domain) if "@" not in domain else None
-        if not _LOCAL_PART.fullmatch(local) or not _valid_domain(domain):
+        if not _regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
             return None
         return "address", f"{local}@{domain}"
     if text.startswith("*."):
@@ -242,8 +248,7 @@ class AddressIndex:
 # Policy model -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DsnFields:
+class DsnFields(NamedTuple):
     """Explicit RecipientDsnFields; unset fields come from the bounce type's defaults."""
 
     action: str | None = None
@@ -254,8 +259,7 @@ class DsnFields:
     extension_fields: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class BounceAction:
+class BounceAction(NamedTuple):
     """Bounce the recipient with ``bounce_type`` (or explicit DSN fields when ``dsn`` is set)."""
 
     bounce_type: str = "DoesNotExist"
@@ -278,15 +282,13 @@ class BounceAction:
         return (self.dsn.status if self.dsn else None) or self.defaults.status
 
 
-@dataclass(frozen=True)
-class AcceptAction:
+class AcceptAction(NamedTuple):
     """Do not bounce (the mail is wanted)."""
 
     type: Literal["accept"] = "accept"
 
 
-@dataclass(frozen=True)
-class SuppressAction:
+class SuppressAction(NamedTuple):
     """Do not bounce; count the recipient as suppressed with ``reason``."""
 
     reason: str = DEFAULT_SUPPRESS_REASON
@@ -296,8 +298,7 @@ class SuppressAction:
 Action = BounceAction | AcceptAction | SuppressAction
 
 
-@dataclass(frozen=True)
-class RuleMatch:
+class RuleMatch(NamedTuple):
     """Conditions of a rule; all that are set must hold. Nothing set matches every recipient."""
 
     recipients: tuple[str, ...] | None = None
@@ -312,8 +313,7 @@ class RuleMatch:
         return self.min_size_bytes is not None or self.max_size_bytes is not None
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One policy rule; ``label`` is its name, or ``rules[i]`` when it has none."""
 
     match: RuleMatch
@@ -322,8 +322,7 @@ class Rule:
     label: str = ""
 
 
-@dataclass(frozen=True)
-class MessageSettings:
+class MessageSettings(NamedTuple):
     """Message-level DSN settings: explanation text, Reporting-MTA and extension fields."""
 
     explanation: str | None = None
@@ -331,8 +330,7 @@ class MessageSettings:
     extension_fields: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class Guards:
+class Guards(NamedTuple):
     """Anti-backscatter guards; each on unless turned off."""
 
     null_sender: bool = True
@@ -347,42 +345,60 @@ class Guards:
         return self.auto_submitted or self.list_traffic
 
 
-@dataclass(frozen=True)
-class PolicyMatch:
+class PolicyMatch(NamedTuple):
     """What the policy says for one recipient, and which rule said it."""
 
     action: Action
     rule: str
 
 
-@dataclass(frozen=True)
+_DEFAULT_ACTION: Final = BounceAction()
+_DEFAULT_MESSAGE: Final = MessageSettings()
+_DEFAULT_GUARDS: Final = Guards()
+
+
 class BouncePolicy:
-    """A validated policy with its recipient patterns compiled for constant-time lookup."""
+    """A validated policy with its recipient patterns compiled for constant-time lookup.
 
-    rules: tuple[Rule, ...] = ()
-    default: Action = BounceAction()
-    fold_subaddress: bool = False
-    message: MessageSettings = MessageSettings()
-    guards: Guards = Guards()
-    _recipient_index: AddressIndex = field(
-        init=False, repr=False, compare=False, default_factory=AddressIndex
-    )
-    _sender_indexes: tuple[AddressIndex | None, ...] = field(
-        init=False, repr=False, compare=False, default=()
-    )
-    _unconditional: frozenset[int] = field(
-        init=False, repr=False, compare=False, default=frozenset()
-    )
+    Immutable; equal to another policy with the same rules, default, message settings and guards.
+    """
 
-    def __post_init__(self) -> None:
+    __slots__ = (
+        "_recipient_index",
+        "_sender_indexes",
+        "_unconditional",
+        "default",
+        "fold_subaddress",
+        "guards",
+        "message",
+        "rules",
+    )
+    rules: tuple[Rule, ...]
+    default: Action
+    fold_subaddress: bool
+    message: MessageSettings
+    guards: Guards
+    _recipient_index: AddressIndex
+    _sender_indexes: tuple[AddressIndex | None, ...]
+    _unconditional: frozenset[int]
+
+    def __init__(
+        self,
+        rules: tuple[Rule, ...] = (),
+        default: Action = _DEFAULT_ACTION,
+        fold_subaddress: bool = False,
+        message: MessageSettings = _DEFAULT_MESSAGE,
+        guards: Guards = _DEFAULT_GUARDS,
+    ) -> None:
+        recipient_index = AddressIndex()
         unconditional: set[int] = set()
         sender_indexes: list[AddressIndex | None] = []
-        for index, rule in enumerate(self.rules):
+        for index, rule in enumerate(rules):
             if rule.match.recipients is None:
                 unconditional.add(index)
             else:
                 _index_patterns(
-                    self._recipient_index,
+                    recipient_index,
                     rule.match.recipients,
                     index,
                     f"rules[{index}].match.recipients",
@@ -393,8 +409,39 @@ class BouncePolicy:
                 senders = AddressIndex()
                 _index_patterns(senders, rule.match.senders, 0, f"rules[{index}].match.senders")
                 sender_indexes.append(senders)
-        object.__setattr__(self, "_unconditional", frozenset(unconditional))
-        object.__setattr__(self, "_sender_indexes", tuple(sender_indexes))
+        assign = object.__setattr__  # this class's own __setattr__ refuses: it is immutable
+        assign(self, "rules", rules)
+        assign(self, "default", default)
+        assign(self, "fold_subaddress", fold_subaddress)
+        assign(self, "message", message)
+        assign(self, "guards", guards)
+        assign(self, "_recipient_index", recipient_index)
+        assign(self, "_sender_indexes", tuple(sender_indexes))
+        assign(self, "_unconditional", frozenset(unconditional))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"BouncePolicy is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"BouncePolicy is immutable: cannot delete {name!r}")
+
+    def _settings(self) -> tuple[object, ...]:
+        return (self.rules, self.default, self.fold_subaddress, self.message, self.guards)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BouncePolicy):
+            return NotImplemented
+        return self._settings() == other._settings()
+
+    def __hash__(self) -> int:
+        return hash(self._settings())
+
+    def __repr__(self) -> str:
+        return (
+            f"BouncePolicy(rules={self.rules!r}, default={self.default!r}, "
+            f"fold_subaddress={self.fold_subaddress!r}, message={self.message!r}, "
+            f"guards={self.guards!r})"
+        )
 
     @property
     def needs_object_size(self) -> bool:
@@ -444,12 +491,12 @@ class BouncePolicy:
         return all(verdicts.get(name) in statuses for name, statuses in match.verdicts)
 
     @classmethod
-    def from_dict(cls, data: object) -> BouncePolicy:
+    def from_dict(cls, data: object) -> "BouncePolicy":
         """Validate and compile a policy from its JSON form; raise ``PolicyError`` if invalid."""
         return _parse_policy(data)
 
     @classmethod
-    def from_json(cls, text: str) -> BouncePolicy:
+    def from_json(cls, text: str) -> "BouncePolicy":
         """``from_dict`` of a JSON document; invalid JSON is a ``PolicyError`` too."""
         try:
             data = json.loads(text)
@@ -677,7 +724,7 @@ def _action(value: object, path: str) -> Action:
         if (
             not isinstance(reason, str)
             or len(reason) > _REASON_MAX_CHARS
-            or not _REASON_CODE.fullmatch(reason)
+            or not _regex(_REASON_CODE).fullmatch(reason)
         ):
             raise _error(
                 f"{path}.reason",
@@ -708,7 +755,7 @@ def _rules(value: object) -> tuple[Rule, ...]:
         data = _object(item, path, ("name", "match", "action"))
         name = data.get("name")
         if name is not None:
-            if not isinstance(name, str) or not _RULE_NAME.fullmatch(name):
+            if not isinstance(name, str) or not _regex(_RULE_NAME).fullmatch(name):
                 raise _error(
                     f"{path}.name",
                     name,
@@ -736,7 +783,7 @@ def _message(value: object) -> MessageSettings:
     explanation = data.get("explanation")
     if explanation is not None:
         explanation = _text(explanation, "message.explanation")
-        if _CONTROL_EXCEPT_NEWLINE_TAB.search(explanation):
+        if _regex(_CONTROL_EXCEPT_NEWLINE_TAB).search(explanation):
             raise _error(
                 "message.explanation",
                 explanation,

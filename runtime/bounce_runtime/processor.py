@@ -11,7 +11,7 @@ from typing import Any
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.dead_letter import DeadLetterQueue
 from bounce_runtime.decision import MessagePlan, needs_full_headers, plan_message
-from bounce_runtime.dsn import build_send_bounce_request, validate_send_bounce_request
+from bounce_runtime.dsn import build_send_bounce_request
 from bounce_runtime.errors import MalformedNotification, PermanentError
 from bounce_runtime.mail_store import MailStore
 from bounce_runtime.notification import ReceivedNotification, parse_notification_body
@@ -187,7 +187,6 @@ class BatchProcessor:
         if request is None:
             self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
             return
-        validate_send_bounce_request(request)
         result = self._sender.send(
             request,
             remaining_seconds=self._remaining_seconds,
