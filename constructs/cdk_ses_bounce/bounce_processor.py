@@ -28,6 +28,9 @@ from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
 
 POLICY_MOUNT = "/opt"
+# The runtime's send claim is `<object key>` + this suffix (bounce_runtime.mail_store.CLAIM_SUFFIX;
+# not imported, as that module needs botocore).
+SEND_CLAIM_SUFFIX = ".bounce-claim"
 SECONDS_IN_A_DAY = 86400
 # aws-cdk-lib feature flag (cx_api.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY in TypeScript).
 S3_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
@@ -599,6 +602,21 @@ class BounceProcessor(Construct):
             "The runtime reads and tags the raw mail objects, whose keys are the key prefix "
             "plus the SES message id: the '*' is only under that prefix",
         )
+        send_claims = self.bucket.arn_for_objects(f"{self.object_key_prefix}*{SEND_CLAIM_SUFFIX}")
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ClaimAndReleaseBounceSends",
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[send_claims],
+            )
+        )
+        nag.acknowledge_wildcard_resource(
+            role,
+            send_claims,
+            "Before each SendBounce the runtime creates <mail object key>.bounce-claim with a "
+            "conditional write (and deletes it when SES did not send): the '*' stands for the SES "
+            "message id, and only keys with that suffix under the prefix can be written",
+        )
         environment = {
             "BOUNCE_SENDER": bounce_sender,
             "RECIPIENT_IDENTITY_ARNS": stack.to_json_string(
@@ -607,6 +625,7 @@ class BounceProcessor(Construct):
             "BOUNCE_POLICY_FILE": f"{POLICY_MOUNT}/{defaults.POLICY_LAYER_PATH}",
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
             "SEND_RATE_PER_SECOND": repr(float(send_rate)),
+            "SEND_CLAIM_TTL_SECONDS": str(int(function_timeout.to_seconds())),
             "METRICS_NAMESPACE": metrics_namespace,
         }
         if bounce_sender_arn is not None:

@@ -15,6 +15,7 @@ from bounce_runtime.policy import BouncePolicy, default_policy
 
 DEFAULT_METRICS_NAMESPACE = "CdkSesBounce"
 DEFAULT_SEND_RATE_PER_SECOND = 1.0
+DEFAULT_SEND_CLAIM_TTL_SECONDS = 900.0  # Lambda's longest timeout
 UNKNOWN_FUNCTION_NAME = "unknown"
 
 
@@ -59,18 +60,17 @@ def _recipient_arns(environ: Mapping[str, str]) -> dict[str, str]:
     return {key.lower(): _identity_arn(name, arn) for key, arn in data.items()}
 
 
-def _rate(environ: Mapping[str, str]) -> float:
-    name = "SEND_RATE_PER_SECOND"
+def _positive_number(environ: Mapping[str, str], name: str, default: float, unit: str) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_SEND_RATE_PER_SECOND
+        return default
     try:
-        rate = float(raw)
+        number = float(raw)
     except ValueError:
-        rate = math.nan
-    if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"{name} is {raw!r}: a number of calls per second > 0 is required")
-    return rate
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{name} is {raw!r}: a number of {unit} > 0 is required")
+    return number
 
 
 def _queue_url(environ: Mapping[str, str]) -> str:
@@ -104,6 +104,7 @@ class RuntimeConfig(NamedTuple):
     bounce_sender_arn: str | None = None
     recipient_identity_arns: Mapping[str, str] = MappingProxyType({})
     send_rate_per_second: float = DEFAULT_SEND_RATE_PER_SECOND
+    send_claim_ttl_seconds: float = DEFAULT_SEND_CLAIM_TTL_SECONDS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     function_name: str = UNKNOWN_FUNCTION_NAME
 
@@ -120,7 +121,12 @@ class RuntimeConfig(NamedTuple):
             if sender_arn
             else None,
             recipient_identity_arns=_recipient_arns(environ),
-            send_rate_per_second=_rate(environ),
+            send_rate_per_second=_positive_number(
+                environ, "SEND_RATE_PER_SECOND", DEFAULT_SEND_RATE_PER_SECOND, "calls per second"
+            ),
+            send_claim_ttl_seconds=_positive_number(
+                environ, "SEND_CLAIM_TTL_SECONDS", DEFAULT_SEND_CLAIM_TTL_SECONDS, "seconds"
+            ),
             metrics_namespace=environ.get("METRICS_NAMESPACE", "").strip()
             or DEFAULT_METRICS_NAMESPACE,
             function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()

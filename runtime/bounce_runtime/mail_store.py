@@ -1,8 +1,11 @@
-"""The stored mail object in S3: its size, its header block and the idempotency tag."""
+"""The stored mail object in S3: its size, its header block, the idempotency tag and the send
+claim (a conditional write that lets one delivery of a message send its bounce)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -12,8 +15,11 @@ from bounce_runtime.headers import parse_raw_headers
 from bounce_runtime.notification import Header
 
 BOUNCE_TAG_KEY = "ses-bounce-message-id"
+CLAIM_SUFFIX = ".bounce-claim"
 HEADER_BLOCK_BYTES = 64 * 1024
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+# A conditional write lost to an existing object (412) or to a concurrent write of it (409).
+_CLAIM_TAKEN_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 
 class MailObjectClient(Protocol):
@@ -26,6 +32,10 @@ class MailObjectClient(Protocol):
     def get_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
     def put_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def put_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def delete_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 def _error_code(error: ClientError) -> str:
@@ -78,6 +88,38 @@ class MailStore:
             self._client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
         except ClientError as error:
             raise self._classify(error, bucket, key) from error
+
+    def claim_send(self, bucket: str, key: str, *, sqs_message_id: str, now: datetime) -> bool:
+        """Create ``<key>.bounce-claim`` unless it exists; True when this call created it."""
+        body = json.dumps({"sqsMessageId": sqs_message_id, "claimedAt": now.isoformat()})
+        try:
+            self._client.put_object(
+                Bucket=bucket,
+                Key=key + CLAIM_SUFFIX,
+                Body=body.encode(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if _error_code(error) in _CLAIM_TAKEN_CODES:
+                return False
+            raise self._classify(error, bucket, key) from error
+        return True
+
+    def claimed_at(self, bucket: str, key: str) -> datetime | None:
+        """When the send claim of the object was written (S3's LastModified), or None if none."""
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
+        except ClientError as error:
+            if _error_code(error) in _MISSING_CODES:
+                return None
+            raise
+        last_modified: datetime = response["LastModified"]
+        return last_modified
+
+    def release_claim(self, bucket: str, key: str) -> None:
+        """Delete the send claim so that a later delivery may claim the message again."""
+        self._client.delete_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
 
     def _tags(self, bucket: str, key: str) -> list[dict[str, str]]:
         try:

@@ -1,4 +1,4 @@
-"""Runs one SQS batch: plan, send, tag, dead-letter; returns the partial batch response."""
+"""Runs one SQS batch: plan, claim, send, tag, dead-letter; returns the partial batch response."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from bounce_runtime.errors import MalformedNotification, PermanentError
 from bounce_runtime.mail_store import MailStore
 from bounce_runtime.notification import ReceivedNotification, parse_notification_body
 from bounce_runtime.observability import BatchMetrics, JsonLogger
-from bounce_runtime.ses_sender import BounceSender, SendDeadlineExceeded
+from bounce_runtime.ses_sender import (
+    OUTCOME_UNKNOWN,
+    BounceSender,
+    SendDeadlineExceeded,
+    SendResult,
+    TransientSendError,
+)
 
 # Stop taking new records when less than this is left (or one SendBounce attempt, if longer).
 MIN_SAFETY_MARGIN_S = 5.0
@@ -37,11 +43,20 @@ class _OutOfTime(Exception):
     """Raised inside a record when the batch must stop; the record and the rest are retried."""
 
 
+class SendClaimHeld(Exception):
+    """Another delivery of the message holds its send claim and may still be sending: the record
+    is left for redelivery, by when that delivery has tagged the object or died."""
+
+    reason = "send-claim-held"
+
+
 class BatchProcessor:
     """Processes the records of one SQS event; every dependency is injected.
 
     A record ends as: bounced (then tagged), accepted or suppressed, skipped as a duplicate,
     dead-lettered with a reason, or reported in ``batchItemFailures`` for SQS to redeliver.
+    Before sending, the record claims the message (``MailStore.claim_send``): only the delivery
+    that wins the claim may send, so no bounce goes out twice.
     """
 
     def __init__(
@@ -169,13 +184,7 @@ class BatchProcessor:
         if plan.outcome in ("bounce", "expired"):
             earlier = self._mail_store.bounce_tag(action.bucket_name, action.object_key)
             if earlier is not None:
-                self._metrics.count("DuplicatesSkipped")
-                self._log.info(
-                    "already bounced: skipped",
-                    ses_message_id=ses_id,
-                    sqs_message_id=sqs_id,
-                    bounce_message_id=earlier,
-                )
+                self._skip_bounced(ses_id, sqs_id, earlier)
                 return
         if plan.outcome == "expired":
             raise PermanentError(
@@ -187,11 +196,9 @@ class BatchProcessor:
         if request is None:
             self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
             return
-        result = self._sender.send(
-            request,
-            remaining_seconds=self._remaining_seconds,
-            on_throttle=lambda: self._metrics.count("SendBounceThrottled"),
-        )
+        if not self._claim(action.bucket_name, action.object_key, ses_id, sqs_id):
+            return
+        result = self._send_claimed(request, action.bucket_name, action.object_key, ses_id)
         self._metrics.count("BouncesSent")
         self._tag(action.bucket_name, action.object_key, result.message_id, ses_id)
         self._finish(
@@ -202,6 +209,76 @@ class BatchProcessor:
             attempts=result.attempts,
             throttles=result.throttles,
         )
+
+    def _skip_bounced(self, ses_id: str, sqs_id: str, bounce_message_id: str) -> None:
+        self._metrics.count("DuplicatesSkipped")
+        self._log.info(
+            "already bounced: skipped",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            bounce_message_id=bounce_message_id,
+        )
+
+    def _claim(self, bucket: str, key: str, ses_id: str, sqs_id: str) -> bool:
+        """Claim the message's send; False when another delivery has bounced it meanwhile.
+
+        Raises ``SendClaimHeld`` while another delivery's claim is younger than the claim TTL
+        (it may still be sending), and ``PermanentError`` (``ses-outcome-unknown``) for an older
+        claim whose object was never tagged: that delivery stopped after claiming (or could not
+        tag, or release the claim), so the bounce may or may not have gone out: never resent.
+        """
+        if self._mail_store.claim_send(bucket, key, sqs_message_id=sqs_id, now=self._now()):
+            return True
+        earlier = self._mail_store.bounce_tag(bucket, key)
+        if earlier is not None:
+            self._skip_bounced(ses_id, sqs_id, earlier)
+            return False
+        claimed_at = self._mail_store.claimed_at(bucket, key)
+        if claimed_at is None:
+            raise SendClaimHeld(f"the send claim of s3://{bucket}/{key} was just released")
+        age_s = (self._now() - claimed_at).total_seconds()
+        ttl_s = self.config.send_claim_ttl_seconds
+        if age_s < ttl_s:
+            raise SendClaimHeld(
+                f"another delivery claimed the send {age_s:.0f} s ago (claim TTL {ttl_s:.0f} s)"
+            )
+        raise PermanentError(
+            OUTCOME_UNKNOWN,
+            f"the send was claimed at {claimed_at.isoformat()} ({age_s:.0f} s ago, claim TTL "
+            f"{ttl_s:.0f} s) but s3://{bucket}/{key} was never tagged: the delivery that claimed "
+            "it stopped, could not tag, or could not release the claim; the bounce may have gone "
+            "out",
+        )
+
+    def _send_claimed(
+        self, request: Mapping[str, Any], bucket: str, key: str, ses_id: str
+    ) -> SendResult:
+        """Send under the claim; release it when SES certainly did not send the bounce."""
+        try:
+            return self._sender.send(
+                request,
+                remaining_seconds=self._remaining_seconds,
+                on_throttle=lambda: self._metrics.count("SendBounceThrottled"),
+            )
+        except TransientSendError:
+            self._release(bucket, key, ses_id)
+            raise
+        except PermanentError as error:
+            if error.reason != OUTCOME_UNKNOWN:
+                self._release(bucket, key, ses_id)
+            raise
+
+    def _release(self, bucket: str, key: str, ses_id: str) -> None:
+        """Delete the claim; if that fails it stays, and a redelivery is dead-lettered."""
+        try:
+            self._mail_store.release_claim(bucket, key)
+        except Exception as error:  # the claim stays: a redelivery ends in the dead-letter queue
+            self._log.error(
+                "send claim not released: a redelivery will be dead-lettered",
+                ses_message_id=ses_id,
+                object=f"s3://{bucket}/{key}",
+                detail=str(error)[:1000],
+            )
 
     def _tag(self, bucket: str, key: str, bounce_message_id: str, ses_id: str) -> None:
         """Tag the object; a failure is logged and counted, never a reason to send again."""

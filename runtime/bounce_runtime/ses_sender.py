@@ -26,6 +26,9 @@ SERVER_ERROR_CODES = frozenset(
     {"ServiceUnavailable", "InternalFailure", "InternalError", "ServiceUnavailableException"}
 )
 
+# The dead-letter reason of a bounce that may or may not have gone out: never sent again.
+OUTCOME_UNKNOWN = "ses-outcome-unknown"
+
 # Connect + read timeouts of the SES client: the longest one attempt can take.
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 4.0
@@ -156,7 +159,7 @@ class BounceSender:
                 # SES may have sent the bounce. Retrying could send it twice, so the record goes
                 # to the dead-letter queue for an operator to check instead.
                 raise PermanentError(
-                    "ses-outcome-unknown",
+                    OUTCOME_UNKNOWN,
                     f"SendBounce sent but no response received, the bounce may have gone out: "
                     f"{error}",
                 ) from error

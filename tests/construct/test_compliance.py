@@ -53,19 +53,20 @@ def test_construct_carries_its_acknowledgements_with_reasons(
         activate_rule_set=True,
     )
     bucket_id = stack.get_logical_id(processor.bucket.node.default_child)  # type: ignore[arg-type]
-    acknowledged = {
-        construct.node.path: entry.data
-        for construct in processor.node.find_all()
-        for entry in construct.node.metadata
-        if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-    }
+    acknowledged: dict[str, dict[str, Any]] = {}
+    for construct in processor.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                acknowledged.setdefault(construct.node.path, {}).update(entry.data)
     assert sorted(acknowledged) == [
         "Test/Bounces/FunctionRole",
         "Test/Bounces/RuleSetActivation/Role",
     ]
     function_ids = list(acknowledged["Test/Bounces/FunctionRole"])
+    bucket_arn = f"<{stack.resolve(bucket_id)}.Arn>"
     assert function_ids == [
-        f"Annotation::AwsSolutions-IAM5[Resource::<{stack.resolve(bucket_id)}.Arn>/inbound/*]"
+        f"Annotation::AwsSolutions-IAM5[Resource::{bucket_arn}/inbound/*]",
+        f"Annotation::AwsSolutions-IAM5[Resource::{bucket_arn}/inbound/*.bounce-claim]",
     ]
     assert list(acknowledged["Test/Bounces/RuleSetActivation/Role"]) == [
         "Annotation::AwsSolutions-IAM5[Resource::*]"

@@ -8,6 +8,9 @@ from typing import Any
 from aws_cdk.assertions import Match
 from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
 
+from bounce_runtime.mail_store import CLAIM_SUFFIX
+from cdk_ses_bounce.bounce_processor import SEND_CLAIM_SUFFIX
+
 EXAMPLE = "SesBounceExample"
 
 
@@ -329,6 +332,7 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
         "BOUNCE_POLICY_FILE": "/opt/cdk-ses-bounce/policy.json",
         "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
         "SEND_RATE_PER_SECOND": "0.5",
+        "SEND_CLAIM_TTL_SECONDS": "120",  # the function timeout
         "METRICS_NAMESPACE": "CdkSesBounce",
     }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
@@ -353,6 +357,7 @@ def test_full_options_environment(full_options: Synthesized) -> None:
     variables = function["Properties"]["Environment"]["Variables"]
     assert function["Properties"]["Timeout"] == 300
     assert variables["SEND_RATE_PER_SECOND"] == "0.8"  # 4 per second over 5 instances
+    assert variables["SEND_CLAIM_TTL_SECONDS"] == "300"
     assert variables["METRICS_NAMESPACE"] == "Mail/Bounces"
     assert variables["BOUNCE_SENDER"] == "bounces@mail.example.com"
     assert variables["BOUNCE_SENDER_ARN"] == (
@@ -427,6 +432,29 @@ def test_s3_access_only_under_the_prefix(example: Synthesized, full_options: Syn
         assert "MailBucket" in join[0]["Fn::GetAtt"][0]
 
 
+def test_s3_writes_only_to_send_claims(example: Synthesized, full_options: Synthesized) -> None:
+    for synthesized, stack, prefix in (
+        (example, EXAMPLE, "inbound/"),
+        (full_options, "Full", "mail/raw/"),
+    ):
+        template = synthesized.templates[stack]
+        statement = statement_with(function_policy(template), "s3:PutObject")
+        buckets = resources_of_type(template, "AWS::S3::Bucket")
+        (bucket_id,) = [k for k in buckets if "MailBucket" in k]
+        assert statement == {
+            "Action": ["s3:PutObject", "s3:DeleteObject"],
+            "Effect": "Allow",
+            "Resource": {
+                "Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, f"/{prefix}*.bounce-claim"]]
+            },
+            "Sid": "ClaimAndReleaseBounceSends",
+        }
+
+
+def test_the_claim_suffix_is_the_runtimes() -> None:
+    assert SEND_CLAIM_SUFFIX == CLAIM_SUFFIX
+
+
 def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthesized) -> None:
     statements = function_policy(example.templates[EXAMPLE])
     actions = sorted(
@@ -442,6 +470,8 @@ def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthes
             "s3:GetObject",
             "s3:GetObjectTagging",
             "s3:PutObjectTagging",
+            "s3:PutObject",
+            "s3:DeleteObject",
             "sqs:ReceiveMessage",
             "sqs:ChangeMessageVisibility",
             "sqs:GetQueueUrl",

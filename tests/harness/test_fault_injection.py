@@ -1,8 +1,10 @@
 """1,000 messages through the real BatchProcessor under simulated SQS semantics and random faults.
 
 Every message must end exactly once: bounced once, accepted, suppressed with a reason, or
-dead-lettered with a reason. Nothing sleeps: the clock, the Lambda's remaining time and every
-wait are fake, so the run takes seconds.
+dead-lettered with a reason. Some invocations are killed between SendBounce's answer and the tag
+(a crash): the send claim makes the redelivered copy end on the dead-letter queue as
+``ses-outcome-unknown`` instead of bouncing a second time. Nothing sleeps: the clock, the Lambda's
+remaining time and every wait are fake, so the run takes seconds.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from bounce_runtime.processor import BatchProcessor
 from bounce_runtime.ses_sender import BounceSender
 from support.events import notification, sns_envelope
 from support.sqs_sim import (
+    CRASH,
     FakeClock,
     FakeS3,
     FakeSes,
     FakeSqsClient,
     Fault,
     FaultInjector,
+    InvocationCrashed,
     SqsSimulator,
 )
 
@@ -46,6 +50,9 @@ DLQ_URL = "https://sqs.eu-west-1.amazonaws.com/111111111111/bounce-dlq"
 START = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 RATE_PER_SECOND = 1.0
 MAX_RECEIVES = 5
+INVOCATION_SECONDS = 60.0  # the function timeout, and so the send claim's TTL
+OUTCOME_UNKNOWN = ("dead-lettered", "ses-outcome-unknown")
+REDRIVEN = ("dead-lettered", "max-receives-exceeded")
 POLICY = {
     "version": 1,
     "rules": [
@@ -70,7 +77,9 @@ FAULTS = {
         Fault("", 0, 0.04),
     ),
     "GetObjectTagging": (Fault("InternalError", 500, 0.05), Fault("", 0, 0.02)),
-    "PutObjectTagging": (Fault("SlowDown", 503, 0.05),),
+    "PutObjectTagging": (Fault("SlowDown", 503, 0.05), Fault(CRASH, 0, 0.03)),
+    "PutObject": (Fault("ConditionalRequestConflict", 409, 0.03), Fault("SlowDown", 503, 0.03)),
+    "DeleteObject": (Fault("InternalError", 500, 0.2),),
     "GetObject": (Fault("InternalError", 500, 0.08), Fault("", 0, 0.02)),
     "SendMessage": (Fault("ServiceUnavailable", 503, 0.15), Fault("", 0, 0.05)),
 }
@@ -238,12 +247,21 @@ class Outcome:
     suppress_reasons: set[str] = field(default_factory=set)
     skipped_duplicates: int = 0
 
+    def notices(self) -> list[str]:
+        """Dead letters of a later copy of a message bounced once: a copy that found the send
+        claim but no tag (the invocation died before tagging, or tagging failed) ends on the
+        dead-letter queue for an operator to check, never in a second bounce."""
+        if self.bounces != 1:
+            return []
+        return sorted(set(self.dead_letter_reasons) & {OUTCOME_UNKNOWN[1], REDRIVEN[1]})
+
     def ends(self) -> list[tuple[str, str]]:
         """Every distinct end this message reached (exactly one is required)."""
         found: list[tuple[str, str]] = []
         if self.bounces:
             found.extend([("bounced", "matched-rule")] * self.bounces)
-        found.extend(("dead-lettered", reason) for reason in sorted(set(self.dead_letter_reasons)))
+        reasons = set(self.dead_letter_reasons) - set(self.notices())
+        found.extend(("dead-lettered", reason) for reason in sorted(reasons))
         if "suppress" in self.logged:
             found.extend(("suppressed", reason) for reason in sorted(self.suppress_reasons))
         if "accept" in self.logged:
@@ -294,19 +312,21 @@ def run_simulation() -> dict[str, Any]:
         stale_copy_rate=STALE_COPY_RATE,
     )
     faults = FaultInjector(random.Random(rng.getrandbits(32)), FAULTS)
-    ses = FakeSes(clock, faults, verified={"example.com"}, rate_per_second=RATE_PER_SECOND)
-    s3 = FakeS3(clock, faults)
-    dlq = FakeSqsClient(clock, faults)
-    scenarios = generate(random.Random(rng.getrandbits(32)), sqs, s3)
 
     def wall_clock() -> datetime:
         return START + timedelta(seconds=clock() - started)
+
+    ses = FakeSes(clock, faults, verified={"example.com"}, rate_per_second=RATE_PER_SECOND)
+    s3 = FakeS3(clock, faults, wall_clock=wall_clock)
+    dlq = FakeSqsClient(clock, faults)
+    scenarios = generate(random.Random(rng.getrandbits(32)), sqs, s3)
 
     config = RuntimeConfig(
         bounce_sender=BOUNCE_SENDER,
         dead_letter_queue_url=DLQ_URL,
         policy=BouncePolicy.from_dict(POLICY),
         send_rate_per_second=RATE_PER_SECOND,
+        send_claim_ttl_seconds=INVOCATION_SECONDS,
         function_name="bounce-fault-injection",
     )
     sender = BounceSender(
@@ -320,10 +340,11 @@ def run_simulation() -> dict[str, Any]:
     logs = io.StringIO()
     invocation_rng = random.Random(rng.getrandbits(32))
     short_invocations = 0
+    throttles_in_crashes = 0  # a killed invocation never writes its metrics
 
     def invoke(records: list[dict[str, Any]]) -> Any:
-        nonlocal short_invocations
-        budget = 60.0
+        nonlocal short_invocations, throttles_in_crashes
+        budget = INVOCATION_SECONDS
         if invocation_rng.random() < SHORT_INVOCATION_RATE:
             budget = invocation_rng.uniform(6.5, 15.0)
             short_invocations += 1
@@ -339,7 +360,13 @@ def run_simulation() -> dict[str, Any]:
             remaining_ms=lambda: int((deadline - clock()) * 1000),
             sleep=clock.sleep,
         )
-        return processor.process({"Records": records})
+        throttles_before = faults.injected.get("SendBounce:Throttling", 0)
+        try:
+            return processor.process({"Records": records})
+        except InvocationCrashed:
+            throttles_in_crashes += faults.injected.get("SendBounce:Throttling", 0)
+            throttles_in_crashes -= throttles_before
+            raise
 
     sqs.drain(invoke)
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
@@ -358,6 +385,7 @@ def run_simulation() -> dict[str, Any]:
         "faults": faults,
         "metrics": metrics,
         "short_invocations": short_invocations,
+        "throttles_in_crashes": throttles_in_crashes,
         "fake_seconds": clock() - started,
         "log_lines": log_lines,
     }
@@ -377,6 +405,7 @@ def test_every_message_ends_exactly_once(
     tally: Counter[str] = Counter()
     problems: list[str] = []
     unlucky_redrives = 0
+    claims_kept = 0
     for scenario in scenarios:
         ends = outcomes[scenario.ses_id].ends()
         if len(ends) != 1:
@@ -384,10 +413,13 @@ def test_every_message_ends_exactly_once(
             problems.append(f"{scenario.ses_id} ({scenario.kind}): {label}: {ends}")
             continue
         state, reason = ends[0]
-        tally[f"{state} ({reason})" if reason else state] += 1
-        redrive = ("dead-lettered", "max-receives-exceeded")
-        if (state, reason) == redrive and scenario.expected != redrive:
+        notices = outcomes[scenario.ses_id].notices()
+        label = f"{state} ({reason})" if reason else state
+        tally[label + "".join(f", then a copy dead-lettered ({n})" for n in notices)] += 1
+        if (state, reason) == REDRIVEN and scenario.expected != REDRIVEN:
             unlucky_redrives += 1  # any message may run out of receives under enough faults
+        elif (state, reason) == OUTCOME_UNKNOWN and scenario.expected[0] == "bounced":
+            claims_kept += 1  # SES did not send, but the claim could not be released
         elif (state, reason) != scenario.expected:
             problems.append(
                 f"{scenario.ses_id} ({scenario.kind}): ended {state} ({reason}),"
@@ -400,9 +432,11 @@ def test_every_message_ends_exactly_once(
     )
     duplicate_bounces = sum(o.bounces - 1 for o in outcomes.values() if o.bounces > 1)
     lost = sum(1 for s in scenarios if not outcomes[s.ses_id].ends())
+    crashes = simulation["faults"].injected["PutObjectTagging:InvocationCrashed"]
     harness_report(
         f"fault injection: {MESSAGES} messages, seed {SEED}, {sqs.stats.invocations} invocations"
-        f" ({simulation['short_invocations']} short of time), "
+        f" ({simulation['short_invocations']} short of time, {crashes} killed between SendBounce"
+        " and the tag), "
         f"{simulation['fake_seconds']:.0f} simulated seconds"
     )
     harness_report(
@@ -423,7 +457,8 @@ def test_every_message_ends_exactly_once(
         harness_report(f"  {count:5d}  {label}")
     harness_report(
         f"  lost {lost}, duplicate bounces {duplicate_bounces}, SendBounce calls {bounces},"
-        f" redriven by bad luck {unlucky_redrives}, extra dead-letter copies of a"
+        f" redriven by bad luck {unlucky_redrives}, dead-lettered as ses-outcome-unknown because"
+        f" a claim could not be released {claims_kept}, extra dead-letter copies of a"
         f" message delivered twice {dead_letter_copies}"
     )
 
@@ -453,7 +488,15 @@ def test_the_faults_and_duplicates_actually_happened(simulation: dict[str, Any])
     assert messages["duplicate in batch: skipped"] > 0
     assert messages["dead-lettered"] > 0
     assert messages["dead-letter send failed: left for redelivery"] > 0
-    assert simulation["metrics"]["SendBounceThrottled"] == injected["SendBounce:Throttling"]
+    assert simulation["metrics"]["SendBounceThrottled"] == (
+        injected["SendBounce:Throttling"] - simulation["throttles_in_crashes"]
+    )
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    # Window (a): a bounce sent by an invocation that died before tagging. Its redelivered copy
+    # found the claim and was dead-lettered, so it was not bounced again.
+    crashed_after_send = [o for o in outcomes.values() if OUTCOME_UNKNOWN[1] in o.notices()]
+    assert len(crashed_after_send) >= injected["PutObjectTagging:InvocationCrashed"] > 0
+    assert messages["send claim not released: a redelivery will be dead-lettered"] > 0
 
 
 def test_bounces_are_valid_requests_and_objects_carry_the_tag(simulation: dict[str, Any]) -> None:
@@ -468,6 +511,7 @@ def test_bounces_are_valid_requests_and_objects_carry_the_tag(simulation: dict[s
         stored = s3.objects[(BUCKET, PREFIX + bounce.request["OriginalMessageId"])]
         if stored.tags.get(BOUNCE_TAG_KEY) != bounce.message_id:
             untagged += 1
-    assert untagged == tagging_failures
+    crashes = simulation["faults"].injected["PutObjectTagging:InvocationCrashed"]
+    assert untagged == tagging_failures + crashes
     gaps = [b.time - a.time for a, b in zip(ses.sent, ses.sent[1:], strict=False)]
     assert min(gaps) >= 1 / RATE_PER_SECOND - 1e-9

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from support.sqs_sim import (
+    CRASH,
     FakeClock,
     FakeS3,
     FakeSes,
     FakeSqsClient,
     Fault,
     FaultInjector,
+    InvocationCrashed,
     SqsSimulator,
 )
 
@@ -171,3 +174,43 @@ def test_fake_s3_serves_ranges_tags_and_missing_keys() -> None:
     with pytest.raises(ClientError) as missing:
         s3.get_object_tagging(Bucket="b", Key="gone")
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_fake_s3_conditional_put_delete_and_last_modified() -> None:
+    clock = FakeClock()
+    start = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+    s3 = FakeS3(clock, no_faults(), wall_clock=lambda: start + timedelta(seconds=clock()))
+    s3.put_object(Bucket="b", Key="k.claim", Body=b"first", IfNoneMatch="*")
+    written = s3.head_object(Bucket="b", Key="k.claim")["LastModified"]
+    assert written == start + timedelta(seconds=1_000.01)  # one 0.01 s call after t=1000
+    with pytest.raises(ClientError) as taken:
+        s3.put_object(Bucket="b", Key="k.claim", Body=b"second", IfNoneMatch="*")
+    assert taken.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert taken.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert s3.objects[("b", "k.claim")].data == b"first"
+    s3.delete_object(Bucket="b", Key="k.claim")
+    s3.delete_object(Bucket="b", Key="k.claim")  # deleting a missing key succeeds, as in S3
+    s3.put_object(Bucket="b", Key="k.claim", Body=b"third", IfNoneMatch="*")
+    s3.put_object(Bucket="b", Key="k.claim", Body=b"fourth")  # unconditional: overwrites
+    assert s3.objects[("b", "k.claim")].data == b"fourth"
+
+
+def test_a_crash_fault_kills_the_invocation_and_the_batch_comes_back() -> None:
+    faults = FaultInjector(random.Random(1), {"PutObjectTagging": (Fault(CRASH, 0, 1.0),)})
+    s3 = FakeS3(FakeClock(), faults)
+    s3.put("b", "k", b"data")
+    with pytest.raises(InvocationCrashed) as crashed:
+        s3.put_object_tagging(Bucket="b", Key="k", Tagging={"TagSet": []})
+    assert str(crashed.value) == "invocation killed during PutObjectTagging"
+    assert faults.injected == {"PutObjectTagging:InvocationCrashed": 1}
+    clock = FakeClock()
+    sqs = queue(clock)
+    sqs.send("a")
+
+    def crash(records: list[dict[str, Any]]) -> Any:
+        if records[0]["attributes"]["ApproximateReceiveCount"] == "1":
+            raise InvocationCrashed("killed")
+        return {"batchItemFailures": []}
+
+    sqs.drain(crash)
+    assert (sqs.stats.invocations, sqs.stats.failed_invocations, sqs.pending) == (2, 1, 0)

@@ -7,7 +7,8 @@ counts, redrive to a dead-letter list once a message would be received more than
 message id, delivered again later, even after it was deleted).
 
 The fakes (`FakeSes`, `FakeS3`, `FakeSqsClient`) speak the boto3 calls the runtime makes and raise
-real botocore exceptions chosen by a seeded `FaultInjector`. Nothing sleeps: time is `FakeClock`.
+real botocore exceptions chosen by a seeded `FaultInjector`, which can also kill the invocation
+(`InvocationCrashed`). Nothing sleeps: time is `FakeClock`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -233,7 +235,7 @@ class SqsSimulator:
                 continue
             try:
                 response = invoke(records)
-            except Exception:
+            except (Exception, InvocationCrashed):
                 self.fail()
             else:
                 self.complete(records, response)
@@ -257,6 +259,16 @@ def _failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
 # ---------------------------------------------------------------------------------------------
 # Fault injection
 
+CRASH = "InvocationCrashed"
+
+
+class InvocationCrashed(BaseException):
+    """The Lambda invocation died (timeout, out of memory) in the middle of a call.
+
+    A ``BaseException``, like the kill it stands for: the runtime's ``except Exception`` handlers
+    cannot catch it, so nothing after it runs and the whole batch comes back.
+    """
+
 
 def client_error(code: str, status: int, operation: str, message: str = "") -> ClientError:
     """A botocore ClientError as botocore builds it from an AWS error answer."""
@@ -269,15 +281,18 @@ def client_error(code: str, status: int, operation: str, message: str = "") -> C
 
 @dataclass(frozen=True)
 class Fault:
-    """One kind of failure: a ClientError (code, HTTP status) or, with code "", no connection."""
+    """One kind of failure: a ClientError (code, HTTP status), with code "" no connection, with
+    code ``CRASH`` the invocation dies as the call is made."""
 
     code: str
     status: int
     rate: float
 
-    def exception(self, operation: str, endpoint: str) -> Exception:
+    def exception(self, operation: str, endpoint: str) -> BaseException:
         if not self.code:
             return EndpointConnectionError(endpoint_url=endpoint)
+        if self.code == CRASH:
+            return InvocationCrashed(f"invocation killed during {operation}")
         return client_error(self.code, self.status, operation)
 
 
@@ -363,6 +378,7 @@ class StoredObject:
     """An object in the fake bucket."""
 
     data: bytes
+    last_modified: datetime
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -381,29 +397,42 @@ class _Body:
 
 
 class FakeS3:
-    """`s3` client fake for head/get object and object tagging, with injected faults.
+    """`s3` client fake for head/get/put/delete object and object tagging, with injected faults.
 
-    Keys in ``always_failing`` fail every call with their fault (a poison message).
+    ``put_object`` honours ``IfNoneMatch="*"`` as S3 does (``PreconditionFailed``, HTTP 412, when
+    the key exists). ``LastModified`` comes from ``wall_clock`` (default: the fake clock's seconds
+    since the epoch). Keys in ``always_failing`` fail every call with their fault (a poison
+    message).
     """
 
-    def __init__(self, clock: FakeClock, faults: FaultInjector, call_seconds: float = 0.01) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        faults: FaultInjector,
+        call_seconds: float = 0.01,
+        wall_clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.clock = clock
         self.faults = faults
         self.call_seconds = call_seconds
+        self.wall_clock = wall_clock or (lambda: datetime.fromtimestamp(clock(), UTC))
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.always_failing: dict[tuple[str, str], Fault] = {}
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         """Store an object (test set-up, no faults)."""
-        self.objects[(bucket, key)] = StoredObject(data)
+        self.objects[(bucket, key)] = StoredObject(data, self.wall_clock())
 
-    def _object(self, operation: str, bucket: str, key: str) -> StoredObject:
+    def _call(self, operation: str, bucket: str, key: str) -> None:
         self.clock.sleep(self.call_seconds)
         endpoint = f"https://{bucket}.s3.{REGION}.amazonaws.com"
         poison = self.always_failing.get((bucket, key))
         if poison is not None:
             raise poison.exception(operation, endpoint)
         self.faults.check(operation, endpoint)
+
+    def _object(self, operation: str, bucket: str, key: str) -> StoredObject:
+        self._call(operation, bucket, key)
         stored = self.objects.get((bucket, key))
         if stored is None:
             code = "404" if operation == "HeadObject" else "NoSuchKey"
@@ -412,7 +441,30 @@ class FakeS3:
 
     def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         stored = self._object("HeadObject", Bucket, Key)
-        return {"ContentLength": len(stored.data), "TagCount": len(stored.tags)}
+        return {
+            "ContentLength": len(stored.data),
+            "LastModified": stored.last_modified,
+            "TagCount": len(stored.tags),
+        }
+
+    def put_object(
+        self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str = "", **_: Any
+    ) -> dict[str, Any]:
+        self._call("PutObject", Bucket, Key)
+        if IfNoneMatch == "*" and (Bucket, Key) in self.objects:
+            raise client_error(
+                "PreconditionFailed",
+                412,
+                "PutObject",
+                "At least one of the pre-conditions you specified did not hold",
+            )
+        self.objects[(Bucket, Key)] = StoredObject(Body, self.wall_clock())
+        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
+
+    def delete_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._call("DeleteObject", Bucket, Key)
+        self.objects.pop((Bucket, Key), None)
+        return {}
 
     def get_object(self, *, Bucket: str, Key: str, Range: str = "", **_: Any) -> dict[str, Any]:
         stored = self._object("GetObject", Bucket, Key)

@@ -33,6 +33,7 @@ def test_minimal_environment_uses_the_defaults() -> None:
     assert config.bounce_sender_arn is None
     assert dict(config.recipient_identity_arns) == {}
     assert config.send_rate_per_second == 1.0
+    assert config.send_claim_ttl_seconds == 900.0
     assert config.metrics_namespace == "CdkSesBounce"
     assert config.function_name == "unknown"
 
@@ -48,6 +49,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "RECIPIENT_IDENTITY_ARNS": json.dumps({"Example.COM": SENDER_ARN}),
             "BOUNCE_POLICY_FILE": str(policy_file),
             "SEND_RATE_PER_SECOND": "0.5",
+            "SEND_CLAIM_TTL_SECONDS": "120",
             "METRICS_NAMESPACE": "Mail/Bounces",
             "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
         }
@@ -56,6 +58,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert dict(config.recipient_identity_arns) == {"example.com": SENDER_ARN}
     assert config.policy == BouncePolicy.from_dict(policy)
     assert config.send_rate_per_second == 0.5
+    assert config.send_claim_ttl_seconds == 120.0
     assert (config.metrics_namespace, config.function_name) == ("Mail/Bounces", "bounce-fn")
     identity = config.sender_identity()
     assert identity.bounce_sender == "mailer-daemon@example.com"
@@ -78,6 +81,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
          "second > 0 is required"),
         ("SEND_RATE_PER_SECOND", "inf", "SEND_RATE_PER_SECOND is 'inf': a number of calls per "
          "second > 0 is required"),
+        ("SEND_CLAIM_TTL_SECONDS", "-5", "SEND_CLAIM_TTL_SECONDS is '-5': a number of seconds "
+         "> 0 is required"),
+        ("SEND_CLAIM_TTL_SECONDS", "2m", "SEND_CLAIM_TTL_SECONDS is '2m': a number of seconds "
+         "> 0 is required"),
         ("BOUNCE_SENDER_ARN", "arn:aws:sns:us-east-1:1:topic", "BOUNCE_SENDER_ARN has "
          "'arn:aws:sns:us-east-1:1:topic': an SES identity ARN "
          "arn:<partition>:ses:<region>:<account>:identity/<address or domain> is required"),

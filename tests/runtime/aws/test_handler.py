@@ -17,7 +17,7 @@ from moto import mock_aws
 import bounce_runtime.handler as handler_module
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.handler import handler
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY
+from bounce_runtime.mail_store import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
 from support.local_ses import LocalSes
 
@@ -124,6 +124,12 @@ def test_batch_bounces_tags_dead_letters_and_never_bounces_twice(
         BOUNCE_TAG_KEY: world.ses.calls[0].message_id,
     }
     assert world.tags("mail-2") == {"retention": "30d"}
+    # The sent bounces keep their send claims; the refused one gave its claim back.
+    stored = world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(o["Key"] for o in stored if o["Key"].endswith(CLAIM_SUFFIX)) == [
+        f"{OBJECT_KEY_PREFIX}mail-1{CLAIM_SUFFIX}",
+        f"{OBJECT_KEY_PREFIX}mail-4{CLAIM_SUFFIX}",
+    ]
     letters = {
         attributes["sqs-message-id"]: (body, attributes)
         for body, attributes in world.dead_letters()

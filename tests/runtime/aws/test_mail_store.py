@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from bounce_runtime.errors import PermanentError
 from bounce_runtime.mail_store import BOUNCE_TAG_KEY, MailStore
@@ -138,3 +142,77 @@ def test_tagging_replaces_an_older_bounce_tag_instead_of_adding_a_second(s3_clie
         )
         MailStore(s3_client).tag_bounced(BUCKET, KEY, "new")
         stub.assert_no_pending_responses()
+
+
+CLAIM = {"Bucket": BUCKET, "Key": KEY + ".bounce-claim"}
+CLAIMED_AT = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+
+
+def test_claim_send_writes_the_claim_only_if_none_exists(s3_client: Any) -> None:
+    claim_body = b'{"sqsMessageId": "sqs-1", "claimedAt": "2024-05-01T12:30:00+00:00"}'
+    with Stubber(s3_client) as stub:
+        stub.add_response(
+            "put_object",
+            {"ETag": '"e"'},
+            expected_params={**CLAIM, "Body": claim_body, "ContentType": "application/json",
+                             "IfNoneMatch": "*"},
+        )  # fmt: skip
+        assert MailStore(s3_client).claim_send(BUCKET, KEY, sqs_message_id="sqs-1", now=CLAIMED_AT)
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(("code", "status"), [("PreconditionFailed", 412),
+                                              ("ConditionalRequestConflict", 409)])  # fmt: skip
+def test_claim_send_is_lost_to_an_existing_or_concurrent_claim(
+    s3_client: Any, code: str, status: int
+) -> None:
+    with Stubber(s3_client) as stub:
+        stub.add_client_error("put_object", code, http_status_code=status)
+        store = MailStore(s3_client)
+        assert not store.claim_send(BUCKET, KEY, sqs_message_id="sqs-2", now=CLAIMED_AT)
+
+
+def test_claim_send_leaves_other_errors_for_a_retry(s3_client: Any) -> None:
+    with Stubber(s3_client) as stub:
+        stub.add_client_error("put_object", "SlowDown", http_status_code=503)
+        with pytest.raises(ClientError) as raised:
+            MailStore(s3_client).claim_send(BUCKET, KEY, sqs_message_id="s", now=CLAIMED_AT)
+    assert raised.value.response["Error"]["Code"] == "SlowDown"
+
+
+def test_claimed_at_is_the_claims_last_modified_or_none(s3_client: Any) -> None:
+    with Stubber(s3_client) as stub:
+        stub.add_response("head_object", {"LastModified": CLAIMED_AT}, expected_params=CLAIM)
+        stub.add_client_error("head_object", "404", http_status_code=404)
+        store = MailStore(s3_client)
+        assert store.claimed_at(BUCKET, KEY) == CLAIMED_AT
+        assert store.claimed_at(BUCKET, KEY) is None
+
+
+def test_release_claim_deletes_the_claim(s3_client: Any) -> None:
+    with Stubber(s3_client) as stub:
+        stub.add_response("delete_object", {}, expected_params=CLAIM)
+        MailStore(s3_client).release_claim(BUCKET, KEY)
+        stub.assert_no_pending_responses()
+
+
+def test_the_claim_protocol_on_moto_s3_with_versioning() -> None:
+    """moto honours If-None-Match: one claim wins, a released claim (a delete marker in a
+    versioned bucket, as the construct makes it) can be claimed again."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"Subject: hi\r\n\r\n")
+        first, second = MailStore(s3), MailStore(s3)
+        before = datetime.now(UTC).replace(microsecond=0)
+        assert first.claim_send(BUCKET, KEY, sqs_message_id="sqs-a", now=before)
+        assert not second.claim_send(BUCKET, KEY, sqs_message_id="sqs-b", now=before)
+        claimed_at = second.claimed_at(BUCKET, KEY)
+        assert claimed_at is not None and claimed_at >= before - timedelta(seconds=1)
+        stored = json.loads(s3.get_object(**CLAIM)["Body"].read())
+        assert stored == {"sqsMessageId": "sqs-a", "claimedAt": before.isoformat()}
+        first.release_claim(BUCKET, KEY)
+        assert second.claimed_at(BUCKET, KEY) is None
+        assert second.claim_send(BUCKET, KEY, sqs_message_id="sqs-b", now=before)
+        assert first.object_size(BUCKET, KEY) == 15  # the mail object itself is untouched

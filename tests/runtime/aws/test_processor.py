@@ -8,12 +8,14 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, MailStore
+from bounce_runtime.mail_store import BOUNCE_TAG_KEY, CLAIM_SUFFIX, MailStore
 from bounce_runtime.observability import BatchMetrics, JsonLogger
 from bounce_runtime.pacing import Pacer
 from bounce_runtime.policy import BouncePolicy, default_policy
@@ -32,10 +34,15 @@ from support.events import (
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)  # one hour after the events' receipt time
 SENDER = "mailer-daemon@example.com"
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bounce-dlq"
+CLAIM_TTL_S = 120.0
 
 
 def object_of(message_id: str) -> dict[str, str]:
     return {"Bucket": BUCKET, "Key": OBJECT_KEY_PREFIX + message_id}
+
+
+def claim_of(message_id: str) -> dict[str, str]:
+    return {"Bucket": BUCKET, "Key": OBJECT_KEY_PREFIX + message_id + CLAIM_SUFFIX}
 
 
 def bounce_request(message_id: str = MESSAGE_ID, recipient: str = RECIPIENT) -> dict[str, Any]:
@@ -64,7 +71,10 @@ class Rig:
         self.s3, self.ses, self.sqs = Stubber(s3), Stubber(ses), Stubber(sqs)
         self.logs, self.emf = io.StringIO(), io.StringIO()
         config = RuntimeConfig(
-            bounce_sender=SENDER, dead_letter_queue_url=DLQ_URL, policy=policy or default_policy()
+            bounce_sender=SENDER,
+            dead_letter_queue_url=DLQ_URL,
+            policy=policy or default_policy(),
+            send_claim_ttl_seconds=CLAIM_TTL_S,
         )
         self.processor = BatchProcessor(
             config,
@@ -93,6 +103,21 @@ class Rig:
     def expect_untagged(self, message_id: str = MESSAGE_ID) -> None:
         self.s3.add_response("get_object_tagging", {"TagSet": []}, object_of(message_id))
 
+    def expect_claim(self, message_id: str = MESSAGE_ID, sqs_id: str | None = None) -> None:
+        claim = {"sqsMessageId": sqs_id or "sqs-" + message_id, "claimedAt": NOW.isoformat()}
+        self.s3.add_response(
+            "put_object",
+            {"ETag": '"claim"'},
+            {**claim_of(message_id), "Body": json.dumps(claim).encode(),
+             "ContentType": "application/json", "IfNoneMatch": "*"},
+        )  # fmt: skip
+
+    def expect_claim_lost(self, code: str = "PreconditionFailed", status: int = 412) -> None:
+        self.s3.add_client_error("put_object", code, http_status_code=status)
+
+    def expect_release(self, message_id: str = MESSAGE_ID) -> None:
+        self.s3.add_response("delete_object", {}, claim_of(message_id))
+
     def expect_tagging(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
         self.s3.add_response("get_object_tagging", {"TagSet": []}, object_of(message_id))
         self.s3.add_response(
@@ -106,6 +131,7 @@ class Rig:
 
     def expect_bounce(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
         self.expect_untagged(message_id)
+        self.expect_claim(message_id)
         self.ses.add_response("send_bounce", {"MessageId": bounce_id}, bounce_request(message_id))
         self.expect_tagging(bounce_id, message_id)
 
@@ -173,6 +199,7 @@ def test_tagging_merges_with_the_objects_existing_tags(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     rig.expect_untagged()
+    rig.expect_claim()
     rig.ses.add_response("send_bounce", {"MessageId": "bounce-m"}, bounce_request())
     existing = [{"Key": "retention", "Value": "30d"}]
     rig.s3.add_response("get_object_tagging", {"TagSet": existing}, object_of(MESSAGE_ID))
@@ -190,6 +217,7 @@ def test_throttling_then_success_counts_the_throttles(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     rig.expect_untagged()
+    rig.expect_claim()
     rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
     rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
     rig.ses.add_response("send_bounce", {"MessageId": "bounce-2"}, bounce_request())
@@ -203,6 +231,7 @@ def test_server_error_is_retried(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     rig.expect_untagged()
+    rig.expect_claim()
     rig.ses.add_client_error("send_bounce", "ServiceUnavailable", http_status_code=503)
     rig.ses.add_response("send_bounce", {"MessageId": "bounce-3"}, bounce_request())
     rig.expect_tagging("bounce-3")
@@ -216,7 +245,9 @@ def test_permanent_rejection_goes_to_the_dead_letter_queue_and_the_batch_goes_on
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     rejected, fine = record_for("rejected-1"), record_for("fine-2")
     rig.expect_untagged("rejected-1")
+    rig.expect_claim("rejected-1")
     rig.ses.add_client_error("send_bounce", "MessageRejected", "Email address is not verified.")
+    rig.expect_release("rejected-1")  # SES refused: nothing went out, a redelivery may try again
     rig.sqs.add_response(
         "send_message",
         {"MessageId": "dlq-1"},
@@ -277,6 +308,8 @@ def test_deadline_reports_the_rest_of_the_batch(
     records = [record_for("d-1"), record_for("d-2"), record_for("d-3")]
     rig.expect_bounce("bounce-d1", "d-1")
     rig.expect_untagged("d-2")
+    rig.expect_claim("d-2")
+    rig.expect_release("d-2")  # no attempt was started: the claim is given back
     assert rig.run(*records) == ["sqs-d-2", "sqs-d-3"]
     stop = [line for line in rig.log_lines() if line["level"] == "WARNING"]
     assert stop[0]["message"] == "time is short: leaving the rest of the batch for redelivery"
@@ -342,7 +375,10 @@ def test_duplicates_within_a_batch_are_sent_once(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     body = notification()
-    rig.expect_bounce("bounce-5")
+    rig.expect_untagged()
+    rig.expect_claim(sqs_id="a")
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-5"}, bounce_request())
+    rig.expect_tagging("bounce-5")
     assert rig.run(sqs_record(body, message_id="a"), sqs_record(body, message_id="b")) == []
     assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "DuplicatesSkipped": 1}
 
@@ -352,6 +388,7 @@ def test_a_tagging_failure_after_the_send_is_counted_but_the_record_is_done(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     rig.expect_untagged()
+    rig.expect_claim()
     rig.ses.add_response("send_bounce", {"MessageId": "bounce-6"}, bounce_request())
     for _ in range(3):
         rig.s3.add_client_error("get_object_tagging", "InternalError", http_status_code=500)
@@ -411,3 +448,135 @@ def test_object_size_is_read_only_when_the_policy_matches_on_size(
     rig.s3.add_response("head_object", {"ContentLength": 10}, object_of(MESSAGE_ID))
     assert rig.run(record_for()) == []
     assert rig.totals() == {"RecipientsAccepted": 1}
+
+
+def claimed(seconds_ago: float) -> dict[str, Any]:
+    return {"LastModified": NOW - timedelta(seconds=seconds_ago), "ContentLength": 60}
+
+
+@pytest.mark.parametrize(("code", "status"), [("PreconditionFailed", 412),
+                                              ("ConditionalRequestConflict", 409)])  # fmt: skip
+def test_a_lost_claim_on_a_tagged_object_is_a_duplicate(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, code: str, status: int
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost(code, status)
+    rig.s3.add_response(
+        "get_object_tagging", {"TagSet": [{"Key": BOUNCE_TAG_KEY, "Value": "bounce-w"}]}
+    )
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"DuplicatesSkipped": 1}
+
+
+def test_a_fresh_claim_of_another_delivery_leaves_the_record_for_redelivery(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_response("head_object", claimed(CLAIM_TTL_S - 1), claim_of(MESSAGE_ID))
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {}
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["reason"], line["detail"]) for line in failed] == [
+        ("send-claim-held", "another delivery claimed the send 119 s ago (claim TTL 120 s)")
+    ]
+
+
+def test_a_claim_released_while_it_is_read_leaves_the_record_for_redelivery(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_client_error("head_object", "404", http_status_code=404)
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [line["detail"] for line in failed] == [
+        f"the send claim of s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID} was just released"
+    ]
+
+
+def test_a_stale_claim_on_an_untagged_object_is_dead_lettered_never_resent(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_response("head_object", claimed(CLAIM_TTL_S), claim_of(MESSAGE_ID))
+    rig.sqs.add_response(
+        "send_message",
+        {"MessageId": "dlq-3"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": record["body"],
+            "MessageAttributes": {
+                "reason": attribute("ses-outcome-unknown"),
+                "detail": attribute(
+                    "the send was claimed at 2024-05-01T12:58:00+00:00 (120 s ago, claim TTL 120 s)"
+                    f" but s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID} was never tagged: the "
+                    "delivery that claimed it stopped, could not tag, or could not release the "
+                    "claim; the bounce may have gone out"
+                ),
+                "sqs-message-id": attribute(record["messageId"]),
+                "ses-message-id": attribute(MESSAGE_ID),
+            },
+        },
+    )
+    assert rig.run(record) == []
+    assert rig.totals() == {"PermanentFailures": 1}
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+
+
+def test_sending_given_up_after_the_attempts_releases_the_claim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim()
+    for _ in range(6):
+        rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
+    rig.expect_release()
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {"SendBounceThrottled": 6}
+
+
+def test_a_failed_release_is_logged_and_the_record_still_ends_by_its_error(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.ses.add_client_error("send_bounce", "MessageRejected", "Email address is not verified.")
+    rig.s3.add_client_error("delete_object", "AccessDenied", "Access Denied", 403)
+    rig.expect_dead_letter(record, "ses-rejected:MessageRejected", MESSAGE_ID)
+    assert rig.run(record) == []
+    errors = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["message"], line["object"]) for line in errors] == [
+        (
+            "send claim not released: a redelivery will be dead-lettered",
+            f"s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID}",
+        )
+    ]
+
+
+def test_a_send_without_an_answer_keeps_the_claim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    def no_answer(**_: Any) -> dict[str, Any]:
+        raise ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+
+    ses_client.send_bounce = no_answer
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim()  # and no delete_object: the bounce may have gone out
+    rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
