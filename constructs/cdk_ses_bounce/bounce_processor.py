@@ -22,6 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bounce_runtime.errors import PolicyError
 from bounce_runtime.policy import BouncePolicy, default_policy
 from cdk_ses_bounce import defaults, nag, validation
 from cdk_ses_bounce.activation import RuleSetActivation
@@ -168,7 +169,11 @@ class BounceProcessor(Construct):
                 "max_receive_count", max_receive_count, minimum=1, maximum=1000, integer=True
             ),
             *validation.duration_problems(
-                "function_timeout", function_timeout, minimum_seconds=1, maximum_seconds=900
+                "function_timeout",
+                function_timeout,
+                minimum_seconds=defaults.MIN_FUNCTION_TIMEOUT_SECONDS,
+                maximum_seconds=900,
+                why=" (the runtime starts no record with less than 6 s left)",
             ),
             *validation.duration_problems(
                 "oldest_message_age_threshold",
@@ -188,9 +193,9 @@ class BounceProcessor(Construct):
             ),
             *BounceProcessor._region_problems(scope, stack.region, receiving_regions, hosted_zone),
         ]
+        policy_document = BounceProcessor._policy_document(policy, problems)
         if problems:
             raise ValueError("; ".join(problems))
-        policy_document = BounceProcessor._policy_document(policy)
 
         super().__init__(scope, id)
         # Access logs are allowed by a bucket policy, not by the legacy log-delivery ACL.
@@ -400,8 +405,13 @@ class BounceProcessor(Construct):
     @staticmethod
     def _batching_problems(batch_size: int, window: cdk.Duration | None) -> list[str]:
         if window is not None:
+            large_batch = isinstance(batch_size, int) and batch_size > 10
             return validation.duration_problems(
-                "max_batching_window", window, minimum_seconds=0, maximum_seconds=300
+                "max_batching_window",
+                window,
+                minimum_seconds=1 if large_batch else 0,
+                maximum_seconds=300,
+                why=f" (batch_size {batch_size} is above 10)" if large_batch else "",
             )
         if isinstance(batch_size, int) and batch_size > 10:
             return [f"batch_size {batch_size} is above 10, which needs a max_batching_window"]
@@ -487,15 +497,19 @@ class BounceProcessor(Construct):
         return defaults.RECEIVING_REGIONS
 
     @staticmethod
-    def _policy_document(policy: BouncePolicy | Mapping[str, Any] | None) -> dict[str, Any]:
+    def _policy_document(
+        policy: BouncePolicy | Mapping[str, Any] | None, problems: list[str]
+    ) -> dict[str, Any]:
+        """The policy as JSON; a validation error is added to `problems` (empty dict then)."""
         if policy is None:
             return default_policy().to_dict()
         if isinstance(policy, BouncePolicy):
             return policy.to_dict()
         try:
             return BouncePolicy.from_dict(dict(policy)).to_dict()
-        except ValueError as error:
-            raise ValueError(f"policy is invalid: {error}") from error
+        except PolicyError as error:
+            problems.append(f"policy is invalid: {error}")
+            return {}
 
     def _new_mail_bucket(
         self,
@@ -579,13 +593,27 @@ class BounceProcessor(Construct):
         elif cdk.Token.is_unresolved(bounce_sender):
             sender_arns = [identity_arn(bounce_sender)]
         else:
-            sender_arns = [identity_arn(bounce_sender), identity_arn(bounce_sender.split("@")[1])]
+            local_part, domain = bounce_sender.rsplit("@", 1)
+            # IAM compares resource ARNs case-sensitively; SES identities are lowercase domains.
+            sender_arns = [
+                identity_arn(f"{local_part}@{domain.lower()}"),
+                identity_arn(domain.lower()),
+            ]
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SendBounceAsTheBounceSender",
                 actions=["ses:SendBounce"],
                 resources=[*sender_arns, *dict.fromkeys(recipient_arns.values())],
                 conditions={"StringEquals": {"ses:FromAddress": bounce_sender}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="TellMissingMailFromForbidden",
+                # Without ListBucket, S3 answers 403 instead of 404 for a missing key, and the
+                # runtime could not dead-letter a missing mail object as mail-object-missing.
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
             )
         )
         mail_objects = self.bucket.arn_for_objects(f"{self.object_key_prefix}*")

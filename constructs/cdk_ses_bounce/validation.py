@@ -73,7 +73,14 @@ def identity_arn_problems(name: str, value: str) -> list[str]:
 def recipient_identity_arn_problems(arns: Mapping[str, str]) -> list[str]:
     """Problems of the recipient -> identity ARN mapping used for sending authorization."""
     problems: list[str] = []
+    seen: dict[str, str] = {}
     for recipient, arn in arns.items():
+        if (earlier := seen.get(recipient.lower())) is not None:
+            problems.append(
+                f"recipient_identity_arns keys must differ ignoring case: {earlier!r} and "
+                f"{recipient!r}"
+            )
+        seen[recipient.lower()] = recipient
         if not cdk.Token.is_unresolved(recipient) and not (
             is_domain(recipient) or is_address(recipient)
         ):

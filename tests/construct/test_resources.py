@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import aws_cdk as cdk
+from aws_cdk import assertions
 from aws_cdk.assertions import Match
 from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
 
 from bounce_runtime.mail_store import CLAIM_SUFFIX
+from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.bounce_processor import SEND_CLAIM_SUFFIX
 
 EXAMPLE = "SesBounceExample"
@@ -467,6 +471,7 @@ def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthes
             "logs:CreateLogStream",
             "logs:PutLogEvents",
             "ses:SendBounce",
+            "s3:ListBucket",
             "s3:GetObject",
             "s3:GetObjectTagging",
             "s3:PutObjectTagging",
@@ -487,6 +492,19 @@ def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthes
     queues = resources_of_type(example.templates[EXAMPLE], "AWS::SQS::Queue")
     (dlq_id,) = [k for k in queues if "DeadLetter" in k]
     assert send["Resource"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+
+
+def test_function_may_list_the_mail_bucket_so_a_missing_object_is_a_404(
+    example: Synthesized,
+) -> None:
+    # Without s3:ListBucket, S3 answers 403 for a missing key and the runtime could not tell a
+    # missing mail object (dead-lettered at once) from a transient error.
+    template = example.templates[EXAMPLE]
+    (listing,) = [s for s in function_policy(template) if s["Action"] == "s3:ListBucket"]
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    (bucket_id,) = [k for k in buckets if "MailBucket" in k]
+    assert listing["Resource"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    assert "Condition" not in listing
 
 
 def test_no_managed_policies_and_no_star_write_anywhere(
@@ -594,3 +612,16 @@ def test_mx_records_for_domain_recipients_in_the_zone(full_options: Synthesized)
     assert record["Properties"]["ResourceRecords"] == [f"10 inbound-smtp.{REGION}.amazonaws.com"]
     (zone_id,) = resources_of_type(full_options.templates["Full"], "AWS::Route53::HostedZone")
     assert record["Properties"]["HostedZoneId"] == {"Ref": zone_id}
+
+
+def test_sender_identity_arns_use_the_lowercase_domain(new_stack: Callable[..., cdk.Stack]) -> None:
+    # IAM compares resource ARNs case-sensitively; an SES domain identity is lowercase.
+    stack = new_stack()
+    BounceProcessor(
+        stack, "Bounces", recipients=["old.example.com"], bounce_sender="Bounces@Example.COM"
+    )
+    statements = function_policy(assertions.Template.from_stack(stack).to_json())
+    (send,) = [s for s in statements if s["Action"] == "ses:SendBounce"]
+    names = [arn["Fn::Join"][1][-1].rpartition(":identity/")[2] for arn in send["Resource"]]
+    assert names == ["Bounces@example.com", "example.com"]
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "Bounces@Example.COM"}}

@@ -85,7 +85,28 @@ def rejected(stack: cdk.Stack, **props: Any) -> str:
         ),
         (
             {"function_timeout": cdk.Duration.minutes(16)},
-            "function_timeout must be >= 1 and <= 900 seconds, got 16 minutes",
+            "function_timeout must be >= 30 and <= 900 seconds (the runtime starts no record "
+            "with less than 6 s left), got 16 minutes",
+        ),
+        (
+            {"function_timeout": cdk.Duration.seconds(10)},
+            "function_timeout must be >= 30 and <= 900 seconds (the runtime starts no record "
+            "with less than 6 s left), got 10 seconds",
+        ),
+        (
+            {"batch_size": 100, "max_batching_window": cdk.Duration.seconds(0)},
+            "max_batching_window must be >= 1 and <= 300 seconds (batch_size 100 is above 10), "
+            "got 0 seconds",
+        ),
+        (
+            {
+                "recipient_identity_arns": {
+                    "Example.com": "arn:aws:ses:eu-west-1:111111111111:identity/example.com",
+                    "example.COM": "arn:aws:ses:eu-west-1:111111111111:identity/example.com",
+                }
+            },
+            "recipient_identity_arns keys must differ ignoring case: 'Example.com' and "
+            "'example.COM'",
         ),
         (
             {"oldest_message_age_threshold": cdk.Duration.hours(24)},
@@ -160,6 +181,19 @@ def test_invalid_policy_names_the_field(new_stack: NewStack) -> None:
         new_stack(), policy={"version": 1, "default": {"type": "bounce", "bounce_type": "Nope"}}
     )
     assert message == (
+        "policy is invalid: default.bounce_type: 'Nope' is not one of DoesNotExist, "
+        "MessageTooLarge, ExceededQuota, ContentRejected, Undefined, TemporaryFailure"
+    )
+
+
+def test_an_invalid_policy_is_reported_with_the_other_problems(new_stack: NewStack) -> None:
+    message = rejected(
+        new_stack(),
+        rate_per_second=0,
+        policy={"version": 1, "default": {"type": "bounce", "bounce_type": "Nope"}},
+    )
+    assert message == (
+        "rate_per_second must be > 0 and <= 1000, got 0; "
         "policy is invalid: default.bounce_type: 'Nope' is not one of DoesNotExist, "
         "MessageTooLarge, ExceededQuota, ContentRejected, Undefined, TemporaryFailure"
     )
