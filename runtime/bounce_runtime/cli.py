@@ -98,7 +98,12 @@ def _decision_json(plan: MessagePlan) -> list[dict[str, Any]]:
                 "reason": decision.reason,
                 "rule": decision.rule,
                 "bounce_type": bounce.bounce_type if isinstance(bounce, BounceAction) else None,
-                "dsn_status": bounce.dsn_status if isinstance(bounce, BounceAction) else None,
+                # With BounceType alone SES writes the DSN itself: no status of ours to show.
+                "dsn_status": (
+                    bounce.dsn_status
+                    if isinstance(bounce, BounceAction) and bounce.dsn is not None
+                    else None
+                ),
             }
         )
     return rows

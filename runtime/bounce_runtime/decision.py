@@ -82,17 +82,20 @@ def _sender_guard(source: str) -> str | None:
     return None
 
 
+def _keyword(value: str) -> str:
+    """A header's keyword, lowercased, without RFC 5322 comments and parameters."""
+    return re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower()
+
+
 def _auto_submitted(headers: tuple[Header, ...]) -> bool:
     """RFC 3834: ``Auto-Submitted`` with any keyword but ``no`` (comments and parameters
     ignored)."""
-    return any(
-        re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower() != "no"
-        for value in _header_values(headers, "auto-submitted")
-    )
+    return any(_keyword(value) != "no" for value in _header_values(headers, "auto-submitted"))
 
 
 def _list_traffic(headers: tuple[Header, ...]) -> bool:
-    if any(value.lower() in LIST_PRECEDENCE for value in _header_values(headers, "precedence")):
+    """``Precedence: bulk|list|junk`` (comments and parameters ignored), or a list header."""
+    if any(_keyword(value) in LIST_PRECEDENCE for value in _header_values(headers, "precedence")):
         return True
     return any(header.name.lower() in LIST_HEADERS for header in headers)
 
@@ -145,7 +148,8 @@ def plan_message(
 
     ``now`` must be time-zone aware (pass ``now + margin`` to keep a safety margin before the
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
-    ``headers`` (the full header block) replaces ``mail.headers`` for the header guards.
+    ``headers`` (the full header block read from the object) is checked by the header guards
+    together with ``mail.headers``.
     """
     if now.tzinfo is None:
         raise ValueError(f"now must be time-zone aware, got {now.isoformat()}")
@@ -175,7 +179,9 @@ def plan_message(
     reason = "policy"
     outcome: Outcome
     if any(decision.action == "bounce" for decision in decisions):
-        guard = guard_reason(notification, policy, mail.headers if headers is None else headers)
+        guard = guard_reason(
+            notification, policy, mail.headers if headers is None else mail.headers + headers
+        )
         if guard is not None:
             reason = guard
         elif now - mail.timestamp >= SEND_BOUNCE_WINDOW:

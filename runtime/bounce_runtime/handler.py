@@ -18,7 +18,7 @@ from bounce_runtime.mail_store import MailStore
 from bounce_runtime.observability import BatchMetrics, JsonLogger, utc_now
 from bounce_runtime.pacing import Pacer
 from bounce_runtime.processor import BatchProcessor, BatchResponse
-from bounce_runtime.ses_sender import BounceSender, botocore_client_kwargs
+from bounce_runtime.ses_sender import BounceSender, aws_client_kwargs, botocore_client_kwargs
 
 
 class LambdaContext(Protocol):
@@ -40,17 +40,14 @@ _container: Container | None = None
 
 
 def build_container(environ: Mapping[str, str]) -> Container:
-    """Read the config and create the boto3 clients (S3 and SQS keep botocore's retries)."""
+    """Read the config and create the boto3 clients (S3 and SQS: one botocore retry and short
+    timeouts, so each call is bounded by ``AWS_CALL_BOUND_S``; SES: no botocore retry)."""
     import boto3
-    from botocore.config import Config
 
     config = RuntimeConfig.from_environ(environ)
-    aws_config = Config(
-        retries={"total_max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5
-    )
-    s3 = boto3.client("s3", config=aws_config)
+    s3 = boto3.client("s3", **aws_client_kwargs())
     ses = boto3.client("ses", **botocore_client_kwargs())
-    sqs = boto3.client("sqs", config=aws_config)
+    sqs = boto3.client("sqs", **aws_client_kwargs())
     return Container(
         config=config,
         mail_store=MailStore(s3),

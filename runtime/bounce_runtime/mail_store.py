@@ -38,6 +38,14 @@ class MailObjectClient(Protocol):
     def delete_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
+def bounce_tag_in(tags: list[dict[str, str]]) -> str | None:
+    """The bounce MessageId in a tag set, or None when it has no such tag."""
+    for tag in tags:
+        if tag["Key"] == BOUNCE_TAG_KEY:
+            return tag["Value"]
+    return None
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -75,14 +83,29 @@ class MailStore:
 
     def bounce_tag(self, bucket: str, key: str) -> str | None:
         """The bounce MessageId the object was tagged with, or None when it has no such tag."""
-        for tag in self._tags(bucket, key):
-            if tag["Key"] == BOUNCE_TAG_KEY:
-                return tag["Value"]
-        return None
+        return bounce_tag_in(self.tags(bucket, key))
 
-    def tag_bounced(self, bucket: str, key: str, bounce_message_id: str) -> None:
-        """Tag the object with the bounce's MessageId, keeping its other tags."""
-        tags = [tag for tag in self._tags(bucket, key) if tag["Key"] != BOUNCE_TAG_KEY]
+    def tags(self, bucket: str, key: str) -> list[dict[str, str]]:
+        """The object's tag set (GetObjectTagging)."""
+        try:
+            response = self._client.get_object_tagging(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+        return [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in response["TagSet"]]
+
+    def tag_bounced(
+        self,
+        bucket: str,
+        key: str,
+        bounce_message_id: str,
+        tags: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Tag the object with the bounce's MessageId, keeping its other tags.
+
+        ``tags`` is the object's tag set when the caller has already read it (else it is read).
+        """
+        current = self.tags(bucket, key) if tags is None else tags
+        tags = [tag for tag in current if tag["Key"] != BOUNCE_TAG_KEY]
         tags.append({"Key": BOUNCE_TAG_KEY, "Value": bounce_message_id})
         try:
             self._client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
@@ -120,13 +143,6 @@ class MailStore:
     def release_claim(self, bucket: str, key: str) -> None:
         """Delete the send claim so that a later delivery may claim the message again."""
         self._client.delete_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
-
-    def _tags(self, bucket: str, key: str) -> list[dict[str, str]]:
-        try:
-            response = self._client.get_object_tagging(Bucket=bucket, Key=key)
-        except ClientError as error:
-            raise self._classify(error, bucket, key) from error
-        return [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in response["TagSet"]]
 
     @staticmethod
     def _classify(error: ClientError, bucket: str, key: str) -> Exception:

@@ -10,13 +10,19 @@ from typing import Any
 
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.decision import MessagePlan, needs_full_headers, plan_message
+from bounce_runtime.decision import (
+    SEND_BOUNCE_WINDOW,
+    MessagePlan,
+    needs_full_headers,
+    plan_message,
+)
 from bounce_runtime.dsn import build_send_bounce_request
 from bounce_runtime.errors import MalformedNotification, PermanentError
-from bounce_runtime.mail_store import MailStore
+from bounce_runtime.mail_store import MailStore, bounce_tag_in
 from bounce_runtime.notification import ReceivedNotification, parse_notification_body
 from bounce_runtime.observability import BatchMetrics, JsonLogger
 from bounce_runtime.ses_sender import (
+    AWS_CALL_BOUND_S,
     OUTCOME_UNKNOWN,
     BounceSender,
     SendDeadlineExceeded,
@@ -24,7 +30,8 @@ from bounce_runtime.ses_sender import (
     TransientSendError,
 )
 
-# Stop taking new records when less than this is left (or one SendBounce attempt, if longer).
+# Stop taking new records when less than this is left, or less than the record's S3 calls before
+# the send (each bounded by AWS_CALL_BOUND_S) plus one SendBounce attempt, if longer.
 MIN_SAFETY_MARGIN_S = 5.0
 # Plan as if this much later: a bounce is not started when SES's 24-hour window is about to close.
 EXPIRY_MARGIN = timedelta(minutes=1)
@@ -53,6 +60,9 @@ class SendClaimHeld(Exception):
 class BatchProcessor:
     """Processes the records of one SQS event; every dependency is injected.
 
+    ``aws_call_bound_s`` is the longest one S3 or SQS call can take (the clients' timeouts and
+    attempts): no record starts, claims or retries tagging without time for its calls.
+
     A record ends as: bounced (then tagged), accepted or suppressed, skipped as a duplicate,
     dead-lettered with a reason, or reported in ``batchItemFailures`` for SQS to redeliver.
     Before sending, the record claims the message (``MailStore.claim_send``): only the delivery
@@ -72,6 +82,7 @@ class BatchProcessor:
         remaining_ms: Callable[[], int],
         sleep: Callable[[float], None] = time.sleep,
         safety_margin_s: float | None = None,
+        aws_call_bound_s: float = AWS_CALL_BOUND_S,
     ) -> None:
         self.config = config
         self._identity = config.sender_identity()
@@ -83,11 +94,21 @@ class BatchProcessor:
         self._now = now
         self._remaining_ms = remaining_ms
         self._sleep = sleep
+        self.aws_call_bound_s = aws_call_bound_s
         self.safety_margin_s = (
             safety_margin_s
             if safety_margin_s is not None
-            else max(MIN_SAFETY_MARGIN_S, sender.retry.attempt_timeout_s)
+            else max(
+                MIN_SAFETY_MARGIN_S,
+                self._pre_send_calls() * aws_call_bound_s + sender.retry.attempt_timeout_s,
+            )
         )
+
+    def _pre_send_calls(self) -> int:
+        """The most S3 calls a record makes before SendBounce: HeadObject when the policy
+        matches on size, GetObject when a guard reads headers, GetObjectTagging, the claim."""
+        policy = self.config.policy
+        return int(policy.needs_object_size) + int(policy.guards.reads_headers) + 2
 
     def process(self, event: Mapping[str, Any]) -> BatchResponse:
         """Process every record; never raises for a record-level problem."""
@@ -97,13 +118,16 @@ class BatchProcessor:
         failed: list[str] = []
         seen_ses_ids: set[str] = set()
         for index, record in enumerate(records):
-            sqs_id = str(record.get("messageId", ""))
+            sqs_id = _sqs_id(record)
             try:
                 if self._remaining_seconds() < self.safety_margin_s:
                     raise _OutOfTime(
                         f"{self._remaining_seconds():.1f} s left, margin {self.safety_margin_s} s"
                     )
-                if not self._process_record(record, sqs_id, seen_ses_ids):
+                if not isinstance(record, Mapping):
+                    if not self._bad_record(record, sqs_id):
+                        failed.append(sqs_id)
+                elif not self._process_record(record, sqs_id, seen_ses_ids):
                     failed.append(sqs_id)
             except _OutOfTime as stop:
                 self._stop(records[index:], failed, str(stop))
@@ -112,8 +136,21 @@ class BatchProcessor:
         self._log.info("batch done", records=len(records), failed=len(failed))
         return {"batchItemFailures": [{"itemIdentifier": sqs_id} for sqs_id in failed]}
 
-    def _stop(self, unprocessed: Sequence[Mapping[str, Any]], failed: list[str], why: str) -> None:
-        ids = [str(record.get("messageId", "")) for record in unprocessed]
+    def _bad_record(self, record: object, sqs_id: str) -> bool:
+        """A record that is not a JSON object: dead-lettered when it has a body, else failed."""
+        detail = f"SQS record: expected a JSON object, got {type(record).__name__}"
+        if isinstance(record, str) and record:
+            return self._dead_letter_record(record, sqs_id, None, "malformed-notification", detail)
+        self._log.error(
+            "record failed: not an SQS record",
+            sqs_message_id=sqs_id,
+            reason="malformed-notification",
+            detail=detail,
+        )
+        return False
+
+    def _stop(self, unprocessed: Sequence[object], failed: list[str], why: str) -> None:
+        ids = [_sqs_id(record) for record in unprocessed]
         failed.extend(ids)
         self._log.warning(
             "time is short: leaving the rest of the batch for redelivery",
@@ -150,6 +187,8 @@ class BatchProcessor:
             return self._dead_letter_record(original, sqs_id, ses_id, error.reason, error.message)
         except SendDeadlineExceeded as error:
             raise _OutOfTime(str(error)) from error
+        except _OutOfTime:
+            raise
         except Exception as error:  # transient or unexpected: SQS redelivers the record
             self._log.error(
                 "record failed: left for redelivery",
@@ -181,8 +220,10 @@ class BatchProcessor:
             object_size=object_size,
             headers=headers,
         )
+        tags: list[dict[str, str]] = []
         if plan.outcome in ("bounce", "expired"):
-            earlier = self._mail_store.bounce_tag(action.bucket_name, action.object_key)
+            tags = self._mail_store.tags(action.bucket_name, action.object_key)
+            earlier = bounce_tag_in(tags)
             if earlier is not None:
                 self._skip_bounced(ses_id, sqs_id, earlier)
                 return
@@ -196,11 +237,23 @@ class BatchProcessor:
         if request is None:
             self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
             return
+        needed = self.aws_call_bound_s + self._sender.min_send_seconds
+        if self._remaining_seconds() < needed:
+            raise _OutOfTime(
+                f"{self._remaining_seconds():.1f} s left: claiming and sending need {needed:.1f} s"
+            )
         if not self._claim(action.bucket_name, action.object_key, ses_id, sqs_id):
             return
-        result = self._send_claimed(request, action.bucket_name, action.object_key, ses_id)
+        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
+        result = self._send_claimed(
+            request,
+            action.bucket_name,
+            action.object_key,
+            ses_id,
+            window_seconds=lambda: (window_closes - self._now()).total_seconds(),
+        )
         self._metrics.count("BouncesSent")
-        self._tag(action.bucket_name, action.object_key, result.message_id, ses_id)
+        self._tag(action.bucket_name, action.object_key, result.message_id, ses_id, tags)
         self._finish(
             plan,
             ses_id,
@@ -251,13 +304,20 @@ class BatchProcessor:
         )
 
     def _send_claimed(
-        self, request: Mapping[str, Any], bucket: str, key: str, ses_id: str
+        self,
+        request: Mapping[str, Any],
+        bucket: str,
+        key: str,
+        ses_id: str,
+        *,
+        window_seconds: Callable[[], float],
     ) -> SendResult:
         """Send under the claim; release it when SES certainly did not send the bounce."""
         try:
             return self._sender.send(
                 request,
                 remaining_seconds=self._remaining_seconds,
+                window_seconds=window_seconds,
                 on_throttle=lambda: self._metrics.count("SendBounceThrottled"),
             )
         except TransientSendError:
@@ -280,14 +340,27 @@ class BatchProcessor:
                 detail=str(error)[:1000],
             )
 
-    def _tag(self, bucket: str, key: str, bounce_message_id: str, ses_id: str) -> None:
-        """Tag the object; a failure is logged and counted, never a reason to send again."""
+    def _tag(
+        self,
+        bucket: str,
+        key: str,
+        bounce_message_id: str,
+        ses_id: str,
+        tags: list[dict[str, str]],
+    ) -> None:
+        """Tag the object (merging ``tags``, its tag set read before the send); a failure is
+        logged and counted, never a reason to send again. A retry starts only if it can finish
+        before the Lambda timeout."""
         for attempt in range(1, TAG_ATTEMPTS + 1):
             try:
-                self._mail_store.tag_bounced(bucket, key, bounce_message_id)
+                self._mail_store.tag_bounced(bucket, key, bounce_message_id, tags)
                 return
             except Exception as error:  # the bounce is out: nothing may send it again
-                if attempt == TAG_ATTEMPTS:
+                delay = TAG_RETRY_DELAY_S * attempt
+                if (
+                    attempt == TAG_ATTEMPTS
+                    or self._remaining_seconds() < delay + self.aws_call_bound_s
+                ):
                     self._metrics.count("TaggingFailures")
                     self._log.error(
                         "bounce sent but the object could not be tagged",
@@ -297,7 +370,7 @@ class BatchProcessor:
                         detail=str(error)[:1000],
                     )
                     return
-                self._sleep(TAG_RETRY_DELAY_S * attempt)
+                self._sleep(delay)
 
     def _finish(
         self,
@@ -359,3 +432,8 @@ class BatchProcessor:
             detail=detail[:1000],
         )
         return True
+
+
+def _sqs_id(record: object) -> str:
+    """The record's SQS messageId ("" when it has none or is not a JSON object)."""
+    return str(record.get("messageId", "")) if isinstance(record, Mapping) else ""

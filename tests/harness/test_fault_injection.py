@@ -84,6 +84,8 @@ FAULTS = {
     "SendMessage": (Fault("ServiceUnavailable", 503, 0.15), Fault("", 0, 0.05)),
 }
 SHORT_INVOCATION_RATE = 0.2
+# The fake S3 and SQS calls take 0.01 s: the runtime's time bounds for them, scaled to the fakes.
+FAKE_CALL_BOUND_S = 0.5
 STALE_COPY_RATE = 0.05
 SNS_DUPLICATE_RATE = 0.03
 ENVELOPE_RATE = 0.3
@@ -334,6 +336,7 @@ def run_simulation() -> dict[str, Any]:
         Pacer(RATE_PER_SECOND, clock=clock, sleep=clock.sleep),
         sleep=clock.sleep,
         rng=random.Random(rng.getrandbits(32)),
+        after_send_reserve_s=2 * FAKE_CALL_BOUND_S,
     )
     mail_store = MailStore(s3)
     dead_letter = DeadLetterQueue(dlq, DLQ_URL)
@@ -346,7 +349,7 @@ def run_simulation() -> dict[str, Any]:
         nonlocal short_invocations, throttles_in_crashes
         budget = INVOCATION_SECONDS
         if invocation_rng.random() < SHORT_INVOCATION_RATE:
-            budget = invocation_rng.uniform(6.5, 15.0)
+            budget = invocation_rng.uniform(7.5, 12.0)  # around the 7.5 s safety margin
             short_invocations += 1
         deadline = clock() + budget
         processor = BatchProcessor(
@@ -359,6 +362,7 @@ def run_simulation() -> dict[str, Any]:
             now=wall_clock,
             remaining_ms=lambda: int((deadline - clock()) * 1000),
             sleep=clock.sleep,
+            aws_call_bound_s=FAKE_CALL_BOUND_S,
         )
         throttles_before = faults.injected.get("SendBounce:Throttling", 0)
         try:

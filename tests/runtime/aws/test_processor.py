@@ -119,7 +119,7 @@ class Rig:
         self.s3.add_response("delete_object", {}, claim_of(message_id))
 
     def expect_tagging(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
-        self.s3.add_response("get_object_tagging", {"TagSet": []}, object_of(message_id))
+        # The tag set was read once before the send: no second GetObjectTagging.
         self.s3.add_response(
             "put_object_tagging",
             {},
@@ -198,11 +198,10 @@ def test_tagging_merges_with_the_objects_existing_tags(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
-    rig.expect_untagged()
-    rig.expect_claim()
-    rig.ses.add_response("send_bounce", {"MessageId": "bounce-m"}, bounce_request())
     existing = [{"Key": "retention", "Value": "30d"}]
     rig.s3.add_response("get_object_tagging", {"TagSet": existing}, object_of(MESSAGE_ID))
+    rig.expect_claim()
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-m"}, bounce_request())
     rig.s3.add_response(
         "put_object_tagging",
         {},
@@ -301,10 +300,11 @@ def test_malformed_body_in_the_middle_does_not_stop_the_batch(
 def test_deadline_reports_the_rest_of_the_batch(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
-    # 6.5 s left: record 1 goes at once; record 2 must wait 1 s for its pacing slot and an
-    # attempt may take 6 s, so it is not started; record 3 is never touched.
-    rig = Rig(s3_client, ses_client, sqs_client, fake_time, rate=1.0)
-    fake_time.deadline = fake_time.now + 6.5
+    # 40 s left: record 1 goes at once; record 2 must wait 20 s for its pacing slot and an
+    # attempt needs 6 s plus 22 s for tagging after it, so it is not started; record 3 is never
+    # touched.
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, rate=0.05)
+    fake_time.deadline = fake_time.now + 40.0
     records = [record_for("d-1"), record_for("d-2"), record_for("d-3")]
     rig.expect_bounce("bounce-d1", "d-1")
     rig.expect_untagged("d-2")
@@ -319,10 +319,20 @@ def test_deadline_reports_the_rest_of_the_batch(
 def test_no_record_starts_inside_the_safety_margin(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
+    # Margin: GetObject (headers), GetObjectTagging and the claim (11 s each) + one 6 s attempt.
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
-    fake_time.deadline = fake_time.now + 5.9  # margin: max(5 s, one 6 s attempt)
-    assert rig.processor.safety_margin_s == 6.0
+    fake_time.deadline = fake_time.now + 38.9
+    assert rig.processor.safety_margin_s == 39.0
     assert rig.run(record_for("t-1"), record_for("t-2")) == ["sqs-t-1", "sqs-t-2"]
+
+
+def test_the_safety_margin_counts_the_head_object_of_a_size_policy(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    policy = BouncePolicy.from_dict({"rules": [{"match": {"min_size_bytes": 10},
+                                     "action": {"type": "accept"}}]})  # fmt: skip
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=policy)
+    assert rig.processor.safety_margin_s == 50.0
 
 
 def test_missing_object_is_dead_lettered(
@@ -391,7 +401,7 @@ def test_a_tagging_failure_after_the_send_is_counted_but_the_record_is_done(
     rig.expect_claim()
     rig.ses.add_response("send_bounce", {"MessageId": "bounce-6"}, bounce_request())
     for _ in range(3):
-        rig.s3.add_client_error("get_object_tagging", "InternalError", http_status_code=500)
+        rig.s3.add_client_error("put_object_tagging", "InternalError", http_status_code=500)
     assert rig.run(record_for()) == []
     assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "TaggingFailures": 1}
     assert fake_time.sleeps[-2:] == [0.1, 0.2]

@@ -13,17 +13,25 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProxyConnectionError,
     ReadTimeoutError,
+    SSLError,
 )
 from botocore.stub import Stubber
 
 from bounce_runtime.errors import PermanentError
 from bounce_runtime.pacing import Pacer
 from bounce_runtime.ses_sender import (
+    AFTER_SEND_RESERVE_S,
+    AWS_CALL_BOUND_S,
     BounceSender,
     RetryPolicy,
     SendDeadlineExceeded,
     TransientSendError,
+    aws_client_kwargs,
     botocore_client_kwargs,
 )
 from support.local_ses import LocalSes
@@ -159,8 +167,37 @@ def test_connection_errors_are_retried(fake_time: Any) -> None:
 @pytest.mark.parametrize(
     "error",
     [
+        NoCredentialsError(),
+        PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
+        NoRegionError(),
+    ],
+)
+def test_a_request_never_made_is_retried_and_stays_transient(
+    fake_time: Any, error: Exception
+) -> None:
+    # Raised before any request is signed: SES saw nothing, so the claim may be released.
+    client = ScriptedSes(fake_time, [error, error])
+    sender = BounceSender(
+        client,
+        Pacer(100.0, clock=fake_time.clock, sleep=fake_time.sleep),
+        retry=RetryPolicy(max_attempts=2),
+        sleep=fake_time.sleep,
+        rng=random.Random(2),
+    )
+    with pytest.raises(TransientSendError) as raised:
+        sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert raised.value.reason == "ses-connection"
+    assert str(raised.value) == f"gave up after 2 attempts: SES connection failed: {error}"
+    assert len(client.call_times) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
         ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
         ConnectionClosedError(endpoint_url="https://email.us-east-1.amazonaws.com/"),
+        SSLError(endpoint_url="https://email.us-east-1.amazonaws.com/", error="bad record mac"),
+        ProxyConnectionError(proxy_url="http://proxy:3128", error="reset"),
     ],
 )
 def test_a_request_without_an_answer_is_never_retried(fake_time: Any, error: Exception) -> None:
@@ -215,21 +252,29 @@ def test_gives_up_after_max_attempts_as_a_transient_error(fake_time: Any) -> Non
     assert len(client.call_times) == 3
 
 
-def test_no_attempt_starts_without_time_to_finish_it(fake_time: Any) -> None:
+def test_no_attempt_starts_without_time_to_finish_it_and_tag_after_it(fake_time: Any) -> None:
+    # One attempt may take 6 s (2 s connect + 4 s read); tagging after it 2 S3 calls of 11 s.
+    assert (AWS_CALL_BOUND_S, AFTER_SEND_RESERVE_S) == (11.0, 22.0)
     client = ScriptedSes(fake_time, ["never"])
-    fake_time.deadline = fake_time.now + 5.5  # one attempt may take 6 s (2 s connect + 4 s read)
+    fake_time.deadline = fake_time.now + 27.5
     with pytest.raises(SendDeadlineExceeded) as raised:
         make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
     assert client.call_times == []
     assert raised.value.reason == "deadline"
     assert str(raised.value) == (
-        "attempt 1 needs 6.00 s (0.00 s wait + 6.00 s timeout), only 5.50 s remain"
+        "attempt 1 needs 28.00 s (0.00 s wait + 6.00 s timeout + 22.00 s reserve after the "
+        "send), only 27.50 s remain"
     )
+    fake_time.deadline = fake_time.now + 28.0
+    result = make_sender(ScriptedSes(fake_time, ["in-time"]), fake_time).send(
+        REQUEST, remaining_seconds=fake_time.remaining_seconds
+    )
+    assert result.message_id == "in-time"
 
 
 def test_deadline_stops_retrying_after_a_throttle(fake_time: Any) -> None:
     client = ScriptedSes(fake_time, [_throttling_error(), "too-late"])
-    fake_time.deadline = fake_time.now + 6.05  # enough for attempt 1, not for backoff + attempt 2
+    fake_time.deadline = fake_time.now + 28.05  # enough for attempt 1, not for backoff + attempt 2
     with pytest.raises(SendDeadlineExceeded) as raised:
         make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
     assert len(client.call_times) == 1
@@ -253,3 +298,29 @@ def test_the_client_config_makes_botocore_try_exactly_once() -> None:
             "Throttling",
             "ServiceUnavailable",
         ]
+
+
+def test_no_attempt_starts_as_the_send_bounce_window_closes(fake_time: Any) -> None:
+    # One send per 2 s and SES throttling: attempt 1 at once, attempt 2 after 2 s; attempt 3
+    # would start 4 s in, 9 s before the window closes: under the 10 s margin.
+    client = ScriptedSes(fake_time, [_throttling_error()] * 2 + ["never"])
+    started = fake_time.now
+    window_closes = started + 13.0
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time, rate=0.5).send(
+            REQUEST,
+            remaining_seconds=fake_time.remaining_seconds,
+            window_seconds=lambda: window_closes - fake_time.now,
+        )
+    assert [t - started for t in client.call_times] == pytest.approx([0.0, 2.0])
+    assert raised.value.reason == "expired"
+    assert str(raised.value) == (
+        "attempt 3 would start 9.00 s before the 24-hour SendBounce window closes; at least "
+        "10.00 s are needed"
+    )
+
+
+def test_the_s3_and_sqs_client_config_bounds_each_call() -> None:
+    config = aws_client_kwargs()["config"]
+    assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
+    assert (config.connect_timeout, config.read_timeout) == (2.0, 3.0)

@@ -58,7 +58,7 @@ def test_plan_prints_decisions_and_request(
                 "reason": "default-rule",
                 "rule": "default",
                 "bounce_type": "DoesNotExist",
-                "dsn_status": "5.1.1",
+                "dsn_status": None,  # BounceType alone: SES writes the DSN itself
             }
         ],
         "warnings": [],
@@ -308,3 +308,38 @@ def test_module_runs_as_a_command() -> None:
         "python -m bounce_runtime: error: cannot read policy '/nonexistent/policy.json': "
     )
     assert "Traceback" not in failed.stderr
+
+
+def test_plan_shows_the_dsn_status_only_when_the_runtime_writes_the_dsn(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policy = write(
+        tmp_path,
+        "policy.json",
+        {
+            "rules": [
+                {
+                    "match": {"recipients": ["recipient@example.com"]},
+                    "action": {"type": "bounce", "bounce_type": "ExceededQuota",
+                               "dsn": {"status": "5.2.2"}},
+                }
+            ],
+            "default": {"type": "bounce", "bounce_type": "ContentRejected"},
+        },
+    )  # fmt: skip
+    message = write(
+        tmp_path,
+        "n.json",
+        notification(recipients=["recipient@example.com", "other@example.com"]),
+    )
+    status, out, err = run(
+        ["plan", "--notification", message, "--bounce-sender", "b@example.com",
+         "--policy", policy, "--now", "2024-05-01T12:05:00Z"],
+        capsys,
+    )  # fmt: skip
+    assert (status, err) == (0, "")
+    rows = json.loads(out)["decisions"]
+    assert [(row["bounce_type"], row["dsn_status"]) for row in rows] == [
+        ("ExceededQuota", "5.2.2"),
+        ("ContentRejected", None),
+    ]
