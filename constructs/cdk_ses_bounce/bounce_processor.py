@@ -173,7 +173,7 @@ class BounceProcessor(Construct):
                 function_timeout,
                 minimum_seconds=defaults.MIN_FUNCTION_TIMEOUT_SECONDS,
                 maximum_seconds=900,
-                why=" (the runtime starts no record with less than 6 s left)",
+                why=" (the runtime keeps ~40-50 s of margin to finish a record)",
             ),
             *validation.duration_problems(
                 "oldest_message_age_threshold",

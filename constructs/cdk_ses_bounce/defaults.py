@@ -19,8 +19,8 @@ MAX_RATE_PER_SECOND: Final = 1000.0
 MAX_CONCURRENCY: Final = 2
 BATCH_SIZE: Final = 10
 FUNCTION_TIMEOUT: Final = cdk.Duration.minutes(2)
-# The runtime needs 6 s of margin per record plus the paced sends of a batch.
-MIN_FUNCTION_TIMEOUT_SECONDS: Final = 30
+# The runtime starts no record with less than ~40-50 s left (S3 calls, one send, tagging).
+MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
 FUNCTION_MEMORY_MB: Final = 256
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 MAX_RECEIVE_COUNT: Final = 10

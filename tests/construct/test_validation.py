@@ -85,13 +85,13 @@ def rejected(stack: cdk.Stack, **props: Any) -> str:
         ),
         (
             {"function_timeout": cdk.Duration.minutes(16)},
-            "function_timeout must be >= 30 and <= 900 seconds (the runtime starts no record "
-            "with less than 6 s left), got 16 minutes",
+            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps ~40-50 s of "
+            "margin to finish a record), got 16 minutes",
         ),
         (
-            {"function_timeout": cdk.Duration.seconds(10)},
-            "function_timeout must be >= 30 and <= 900 seconds (the runtime starts no record "
-            "with less than 6 s left), got 10 seconds",
+            {"function_timeout": cdk.Duration.seconds(45)},
+            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps ~40-50 s of "
+            "margin to finish a record), got 45 seconds",
         ),
         (
             {"batch_size": 100, "max_batching_window": cdk.Duration.seconds(0)},
