@@ -311,6 +311,9 @@ class BounceProcessor(Construct):
             function_timeout=function_timeout,
             log_retention=log_retention,
         )
+        self._warn_if_a_batch_outlasts_the_timeout(
+            batch_size, rate_per_second / max_concurrency, function_timeout, max_receive_count
+        )
         self.function.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,
@@ -745,6 +748,28 @@ class BounceProcessor(Construct):
             ),
         )
 
+    def _warn_if_a_batch_outlasts_the_timeout(
+        self,
+        batch_size: int,
+        instance_rate: float,
+        function_timeout: cdk.Duration,
+        max_receive_count: int,
+    ) -> None:
+        """Warn when a full batch of bounces cannot be sent within one invocation."""
+        sending_seconds = batch_size / instance_rate
+        timeout_seconds = function_timeout.to_seconds()
+        if sending_seconds + defaults.RECORD_TIME_MARGIN_SECONDS <= timeout_seconds:
+            return
+        cdk.Annotations.of(self).add_warning_v2(
+            "cdk-ses-bounce:batchOutlastsTimeout",
+            f"A batch of {batch_size} bounces needs at least {sending_seconds:g} s at "
+            f"{instance_rate:g} SendBounce calls/s per instance, plus the runtime's "
+            f"{defaults.RECORD_TIME_MARGIN_SECONDS} s margin: more than function_timeout "
+            f"{timeout_seconds:g} s. The rest of each full batch returns to the queue and uses up "
+            f"receives (max_receive_count {max_receive_count}); lower batch_size or raise "
+            "function_timeout",
+        )
+
     def _new_mx_records(
         self, zone: route53.IHostedZone, recipients: Sequence[str], region: str
     ) -> None:
@@ -758,7 +783,13 @@ class BounceProcessor(Construct):
                 or domain == zone_name.lower()
                 or domain.endswith("." + zone_name.lower())
             )
-            if in_zone:
+            if not in_zone:
+                cdk.Annotations.of(self).add_warning_v2(
+                    "cdk-ses-bounce:recipientOutsideZone",
+                    f"Recipient domain {domain!r} is not in hosted_zone {zone_name!r}: "
+                    "no MX record is created for it",
+                )
+            else:
                 route53.MxRecord(
                     self,
                     f"MxRecord-{domain}",

@@ -20,6 +20,7 @@ MAX_CONCURRENCY: Final = 2
 BATCH_SIZE: Final = 10
 FUNCTION_TIMEOUT: Final = cdk.Duration.minutes(2)
 # The runtime starts no record with less than ~40-50 s left (S3 calls, one send, tagging).
+RECORD_TIME_MARGIN_SECONDS: Final = 50
 MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
 FUNCTION_MEMORY_MB: Final = 256
 VISIBILITY_TIMEOUT_FACTOR: Final = 6

@@ -251,6 +251,39 @@ def test_unresolved_region_warns(new_stack: NewStack) -> None:
     ]
 
 
+def warnings_of(stack: cdk.Stack) -> list[str]:
+    return [
+        str(entry.data)
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning"
+    ]
+
+
+def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStack) -> None:
+    stack = new_stack()
+    build(stack, batch_size=10, function_timeout=cdk.Duration.seconds(60))
+    assert warnings_of(stack) == [
+        "A batch of 10 bounces needs at least 20 s at 0.5 SendBounce calls/s per instance, plus "
+        "the runtime's 50 s margin: more than function_timeout 60 s. The rest of each full batch "
+        "returns to the queue and uses up receives (max_receive_count 10); lower batch_size or "
+        "raise function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
+    ]
+    stack = new_stack()
+    build(stack)  # the defaults: 10 bounces at 0.5/s in a 120 s timeout
+    assert warnings_of(stack) == []
+
+
+def test_a_domain_recipient_outside_the_hosted_zone_warns(new_stack: NewStack) -> None:
+    stack = new_stack()
+    zone = route53.HostedZone(stack, "Zone", zone_name="example.com")
+    build(stack, recipients=["old.example.com", "retired.example.org"], hosted_zone=zone)
+    assert warnings_of(stack) == [
+        "Recipient domain 'retired.example.org' is not in hosted_zone 'example.com': no MX "
+        "record is created for it [ack: cdk-ses-bounce:recipientOutsideZone]"
+    ]
+
+
 def test_hosted_zone_needs_a_concrete_region(new_stack: NewStack) -> None:
     stack = new_stack(env=None)
     zone = route53.HostedZone(stack, "Zone", zone_name="example.com")
