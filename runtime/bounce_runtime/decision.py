@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
-from bounce_runtime.notification import Header, ReceivedNotification
+from bounce_runtime.notification import VERDICT_NAMES, Header, ReceivedNotification
 from bounce_runtime.policy import BounceAction, BouncePolicy, MessageSettings
 
 SEND_BOUNCE_WINDOW = timedelta(hours=24)
@@ -157,9 +157,7 @@ def plan_message(
         raise ValueError("object_size is required: the policy matches on message size")
     mail = notification.mail
     verdicts = notification.receipt.verdicts
-    verdict_map = {
-        name: getattr(verdicts, name) for name in ("spam", "virus", "spf", "dkim", "dmarc")
-    }
+    verdict_map = {name: getattr(verdicts, name) for name in VERDICT_NAMES}
     decisions: list[RecipientDecision] = []
     for recipient in notification.receipt.recipients:
         found = policy.decide(

@@ -15,11 +15,12 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from bounce_runtime.decision import MessagePlan
-from bounce_runtime.errors import InvalidBounceRequest
+from bounce_runtime.errors import InvalidBounceRequest, short_repr
 from bounce_runtime.policy import (
     BOUNCE_TYPES,
     DSN_ACTIONS,
     diagnostic_problem,
+    explanation_problem,
     extension_name_problem,
     extension_value_problem,
     mta_problem,
@@ -30,7 +31,6 @@ from bounce_runtime.policy import (
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+"
-_CONTROL_EXCEPT_NEWLINE_TAB = r"[\x00-\x08\x0b-\x1f\x7f]"
 _RFC822_PREFIX = r"(?i)\s*rfc\s*822\s*;"
 _IDENTITY_ARN = r"arn:[a-z0-9-]+:ses:[a-z0-9-]+:\d{12}:identity/\S+"
 _ADDRESS_MAX_CHARS = 320
@@ -98,7 +98,7 @@ def build_send_bounce_request(plan: MessagePlan, sender: SenderIdentity) -> dict
     Raises ``InvalidBounceRequest`` when the result breaks an SES constraint.
     """
     bounced = plan.bounced
-    if plan.outcome != "bounce" or not bounced:
+    if not bounced:  # outcome is "bounce" exactly when a recipient is bounced
         return None
     mail = plan.notification.mail
     request: dict[str, Any] = {
@@ -166,13 +166,8 @@ def _extension_list(fields: tuple[tuple[str, str], ...]) -> list[dict[str, str]]
 # Validation ---------------------------------------------------------------------------------
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _invalid(path: str, value: object, problem: str) -> InvalidBounceRequest:
-    return InvalidBounceRequest(f"{path}: {_short(value)} {problem}")
+    return InvalidBounceRequest(f"{path}: {short_repr(value)} {problem}")
 
 
 def _structure(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
@@ -229,12 +224,6 @@ def _arn_problem(value: str) -> str | None:
 
 def _one_line_problem(value: str) -> str | None:
     return "contains control characters (CR, LF, ...)" if re.search(_CONTROL, value) else None
-
-
-def _explanation_problem(value: str) -> str | None:
-    if re.search(_CONTROL_EXCEPT_NEWLINE_TAB, value):
-        return "contains control characters; only newline and tab are allowed"
-    return None
 
 
 def _enum_problem(allowed: tuple[str, ...]) -> Callable[[str], str | None]:
@@ -303,7 +292,7 @@ def validate_send_bounce_request(request: Mapping[str, Any]) -> None:
     _string(request, "OriginalMessageId", "", required=True, problem=_one_line_problem)
     _string(request, "BounceSender", "", required=True, problem=_address_problem)
     _string(request, "BounceSenderArn", "", required=False, problem=_arn_problem)
-    _string(request, "Explanation", "", required=False, problem=_explanation_problem)
+    _string(request, "Explanation", "", required=False, problem=explanation_problem)
     if "MessageDsn" in request:
         dsn = _structure(request["MessageDsn"], "MessageDsn", _MESSAGE_DSN_FIELDS)
         _string(dsn, "ReportingMta", "MessageDsn", required=True, problem=mta_problem)

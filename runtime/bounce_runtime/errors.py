@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to 80 characters, for error messages that quote a bad value."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class PermanentError(Exception):
     """A record that can never succeed: it goes to the dead-letter queue at once.
 

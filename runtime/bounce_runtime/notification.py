@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from bounce_runtime.errors import MalformedNotification
 
+VERDICT_NAMES = ("spam", "virus", "spf", "dkim", "dmarc")
 VERDICT_STATUSES = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED")
 _VERDICT_FIELDS = {
     "spam": "spamVerdict",

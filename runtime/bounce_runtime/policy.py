@@ -19,7 +19,8 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
-from bounce_runtime.errors import PolicyError
+from bounce_runtime.errors import PolicyError, short_repr
+from bounce_runtime.notification import VERDICT_NAMES, VERDICT_STATUSES
 
 POLICY_VERSION: Final = 1
 BOUNCE_TYPES: Final = (
@@ -31,8 +32,6 @@ BOUNCE_TYPES: Final = (
     "TemporaryFailure",
 )
 DSN_ACTIONS: Final = ("failed", "delayed", "delivered", "relayed", "expanded")
-VERDICT_NAMES: Final = ("spam", "virus", "spf", "dkim", "dmarc")
-VERDICT_STATUSES: Final = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED")
 GUARD_NAMES: Final = (
     "null_sender",
     "auto_submitted",
@@ -143,6 +142,13 @@ def diagnostic_problem(code: str) -> str | None:
     return "is not a diagnostic code of the form 'smtp; 550 5.1.1 text'"
 
 
+def explanation_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a bounce's Explanation (control characters but newline, tab)."""
+    if _regex(_CONTROL_EXCEPT_NEWLINE_TAB).search(text):
+        return "contains control characters; only newline and tab are allowed"
+    return None
+
+
 def extension_name_problem(name: str) -> str | None:
     """Why ``name`` is not a DSN extension field name (1-50 of A-Z, a-z, 0-9, -), or None."""
     if _regex(_EXTENSION_NAME).fullmatch(name):
@@ -159,13 +165,8 @@ def extension_value_problem(value: str) -> str | None:
     return None
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _error(path: str, value: object, problem: str) -> PolicyError:
-    return PolicyError(f"{path}: {_short(value)} {problem}")
+    return PolicyError(f"{path}: {short_repr(value)} {problem}")
 
 
 # Address patterns ---------------------------------------------------------------------------
@@ -783,12 +784,8 @@ def _message(value: object) -> MessageSettings:
     explanation = data.get("explanation")
     if explanation is not None:
         explanation = _text(explanation, "message.explanation")
-        if _regex(_CONTROL_EXCEPT_NEWLINE_TAB).search(explanation):
-            raise _error(
-                "message.explanation",
-                explanation,
-                "contains control characters; only newline and tab are allowed",
-            )
+        if (problem := explanation_problem(explanation)) is not None:
+            raise _error("message.explanation", explanation, problem)
     return MessageSettings(
         explanation=explanation,
         reporting_mta=(
