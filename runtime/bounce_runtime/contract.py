@@ -1,0 +1,207 @@
+"""The contract between the BounceProcessor construct and the bounce runtime, in one place.
+
+Everything that both sides must agree on is defined here once: the environment variables the
+construct sets and the runtime reads, their defaults, the names the runtime writes into AWS (S3
+keys and tags, dead-letter attributes, metric names and dimensions), the reason codes, and the time
+bounds from which the construct derives its minimum timeout.
+
+This module is pure: standard library only, no boto3/botocore, no I/O, no clock. The construct
+imports it at synth time; ``tests/docs`` checks the documentation's tables against it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Environment variables (construct -> runtime) ----------------------------------------------------
+
+ENV_BOUNCE_SENDER: Final = "BOUNCE_SENDER"
+ENV_BOUNCE_SENDER_ARN: Final = "BOUNCE_SENDER_ARN"
+ENV_RECIPIENT_IDENTITY_ARNS: Final = "RECIPIENT_IDENTITY_ARNS"
+ENV_BOUNCE_POLICY_FILE: Final = "BOUNCE_POLICY_FILE"
+ENV_DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
+ENV_SEND_RATE_PER_SECOND: Final = "SEND_RATE_PER_SECOND"
+ENV_SEND_CLAIM_TTL_SECONDS: Final = "SEND_CLAIM_TTL_SECONDS"
+ENV_METRICS_NAMESPACE: Final = "METRICS_NAMESPACE"
+ENV_LOG_LEVEL: Final = "LOG_LEVEL"
+# What this processor owns: the receipt rule's recipients (JSON list of domains and addresses),
+# and the bucket and key prefix its S3 action writes to. The runtime acts on nothing else.
+ENV_OWNED_RECIPIENTS: Final = "OWNED_RECIPIENTS"
+ENV_MAIL_BUCKET: Final = "MAIL_BUCKET"
+ENV_OBJECT_KEY_PREFIX: Final = "OBJECT_KEY_PREFIX"
+# The shared SendBounce budget of the account and region (a DynamoDB table and its item's key).
+ENV_SEND_BUDGET_TABLE: Final = "SEND_BUDGET_TABLE"
+ENV_SEND_BUDGET_ID: Final = "SEND_BUDGET_ID"
+# Set by Lambda itself; the runtime's FunctionName metric dimension.
+ENV_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
+
+# Defaults the runtime applies when a variable is absent (the construct always sets them).
+DEFAULT_METRICS_NAMESPACE: Final = "CdkSesBounce"
+DEFAULT_SEND_RATE_PER_SECOND: Final = 1.0
+DEFAULT_SEND_CLAIM_TTL_SECONDS: Final = 900.0  # Lambda's longest timeout
+DEFAULT_LOG_LEVEL: Final = "INFO"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+UNKNOWN_FUNCTION_NAME: Final = "unknown"
+
+# The policy ships in a Lambda layer (environment variables are capped at 4 KB), mounted at /opt.
+LAYER_MOUNT: Final = "/opt"
+POLICY_LAYER_PATH: Final = "cdk-ses-bounce/policy.json"
+POLICY_FILE: Final = f"{LAYER_MOUNT}/{POLICY_LAYER_PATH}"
+RUNTIME_PACKAGE: Final = "bounce_runtime"
+HANDLER: Final = f"{RUNTIME_PACKAGE}.handler.handler"
+
+# Names the runtime writes into AWS --------------------------------------------------------------
+
+# After a successful SendBounce the mail object is tagged <BOUNCE_TAG_KEY>=<bounce MessageId>.
+BOUNCE_TAG_KEY: Final = "ses-bounce-message-id"
+# Before SendBounce the runtime creates <mail object key><CLAIM_SUFFIX> with a conditional write.
+CLAIM_SUFFIX: Final = ".bounce-claim"
+
+# Message attributes of a dead letter.
+DLQ_ATTR_REASON: Final = "reason"
+DLQ_ATTR_DETAIL: Final = "detail"
+DLQ_ATTR_SES_MESSAGE_ID: Final = "ses-message-id"
+DLQ_ATTR_SQS_MESSAGE_ID: Final = "sqs-message-id"
+DLQ_DETAIL_MAX_CHARS: Final = 1000
+
+# Metrics (CloudWatch EMF) ------------------------------------------------------------------------
+
+DIMENSION_FUNCTION_NAME: Final = "FunctionName"
+DIMENSION_REASON: Final = "Reason"
+
+METRIC_BOUNCES_SENT: Final = "BouncesSent"
+METRIC_RECIPIENTS_BOUNCED: Final = "RecipientsBounced"
+METRIC_RECIPIENTS_ACCEPTED: Final = "RecipientsAccepted"
+METRIC_RECIPIENTS_SUPPRESSED: Final = "RecipientsSuppressed"
+METRIC_MESSAGES_EXPIRED: Final = "MessagesExpired"
+METRIC_SEND_BOUNCE_THROTTLED: Final = "SendBounceThrottled"
+METRIC_PERMANENT_FAILURES: Final = "PermanentFailures"
+METRIC_DUPLICATES_SKIPPED: Final = "DuplicatesSkipped"
+METRIC_TAGGING_FAILURES: Final = "TaggingFailures"
+
+# Written every batch (zero when nothing happened), so alarms see a data point per invocation.
+STANDARD_METRICS: Final = (
+    METRIC_BOUNCES_SENT,
+    METRIC_RECIPIENTS_BOUNCED,
+    METRIC_RECIPIENTS_ACCEPTED,
+    METRIC_RECIPIENTS_SUPPRESSED,
+    METRIC_MESSAGES_EXPIRED,
+    METRIC_SEND_BOUNCE_THROTTLED,
+    METRIC_PERMANENT_FAILURES,
+    METRIC_DUPLICATES_SKIPPED,
+    METRIC_TAGGING_FAILURES,
+)
+# Also written per Reason (dimensions FunctionName, Reason).
+METRICS_BY_REASON: Final = (
+    METRIC_RECIPIENTS_BOUNCED,
+    METRIC_RECIPIENTS_ACCEPTED,
+    METRIC_RECIPIENTS_SUPPRESSED,
+    METRIC_PERMANENT_FAILURES,
+)
+
+# Reason codes ------------------------------------------------------------------------------------
+# A reason is kebab-case; a few carry a ":<detail>" suffix (e.g. "ses-rejected:MessageRejected").
+
+# Why a recipient is bounced or accepted.
+REASON_MATCHED_RULE: Final = "matched-rule"
+REASON_DEFAULT_RULE: Final = "default-rule"
+# Why a bounce is suppressed (anti-backscatter guards); a policy's suppress action adds its own.
+REASON_POLICY: Final = "policy"
+REASON_NULL_SENDER: Final = "null-sender"
+REASON_DAEMON_SENDER: Final = "daemon-sender"
+REASON_VIRUS_VERDICT: Final = "virus-verdict"
+REASON_SPAM_VERDICT: Final = "spam-verdict"
+REASON_FAILED_AUTHENTICATION: Final = "failed-authentication"  # + ":spf" | ":dkim" | ":dmarc"
+REASON_AUTO_SUBMITTED: Final = "auto-submitted"
+REASON_LIST_TRAFFIC: Final = "list-traffic"
+# Why a record goes to the dead-letter queue.
+REASON_EXPIRED: Final = "expired"
+REASON_MALFORMED_NOTIFICATION: Final = "malformed-notification"
+REASON_INVALID_REQUEST: Final = "invalid-request"
+REASON_INVALID_CONFIG: Final = "invalid-config"
+REASON_MAIL_OBJECT_MISSING: Final = "mail-object-missing"
+REASON_OUTCOME_UNKNOWN: Final = "ses-outcome-unknown"
+REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP status>"
+# Why a record is left for SQS to redeliver (logged, not dead-lettered).
+REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
+REASON_SES_THROTTLED: Final = "ses-throttled"
+REASON_SES_UNAVAILABLE: Final = "ses-unavailable"
+REASON_SES_CONNECTION: Final = "ses-connection"
+REASON_DEADLINE: Final = "deadline"
+
+DEAD_LETTER_REASONS: Final = (
+    REASON_EXPIRED,
+    REASON_MALFORMED_NOTIFICATION,
+    REASON_INVALID_REQUEST,
+    REASON_MAIL_OBJECT_MISSING,
+    REASON_OUTCOME_UNKNOWN,
+    REASON_SES_REJECTED,
+)
+RETRY_REASONS: Final = (
+    REASON_SEND_CLAIM_HELD,
+    REASON_SES_THROTTLED,
+    REASON_SES_UNAVAILABLE,
+    REASON_SES_CONNECTION,
+    REASON_DEADLINE,
+)
+
+# Time bounds (nothing runs past the Lambda timeout) ----------------------------------------------
+
+# The SES client: botocore retries off; one SendBounce attempt takes at most connect + read.
+SES_CONNECT_TIMEOUT_S: Final = 2.0
+SES_READ_TIMEOUT_S: Final = 4.0
+SEND_ATTEMPT_TIMEOUT_S: Final = SES_CONNECT_TIMEOUT_S + SES_READ_TIMEOUT_S
+# The S3 and SQS clients: two attempts with short timeouts. botocore's standard retry mode waits
+# at most 1 s before its retry, so one S3 or SQS call takes at most AWS_CALL_BOUND_S.
+AWS_TOTAL_MAX_ATTEMPTS: Final = 2
+AWS_CONNECT_TIMEOUT_S: Final = 2.0
+AWS_READ_TIMEOUT_S: Final = 3.0
+AWS_RETRY_BACKOFF_MAX_S: Final = 1.0
+AWS_CALL_BOUND_S: Final = (
+    AWS_TOTAL_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S)
+    + (AWS_TOTAL_MAX_ATTEMPTS - 1) * AWS_RETRY_BACKOFF_MAX_S
+)
+# Lambda time kept after a SendBounce attempt for what follows it: PutObjectTagging and one retry
+# of it after a success; or releasing the claim and a dead-letter send after a failure.
+AFTER_SEND_RESERVE_S: Final = 2 * AWS_CALL_BOUND_S
+# Stop taking new records when less than this is left (at the least).
+MIN_RECORD_MARGIN_S: Final = 5.0
+# The 24-hour SendBounce window (in seconds), and how close to its end no attempt starts.
+SEND_BOUNCE_WINDOW_S: Final = 24 * 3600
+SEND_WINDOW_MARGIN_S: Final = 10.0
+
+
+def pre_send_s3_calls(*, needs_object_size: bool, reads_headers: bool) -> int:
+    """The most S3 calls a record makes before SendBounce: HeadObject when the policy matches on
+    size, GetObject when a guard reads headers, GetObjectTagging, and the send claim."""
+    return int(needs_object_size) + int(reads_headers) + 2
+
+
+def record_time_margin_seconds(*, needs_object_size: bool, reads_headers: bool) -> float:
+    """Lambda time a record needs before it starts: its pre-send S3 calls plus one SendBounce
+    attempt (39 s with the default policy, 50 s with a size rule). The runtime leaves the rest of
+    a batch for redelivery when less remains; the construct's minimum timeout is above it."""
+    calls = pre_send_s3_calls(needs_object_size=needs_object_size, reads_headers=reads_headers)
+    return max(MIN_RECORD_MARGIN_S, calls * AWS_CALL_BOUND_S + SEND_ATTEMPT_TIMEOUT_S)
+
+
+# Addresses and identities ------------------------------------------------------------------------
+
+IDENTITY_ARN_FORM: Final = "arn:<partition>:ses:<region>:<account>:identity/<address or domain>"
+# ASCII only; IAM compares ARNs case-sensitively and SES identity names are lowercase domains.
+IDENTITY_ARN_PATTERN: Final = r"arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/[!-.0-~]+"
+
+
+def identity_arn_problem(value: str) -> str | None:
+    """Why ``value`` is not an SES identity ARN, or None."""
+    import re
+
+    if re.fullmatch(IDENTITY_ARN_PATTERN, value, re.ASCII):
+        return None
+    return f"is not an SES identity ARN {IDENTITY_ARN_FORM}"
+
+
+def recipient_key(recipient: str) -> str:
+    """The key a recipient domain or address is looked up by (SES matches recipients
+    case-insensitively): lowercase."""
+    return recipient.lower()
