@@ -22,8 +22,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import PolicyError
-from bounce_runtime.policy import BouncePolicy, default_policy
 from cdk_ses_bounce import defaults, nag, validation
 from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.assets import stage_policy, stage_runtime

@@ -11,7 +11,7 @@ from aws_cdk import assertions
 from aws_cdk.assertions import Match
 from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
 
-from bounce_runtime.mail_store import CLAIM_SUFFIX
+from bounce_runtime.contract import CLAIM_SUFFIX
 from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.bounce_processor import SEND_CLAIM_SUFFIX
 
