@@ -22,17 +22,16 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from bounce_runtime.errors import PolicyError
-from bounce_runtime.policy import BouncePolicy, default_policy
+from bounce_runtime import contract
+from bounce_runtime.policy import BouncePolicy
 from cdk_ses_bounce import defaults, nag, validation
 from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
+from cdk_ses_bounce.props import Props
 
-POLICY_MOUNT = "/opt"
 # The runtime's send claim is `<object key>` + this suffix (bounce_runtime.mail_store.CLAIM_SUFFIX;
 # not imported, as that module needs botocore).
 SEND_CLAIM_SUFFIX = ".bounce-claim"
-SECONDS_IN_A_DAY = 86400
 # aws-cdk-lib feature flag (cx_api.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY in TypeScript).
 S3_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
@@ -97,7 +96,7 @@ class BounceProcessor(Construct):
         function_timeout: cdk.Duration = defaults.FUNCTION_TIMEOUT,
         max_receive_count: int = defaults.MAX_RECEIVE_COUNT,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
-        metrics_namespace: str = defaults.METRICS_NAMESPACE,
+        metrics_namespace: str = contract.DEFAULT_METRICS_NAMESPACE,
         oldest_message_age_threshold: cdk.Duration = defaults.OLDEST_MESSAGE_AGE_THRESHOLD,
         alarm_action: cloudwatch.IAlarmAction | None = None,
         receiving_regions: Sequence[str] | None = None,
@@ -140,72 +139,43 @@ class BounceProcessor(Construct):
             `cdk-ses-bounce:receivingRegions`, else `defaults.RECEIVING_REGIONS`.
         :param hosted_zone: zone to create MX records in for domain recipients; default: none.
         """
-        stack = cdk.Stack.of(scope)
-        recipient_arns = dict(recipient_identity_arns or {})
-        problems = [
-            *validation.recipient_problems(recipients),
-            *validation.address_problems("bounce_sender", bounce_sender),
-            *(
-                validation.identity_arn_problems("bounce_sender_arn", bounce_sender_arn)
-                if bounce_sender_arn is not None
-                else []
-            ),
-            *validation.recipient_identity_arn_problems(recipient_arns),
-            *validation.object_key_prefix_problems(object_key_prefix),
-            *validation.number_problems(
-                "rate_per_second",
-                rate_per_second,
-                minimum=0,
-                maximum=defaults.MAX_RATE_PER_SECOND,
-                exclusive_minimum=True,
-            ),
-            *validation.number_problems(
-                "max_concurrency", max_concurrency, minimum=2, maximum=1000, integer=True
-            ),
-            *validation.number_problems(
-                "batch_size", batch_size, minimum=1, maximum=10000, integer=True
-            ),
-            *validation.number_problems(
-                "max_receive_count", max_receive_count, minimum=1, maximum=1000, integer=True
-            ),
-            *validation.duration_problems(
-                "function_timeout",
-                function_timeout,
-                minimum_seconds=defaults.MIN_FUNCTION_TIMEOUT_SECONDS,
-                maximum_seconds=900,
-                why=" (the runtime keeps ~40-50 s of margin to finish a record)",
-            ),
-            *validation.duration_problems(
-                "oldest_message_age_threshold",
-                oldest_message_age_threshold,
-                minimum_seconds=60,
-                maximum_seconds=SECONDS_IN_A_DAY,
-                exclusive_maximum=True,
-                why=" (the 24-hour SendBounce window)",
-            ),
-            *validation.metrics_namespace_problems(metrics_namespace),
-            *BounceProcessor._batching_problems(batch_size, max_batching_window),
-            *BounceProcessor._bucket_problems(
-                bucket, mail_retention, removal_policy, server_access_logs_bucket
-            ),
-            *BounceProcessor._rule_set_problems(
-                rule_set, activate_rule_set, activate_imported_rule_set
-            ),
-            *BounceProcessor._region_problems(scope, stack.region, receiving_regions, hosted_zone),
-        ]
-        policy_document = BounceProcessor._policy_document(policy, problems)
-        if problems:
-            raise ValueError("; ".join(problems))
+        props = Props(
+            recipients=tuple(recipients),
+            bounce_sender=bounce_sender,
+            bounce_sender_arn=bounce_sender_arn,
+            recipient_identity_arns=dict(recipient_identity_arns or {}),
+            policy=policy,
+            rule_set=rule_set,
+            rule_after=rule_after,
+            activate_rule_set=activate_rule_set,
+            activate_imported_rule_set=activate_imported_rule_set,
+            tls_policy=tls_policy,
+            bucket=bucket,
+            object_key_prefix=object_key_prefix,
+            mail_retention=mail_retention,
+            removal_policy=removal_policy,
+            server_access_logs_bucket=server_access_logs_bucket,
+            rate_per_second=rate_per_second,
+            max_concurrency=max_concurrency,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            function_timeout=function_timeout,
+            max_receive_count=max_receive_count,
+            log_retention=log_retention,
+            metrics_namespace=metrics_namespace,
+            oldest_message_age_threshold=oldest_message_age_threshold,
+            alarm_action=alarm_action,
+            receiving_regions=tuple(receiving_regions) if receiving_regions is not None else None,
+            hosted_zone=hosted_zone,
+        )
+        checked_policy = validation.validate_props(scope, props)
 
         super().__init__(scope, id)
         # Access logs are allowed by a bucket policy, not by the legacy log-delivery ACL.
         self.node.set_context(S3_ACCESS_LOGS_USE_BUCKET_POLICY, True)
-        if cdk.Token.is_unresolved(stack.region):
-            cdk.Annotations.of(self).add_warning_v2(
-                "cdk-ses-bounce:unresolvedRegion",
-                "The stack region is unresolved, so whether SES receives mail there cannot be "
-                "checked: give the stack a concrete region (env) to check it at synth time",
-            )
+        validation.add_warnings(self, props, checked_policy)
+        stack = cdk.Stack.of(self)
+        recipient_arns = dict(props.recipient_identity_arns)
 
         self._object_key_prefix = object_key_prefix
         self._access_logs_bucket: s3.IBucket | None = None
@@ -295,7 +265,7 @@ class BounceProcessor(Construct):
             self,
             "PolicyLayer",
             code=lambda_.Code.from_asset(
-                str(stage_policy(policy_document, defaults.POLICY_LAYER_PATH))
+                str(stage_policy(checked_policy.to_dict(), contract.POLICY_LAYER_PATH))
             ),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
             compatible_architectures=[lambda_.Architecture.ARM_64],
@@ -310,9 +280,6 @@ class BounceProcessor(Construct):
             metrics_namespace=metrics_namespace,
             function_timeout=function_timeout,
             log_retention=log_retention,
-        )
-        self._warn_if_a_batch_outlasts_the_timeout(
-            batch_size, rate_per_second / max_concurrency, function_timeout, max_receive_count
         )
         self.function.add_event_source(
             event_sources.SqsEventSource(
@@ -404,115 +371,6 @@ class BounceProcessor(Construct):
     def grant_read_mail(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant reading the raw mail (objects under the key prefix) to `grantee`."""
         return self.bucket.grant_read(grantee, f"{self.object_key_prefix}*")
-
-    @staticmethod
-    def _batching_problems(batch_size: int, window: cdk.Duration | None) -> list[str]:
-        if window is not None:
-            large_batch = isinstance(batch_size, int) and batch_size > 10
-            return validation.duration_problems(
-                "max_batching_window",
-                window,
-                minimum_seconds=1 if large_batch else 0,
-                maximum_seconds=300,
-                why=f" (batch_size {batch_size} is above 10)" if large_batch else "",
-            )
-        if isinstance(batch_size, int) and batch_size > 10:
-            return [f"batch_size {batch_size} is above 10, which needs a max_batching_window"]
-        return []
-
-    @staticmethod
-    def _bucket_problems(
-        bucket: s3.IBucket | None,
-        mail_retention: cdk.Duration | None,
-        removal_policy: cdk.RemovalPolicy | None,
-        server_access_logs_bucket: s3.IBucket | None,
-    ) -> list[str]:
-        if bucket is None:
-            return (
-                validation.whole_days_problems("mail_retention", mail_retention)
-                if mail_retention is not None
-                else []
-            )
-        settings = {
-            "mail_retention": mail_retention,
-            "removal_policy": removal_policy,
-            "server_access_logs_bucket": server_access_logs_bucket,
-        }
-        conflicts = [name for name, value in settings.items() if value is not None]
-        if not conflicts:
-            return []
-        return [
-            "bucket is an existing bucket, so these settings of a new bucket do not apply: "
-            + ", ".join(conflicts)
-        ]
-
-    @staticmethod
-    def _rule_set_problems(
-        rule_set: ses.IReceiptRuleSet | None, activate: bool, activate_imported: bool
-    ) -> list[str]:
-        if activate_imported and not activate:
-            return ["activate_imported_rule_set=True needs activate_rule_set=True"]
-        imported = rule_set is not None and not isinstance(
-            rule_set.node.default_child, ses.CfnReceiptRuleSet
-        )
-        if activate and imported and not activate_imported:
-            return [
-                "activate_rule_set=True with an imported rule_set would make a rule set that "
-                "this app does not own the active one; pass activate_imported_rule_set=True "
-                "to confirm"
-            ]
-        return []
-
-    @staticmethod
-    def _region_problems(
-        scope: Construct,
-        region: str,
-        receiving_regions: Sequence[str] | None,
-        hosted_zone: route53.IHostedZone | None,
-    ) -> list[str]:
-        if cdk.Token.is_unresolved(region):
-            if hosted_zone is None:
-                return []
-            return [
-                "hosted_zone needs a concrete stack region for its MX records "
-                "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
-            ]
-        allowed = BounceProcessor._receiving_regions(scope, receiving_regions)
-        if region in allowed:
-            return []
-        return [
-            f"region {region!r} does not receive mail through SES; receiving regions: "
-            f"{', '.join(allowed)} (override with the receiving_regions prop or the context key "
-            f"{defaults.RECEIVING_REGIONS_CONTEXT_KEY!r})"
-        ]
-
-    @staticmethod
-    def _receiving_regions(
-        scope: Construct, receiving_regions: Sequence[str] | None
-    ) -> tuple[str, ...]:
-        if receiving_regions is not None:
-            return tuple(receiving_regions)
-        from_context = scope.node.try_get_context(defaults.RECEIVING_REGIONS_CONTEXT_KEY)
-        if isinstance(from_context, str):
-            return tuple(r.strip() for r in from_context.split(",") if r.strip())
-        if isinstance(from_context, list):
-            return tuple(str(r) for r in from_context)
-        return defaults.RECEIVING_REGIONS
-
-    @staticmethod
-    def _policy_document(
-        policy: BouncePolicy | Mapping[str, Any] | None, problems: list[str]
-    ) -> dict[str, Any]:
-        """The policy as JSON; a validation error is added to `problems` (empty dict then)."""
-        if policy is None:
-            return default_policy().to_dict()
-        if isinstance(policy, BouncePolicy):
-            return policy.to_dict()
-        try:
-            return BouncePolicy.from_dict(dict(policy)).to_dict()
-        except PolicyError as error:
-            problems.append(f"policy is invalid: {error}")
-            return {}
 
     def _new_mail_bucket(
         self,
@@ -653,7 +511,7 @@ class BounceProcessor(Construct):
             "RECIPIENT_IDENTITY_ARNS": stack.to_json_string(
                 {recipient.lower(): arn for recipient, arn in recipient_arns.items()}
             ),
-            "BOUNCE_POLICY_FILE": f"{POLICY_MOUNT}/{defaults.POLICY_LAYER_PATH}",
+            "BOUNCE_POLICY_FILE": contract.POLICY_FILE,
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
             "SEND_RATE_PER_SECOND": repr(float(send_rate)),
             "SEND_CLAIM_TTL_SECONDS": str(int(function_timeout.to_seconds())),
@@ -666,7 +524,7 @@ class BounceProcessor(Construct):
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
-            handler=defaults.RUNTIME_HANDLER,
+            handler=contract.HANDLER,
             code=lambda_.Code.from_asset(str(stage_runtime())),
             layers=[self.policy_layer],
             environment=environment,
@@ -713,7 +571,7 @@ class BounceProcessor(Construct):
             dead_letter_queue_not_empty=alarm(
                 "DeadLetterQueueNotEmptyAlarm",
                 self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    statistic=cloudwatch.Stats.MAXIMUM, period=cdk.Duration.minutes(1)
+                    statistic=cloudwatch.Stats.MAXIMUM, period=defaults.DEAD_LETTER_ALARM_PERIOD
                 ),
                 1,
                 "records failed permanently or expired; see their reason attributes",
@@ -746,28 +604,6 @@ class BounceProcessor(Construct):
                 1,
                 "records failed permanently and went to the dead-letter queue",
             ),
-        )
-
-    def _warn_if_a_batch_outlasts_the_timeout(
-        self,
-        batch_size: int,
-        instance_rate: float,
-        function_timeout: cdk.Duration,
-        max_receive_count: int,
-    ) -> None:
-        """Warn when a full batch of bounces cannot be sent within one invocation."""
-        sending_seconds = batch_size / instance_rate
-        timeout_seconds = function_timeout.to_seconds()
-        if sending_seconds + defaults.RECORD_TIME_MARGIN_SECONDS <= timeout_seconds:
-            return
-        cdk.Annotations.of(self).add_warning_v2(
-            "cdk-ses-bounce:batchOutlastsTimeout",
-            f"A batch of {batch_size} bounces needs at least {sending_seconds:g} s at "
-            f"{instance_rate:g} SendBounce calls/s per instance, plus the runtime's "
-            f"{defaults.RECORD_TIME_MARGIN_SECONDS} s margin: more than function_timeout "
-            f"{timeout_seconds:g} s. The rest of each full batch returns to the queue and uses up "
-            f"receives (max_receive_count {max_receive_count}); lower batch_size or raise "
-            "function_timeout",
         )
 
     def _new_mx_records(
