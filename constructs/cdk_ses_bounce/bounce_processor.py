@@ -1,9 +1,11 @@
-"""BounceProcessor: SES receipt rule -> S3 -> SNS -> SQS (+DLQ) -> Lambda sending SendBounce."""
+"""BounceProcessor: SES receipt rule -> S3 -> SNS -> SQS (+DLQ) -> Lambda sending SendBounce.
+
+This module is the wiring; validation, defaults and the builders of each part live beside it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,52 +13,29 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
-from aws_cdk import aws_ses_actions as ses_actions
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from bounce_runtime import contract
 from bounce_runtime.policy import BouncePolicy
-from cdk_ses_bounce import defaults, nag, validation
+from cdk_ses_bounce import (
+    alarms,
+    defaults,
+    dns,
+    function,
+    messaging,
+    receiving,
+    storage,
+    validation,
+)
 from cdk_ses_bounce.activation import RuleSetActivation
-from cdk_ses_bounce.assets import stage_policy, stage_runtime
+from cdk_ses_bounce.alarms import BounceProcessorAlarms
 from cdk_ses_bounce.props import Props
-
-# The runtime's send claim is `<object key>` + this suffix (bounce_runtime.mail_store.CLAIM_SUFFIX;
-# not imported, as that module needs botocore).
-SEND_CLAIM_SUFFIX = ".bounce-claim"
-# aws-cdk-lib feature flag (cx_api.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY in TypeScript).
-S3_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
-
-
-@dataclass(frozen=True)
-class BounceProcessorAlarms:
-    """The alarms a BounceProcessor creates (construct IDs in parentheses)."""
-
-    dead_letter_queue_not_empty: cloudwatch.Alarm  # DeadLetterQueueNotEmptyAlarm
-    oldest_message_age: cloudwatch.Alarm  # OldestMessageAgeAlarm
-    function_errors: cloudwatch.Alarm  # FunctionErrorsAlarm
-    send_bounce_throttled: cloudwatch.Alarm  # SendBounceThrottledAlarm
-    permanent_failures: cloudwatch.Alarm  # PermanentFailuresAlarm
-
-    def __iter__(self) -> Iterator[cloudwatch.Alarm]:
-        """All alarms, in declaration order."""
-        return iter(
-            (
-                self.dead_letter_queue_not_empty,
-                self.oldest_message_age,
-                self.function_errors,
-                self.send_bounce_throttled,
-                self.permanent_failures,
-            )
-        )
 
 
 class BounceProcessor(Construct):
@@ -171,137 +150,61 @@ class BounceProcessor(Construct):
         checked_policy = validation.validate_props(scope, props)
 
         super().__init__(scope, id)
-        # Access logs are allowed by a bucket policy, not by the legacy log-delivery ACL.
-        self.node.set_context(S3_ACCESS_LOGS_USE_BUCKET_POLICY, True)
+        storage.use_bucket_policy_for_access_logs(self)
         validation.add_warnings(self, props, checked_policy)
-        stack = cdk.Stack.of(self)
-        recipient_arns = dict(props.recipient_identity_arns)
-
         self._object_key_prefix = object_key_prefix
-        self._access_logs_bucket: s3.IBucket | None = None
+
         if bucket is None:
-            self._bucket: s3.IBucket = self._new_mail_bucket(
-                mail_retention or defaults.MAIL_RETENTION,
-                removal_policy or defaults.BUCKET_REMOVAL_POLICY,
-                server_access_logs_bucket,
+            mail_storage = storage.new_mail_storage(
+                self,
+                object_key_prefix=object_key_prefix,
+                mail_retention=mail_retention or defaults.MAIL_RETENTION,
+                removal_policy=removal_policy or defaults.BUCKET_REMOVAL_POLICY,
+                server_access_logs_bucket=server_access_logs_bucket,
             )
+            self._bucket = mail_storage.bucket
+            self._access_logs_bucket = mail_storage.access_logs_bucket
         else:
-            self._bucket = bucket
+            self._bucket, self._access_logs_bucket = bucket, None
 
-        self._topic_key = kms.Key(
+        self._messaging = messaging.new_messaging(self, props)
+        self._rule_set = rule_set or ses.ReceiptRuleSet(self, "RuleSet")
+        self._rule = receiving.new_rule(
             self,
-            "TopicKey",
-            description="Encrypts the cdk-ses-bounce notification topic; SES may use it",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        ses_principal = iam.ServicePrincipal("ses.amazonaws.com")
-        same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
-        self.topic_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowSesToPublishToTheEncryptedTopic",
-                principals=[ses_principal],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                conditions=same_account,
-            )
-        )
-        self._topic = sns.Topic(self, "Topic", master_key=self.topic_key, enforce_ssl=True)
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowSesToPublish",
-                principals=[ses_principal],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions=same_account,
-            )
-        )
-
-        self._dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=defaults.DEAD_LETTER_RETENTION,
-        )
-        batching_seconds = max_batching_window.to_seconds() if max_batching_window else 0
-        self._queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=cdk.Duration.seconds(
-                defaults.VISIBILITY_TIMEOUT_FACTOR * function_timeout.to_seconds()
-                + batching_seconds
-            ),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=max_receive_count
-            ),
-        )
-        self.topic.add_subscription(
-            subscriptions.SqsSubscription(self.queue, raw_message_delivery=True)
-        )
-
-        self._rule_set: ses.IReceiptRuleSet = rule_set or ses.ReceiptRuleSet(self, "RuleSet")
-        self._rule = ses.ReceiptRule(
-            self,
-            "Rule",
             rule_set=self.rule_set,
-            after=rule_after,
-            recipients=list(recipients),
-            scan_enabled=True,
+            rule_after=rule_after,
+            recipients=props.recipients,
             tls_policy=tls_policy or defaults.TLS_POLICY,
-            enabled=True,
-            actions=[
-                ses_actions.S3(
-                    bucket=self.bucket, object_key_prefix=object_key_prefix, topic=self.topic
-                )
-            ],
+            bucket=self.bucket,
+            object_key_prefix=object_key_prefix,
+            topic=self.topic,
         )
-        topic_policy = self.topic.node.find_child("Policy")
-        self.rule.node.add_dependency(topic_policy)
 
-        self._policy_layer = lambda_.LayerVersion(
+        self._policy_layer = function.new_policy_layer(self, checked_policy)
+        self._function = function.new_function(
             self,
-            "PolicyLayer",
-            code=lambda_.Code.from_asset(
-                str(stage_policy(checked_policy.to_dict(), contract.POLICY_LAYER_PATH))
-            ),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
-            compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="cdk-ses-bounce bounce policy",
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+            props,
+            bucket=self.bucket,
+            dead_letter_queue=self.dead_letter_queue,
+            policy_layer=self.policy_layer,
         )
-        self._function = self._new_function(
-            bounce_sender=bounce_sender,
-            bounce_sender_arn=bounce_sender_arn,
-            recipient_arns=recipient_arns,
-            send_rate=rate_per_second / max_concurrency,
-            metrics_namespace=metrics_namespace,
-            function_timeout=function_timeout,
-            log_retention=log_retention,
-        )
-        self.function.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=batch_size,
-                max_batching_window=max_batching_window,
-                max_concurrency=max_concurrency,
-                report_batch_item_failures=True,
-            )
-        )
-        self.dead_letter_queue.grant_send_messages(self.function)
+        function.consume_queue(self.function, props, self.queue, self.dead_letter_queue)
 
-        self._alarms = self._new_alarms(
-            metrics_namespace, oldest_message_age_threshold, alarm_action
+        self._alarms = alarms.new_alarms(
+            self,
+            function=self.function,
+            queue=self.queue,
+            dead_letter_queue=self.dead_letter_queue,
+            metrics_namespace=metrics_namespace,
+            age_threshold=oldest_message_age_threshold,
+            alarm_action=alarm_action,
         )
         self._activation: RuleSetActivation | None = None
         if activate_rule_set:
-            activation = RuleSetActivation(self, "RuleSetActivation", rule_set=self.rule_set)
-            activation.node.add_dependency(self.rule)
-            self._activation = activation
+            self._activation = RuleSetActivation(self, "RuleSetActivation", rule_set=self.rule_set)
+            self._activation.node.add_dependency(self.rule)
         if hosted_zone is not None:
-            self._new_mx_records(hosted_zone, recipients, stack.region)
+            dns.new_mx_records(self, hosted_zone, props.recipients, cdk.Stack.of(self).region)
 
     @property
     def object_key_prefix(self) -> str:
@@ -321,22 +224,22 @@ class BounceProcessor(Construct):
     @property
     def topic_key(self) -> kms.Key:
         """Customer-managed key of the topic (SES may use it)."""
-        return self._topic_key
+        return self._messaging.topic_key
 
     @property
     def topic(self) -> sns.Topic:
         """Topic the receipt rule's S3 action notifies."""
-        return self._topic
+        return self._messaging.topic
 
     @property
     def dead_letter_queue(self) -> sqs.Queue:
         """Dead-letter queue: permanent failures, expired and over-received records."""
-        return self._dead_letter_queue
+        return self._messaging.dead_letter_queue
 
     @property
     def queue(self) -> sqs.Queue:
         """Queue feeding the function (raw SNS delivery)."""
-        return self._queue
+        return self._messaging.queue
 
     @property
     def rule_set(self) -> ses.IReceiptRuleSet:
@@ -371,269 +274,3 @@ class BounceProcessor(Construct):
     def grant_read_mail(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant reading the raw mail (objects under the key prefix) to `grantee`."""
         return self.bucket.grant_read(grantee, f"{self.object_key_prefix}*")
-
-    def _new_mail_bucket(
-        self,
-        mail_retention: cdk.Duration,
-        removal_policy: cdk.RemovalPolicy,
-        server_access_logs_bucket: s3.IBucket | None,
-    ) -> s3.Bucket:
-        secure: dict[str, Any] = {
-            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-            "encryption": s3.BucketEncryption.S3_MANAGED,
-            "enforce_ssl": True,
-            "removal_policy": removal_policy,
-        }
-        if server_access_logs_bucket is None:
-            logs_bucket = s3.Bucket(
-                self,
-                "AccessLogsBucket",
-                **secure,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="ExpireAccessLogs", expiration=defaults.ACCESS_LOGS_RETENTION
-                    )
-                ],
-            )
-            self._access_logs_bucket = logs_bucket
-        else:
-            self._access_logs_bucket = server_access_logs_bucket
-        return s3.Bucket(
-            self,
-            "MailBucket",
-            **secure,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="mail-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireRawMail",
-                    prefix=self.object_key_prefix or None,
-                    expiration=mail_retention,
-                    noncurrent_version_expiration=mail_retention,
-                ),
-                s3.LifecycleRule(
-                    id="CleanUp",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                    expired_object_delete_marker=True,
-                ),
-            ],
-        )
-
-    def _new_function(
-        self,
-        *,
-        bounce_sender: str,
-        bounce_sender_arn: str | None,
-        recipient_arns: dict[str, str],
-        send_rate: float,
-        metrics_namespace: str,
-        function_timeout: cdk.Duration,
-        log_retention: logs.RetentionDays,
-    ) -> lambda_.Function:
-        stack = cdk.Stack.of(self)
-        log_group = logs.LogGroup(self, "FunctionLogGroup", retention=log_retention)
-        role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="cdk-ses-bounce runtime: SendBounce, raw mail, queues",
-        )
-        log_group.grant_write(role)
-
-        def identity_arn(name: str) -> str:
-            return stack.format_arn(
-                service="ses",
-                resource="identity",
-                resource_name=name,
-                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
-            )
-
-        if bounce_sender_arn is not None:
-            sender_arns = [bounce_sender_arn]
-        elif cdk.Token.is_unresolved(bounce_sender):
-            sender_arns = [identity_arn(bounce_sender)]
-        else:
-            local_part, domain = bounce_sender.rsplit("@", 1)
-            # IAM compares resource ARNs case-sensitively; SES identities are lowercase domains.
-            sender_arns = [
-                identity_arn(f"{local_part}@{domain.lower()}"),
-                identity_arn(domain.lower()),
-            ]
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="SendBounceAsTheBounceSender",
-                actions=["ses:SendBounce"],
-                resources=[*sender_arns, *dict.fromkeys(recipient_arns.values())],
-                conditions={"StringEquals": {"ses:FromAddress": bounce_sender}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TellMissingMailFromForbidden",
-                # Without ListBucket, S3 answers 403 instead of 404 for a missing key, and the
-                # runtime could not dead-letter a missing mail object as mail-object-missing.
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-            )
-        )
-        mail_objects = self.bucket.arn_for_objects(f"{self.object_key_prefix}*")
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadAndTagRawMail",
-                actions=["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
-                resources=[mail_objects],
-            )
-        )
-        nag.acknowledge_wildcard_resource(
-            role,
-            mail_objects,
-            "The runtime reads and tags the raw mail objects, whose keys are the key prefix "
-            "plus the SES message id: the '*' is only under that prefix",
-        )
-        send_claims = self.bucket.arn_for_objects(f"{self.object_key_prefix}*{SEND_CLAIM_SUFFIX}")
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ClaimAndReleaseBounceSends",
-                actions=["s3:PutObject", "s3:DeleteObject"],
-                resources=[send_claims],
-            )
-        )
-        nag.acknowledge_wildcard_resource(
-            role,
-            send_claims,
-            "Before each SendBounce the runtime creates <mail object key>.bounce-claim with a "
-            "conditional write (and deletes it when SES did not send): the '*' stands for the SES "
-            "message id, and only keys with that suffix under the prefix can be written",
-        )
-        environment = {
-            "BOUNCE_SENDER": bounce_sender,
-            "RECIPIENT_IDENTITY_ARNS": stack.to_json_string(
-                {recipient.lower(): arn for recipient, arn in recipient_arns.items()}
-            ),
-            "BOUNCE_POLICY_FILE": contract.POLICY_FILE,
-            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
-            "SEND_RATE_PER_SECOND": repr(float(send_rate)),
-            "SEND_CLAIM_TTL_SECONDS": str(int(function_timeout.to_seconds())),
-            "METRICS_NAMESPACE": metrics_namespace,
-        }
-        if bounce_sender_arn is not None:
-            environment["BOUNCE_SENDER_ARN"] = bounce_sender_arn
-        return lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=contract.HANDLER,
-            code=lambda_.Code.from_asset(str(stage_runtime())),
-            layers=[self.policy_layer],
-            environment=environment,
-            timeout=function_timeout,
-            memory_size=defaults.FUNCTION_MEMORY_MB,
-            role=role,
-            log_group=log_group,
-            description="cdk-ses-bounce: sends SES bounces for received mail",
-        )
-
-    def _new_alarms(
-        self,
-        metrics_namespace: str,
-        age_threshold: cdk.Duration,
-        alarm_action: cloudwatch.IAlarmAction | None,
-    ) -> BounceProcessorAlarms:
-        def alarm(
-            id: str, metric: cloudwatch.IMetric, threshold: float, what: str
-        ) -> cloudwatch.Alarm:
-            new = cloudwatch.Alarm(
-                self,
-                id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"cdk-ses-bounce {self.node.path}: {what}",
-            )
-            if alarm_action is not None:
-                new.add_alarm_action(alarm_action)
-            return new
-
-        def runtime_metric(name: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=metrics_namespace,
-                metric_name=name,
-                dimensions_map={"FunctionName": self.function.function_name},
-                statistic=cloudwatch.Stats.SUM,
-                period=defaults.ALARM_PERIOD,
-            )
-
-        return BounceProcessorAlarms(
-            dead_letter_queue_not_empty=alarm(
-                "DeadLetterQueueNotEmptyAlarm",
-                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    statistic=cloudwatch.Stats.MAXIMUM, period=defaults.DEAD_LETTER_ALARM_PERIOD
-                ),
-                1,
-                "records failed permanently or expired; see their reason attributes",
-            ),
-            oldest_message_age=alarm(
-                "OldestMessageAgeAlarm",
-                self.queue.metric_approximate_age_of_oldest_message(
-                    statistic=cloudwatch.Stats.MAXIMUM, period=defaults.ALARM_PERIOD
-                ),
-                age_threshold.to_seconds(),
-                "mail waits too long; SendBounce refuses mail older than 24 hours",
-            ),
-            function_errors=alarm(
-                "FunctionErrorsAlarm",
-                self.function.metric_errors(
-                    statistic=cloudwatch.Stats.SUM, period=defaults.ALARM_PERIOD
-                ),
-                1,
-                "the bounce function failed",
-            ),
-            send_bounce_throttled=alarm(
-                "SendBounceThrottledAlarm",
-                runtime_metric("SendBounceThrottled"),
-                1,
-                "SendBounce was throttled: the rate exceeds the account's limit",
-            ),
-            permanent_failures=alarm(
-                "PermanentFailuresAlarm",
-                runtime_metric("PermanentFailures"),
-                1,
-                "records failed permanently and went to the dead-letter queue",
-            ),
-        )
-
-    def _new_mx_records(
-        self, zone: route53.IHostedZone, recipients: Sequence[str], region: str
-    ) -> None:
-        zone_name = zone.zone_name.rstrip(".")
-        domains = dict.fromkeys(
-            recipient.lower() for recipient in recipients if validation.is_domain(recipient)
-        )
-        for domain in domains:
-            in_zone = (
-                cdk.Token.is_unresolved(zone_name)
-                or domain == zone_name.lower()
-                or domain.endswith("." + zone_name.lower())
-            )
-            if not in_zone:
-                cdk.Annotations.of(self).add_warning_v2(
-                    "cdk-ses-bounce:recipientOutsideZone",
-                    f"Recipient domain {domain!r} is not in hosted_zone {zone_name!r}: "
-                    "no MX record is created for it",
-                )
-            else:
-                route53.MxRecord(
-                    self,
-                    f"MxRecord-{domain}",
-                    zone=zone,
-                    record_name=f"{domain}.",
-                    values=[
-                        route53.MxRecordValue(
-                            host_name=f"inbound-smtp.{region}.amazonaws.com", priority=10
-                        )
-                    ],
-                )
