@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import multiprocessing.queues
 import threading
 import time
@@ -51,10 +52,8 @@ class SerializedDynamoDb:
             return list(self._app(environ, start_response))
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (a free port), DynamoDB requests serialized as the service
-    serializes writes to one item; yields its endpoint URL."""
+def _start_server() -> Any:
+    """moto's threaded server on 127.0.0.1 (a free port), DynamoDB requests serialized."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -75,11 +74,38 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = Server(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
+    return server
+
+
+def _serve_in_process(ports: multiprocessing.queues.Queue[int]) -> None:
+    """Process target: serve until terminated; report the port first."""
+    server = _start_server()
+    ports.put(server.get_host_and_port()[1])
+    threading.Event().wait()
+
+
+@contextlib.contextmanager
+def moto_server(*, own_process: bool = False) -> Iterator[str]:
+    """moto's server on 127.0.0.1 (a free port), DynamoDB requests serialized as the service
+    serializes writes to one item; yields its endpoint URL. ``own_process``: serve from a
+    separate process (its own interpreter lock), as a benchmark under load needs."""
+    if not own_process:
+        server = _start_server()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+        return
+    context = multiprocessing.get_context("spawn")
+    ports: Any = context.Queue()
+    process = context.Process(target=_serve_in_process, args=(ports,), daemon=True)
+    process.start()
     try:
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{ports.get(timeout=60)}"
     finally:
-        server.stop()
+        process.terminate()
+        process.join(timeout=10)
 
 
 def dynamodb_client(endpoint_url: str) -> Any:

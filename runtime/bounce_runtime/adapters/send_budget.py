@@ -3,7 +3,8 @@
 SES allows one SendBounce call per second per account and region, with no burst. Every container
 of every processor in the account and region takes a slot from the same item before each call:
 
-    slot      = max(now + lead, next_free)
+    slot      = max(now + lead, next_free)     (lead: ~2 write round trips, so the answer
+                                                 normally arrives before the slot)
     next_free = slot + 1/rate + margin
 
 written with a conditional UpdateItem (``next_free <= slot``), so the granted slots form one
@@ -162,6 +163,8 @@ class SendBudget:
         # The last next_free this container saw (None: nothing seen yet, e.g. a new container).
         self._known_next_free: float | None = None
         self.missed_slots = 0
+        # Seconds the last successful conditional write took (its answer's round trip).
+        self._last_write_s = 0.0
 
     def now(self) -> float:
         """The budget's clock: wall-clock seconds since the epoch."""
@@ -183,7 +186,8 @@ class SendBudget:
         problem = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
             now = self._clock()
-            slot = now + self.lead_s if expected is None else max(now + self.lead_s, expected)
+            lead = self._lead()
+            slot = now + lead if expected is None else max(now + lead, expected)
             if slot > latest_start_s:
                 return None
             next_free = slot + self.spacing_s
@@ -199,7 +203,7 @@ class SendBudget:
                         problem = f"reading the budget after a lost race: {read_error}"
                         expected = None
                     self._known_next_free = expected
-                    if expected is not None and max(self._clock() + self.lead_s, expected) > (
+                    if expected is not None and max(self._clock() + lead, expected) > (
                         latest_start_s
                     ):
                         return None  # the schedule is already past latest_start: no wait
@@ -212,6 +216,7 @@ class SendBudget:
             else:
                 self._known_next_free = next_free
                 taken_at = self._clock()
+                self._last_write_s = taken_at - now
                 return Slot(slot, taken_at, taken_at - started, attempt)
             if attempt < self.max_attempts:
                 self._sleep(self._retry_delay(attempt))
@@ -271,6 +276,11 @@ class SendBudget:
             ).get("Item")
         value = (item or {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE, {}).get("N")
         return None if value is None else float(value)
+
+    def _lead(self) -> float:
+        """How far after now an idle budget's slot starts: ``lead_s``, or twice the last write's
+        round trip when that is longer (capped at 1 s), so the answer comes before the slot."""
+        return max(self.lead_s, min(1.0, 2.0 * self._last_write_s))
 
     def _retry_delay(self, attempt: int) -> float:
         ceiling = min(self.retry_max_delay_s, _RETRY_BASE_DELAY_S * 2.0 ** (attempt - 1))

@@ -318,16 +318,21 @@ def test_a_slot_reached_late_is_given_up_and_the_next_one_taken(
     assert not taker.is_late(slot)
 
 
-def test_slots_always_reached_late_mean_unavailable(
-    table: FakeBudgetTable, clock: FakeClock
-) -> None:
-    # Every write answers 5 ms after it was sent, and slots are 1 ms apart: each is missed.
-    taker = budget(table, clock, rate=1000.0, margin_s=0.0, late_tolerance_s=0.0, lead_s=0.0)
-    table.write_seconds = 0.005
+def test_slots_always_reached_late_mean_unavailable(table: FakeBudgetTable) -> None:
+    class OversleepingClock(FakeClock):
+        """A starved host: every sleep ends 30 ms late, past the late tolerance."""
+
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds + 0.030)
+
+    clock = OversleepingClock()
+    table = FakeBudgetTable(clock)
+    taker = budget(table, clock)
 
     with pytest.raises(SendBudgetUnavailable, match="too late"):
         taker.acquire(latest_start_s=FAR)
     assert taker.missed_slots == SEND_BUDGET_MAX_ATTEMPTS
+    assert len(table.granted) == SEND_BUDGET_MAX_ATTEMPTS  # taken, given up, never used
 
 
 @pytest.mark.parametrize(
@@ -372,3 +377,19 @@ def test_interleaved_takers_never_get_slots_closer_than_the_spacing(
     starts = sorted(s.start_s for s in slots)
     assert all(b - a >= SPACING - 1e-6 for a, b in combinations(starts, 2))
     assert len(table.granted) == len(slots)
+
+
+def test_after_a_slow_write_an_idle_slot_starts_two_round_trips_ahead(
+    table: FakeBudgetTable, clock: FakeClock
+) -> None:
+    taker = budget(table, clock)
+    table.write_seconds = 0.040  # four times the configured lead
+    first = taker.acquire(latest_start_s=FAR)  # reached late: given up, the next one used
+    assert first is not None
+    assert taker.missed_slots == 1
+
+    clock.now += 10.0  # the budget is idle again
+    second = taker.take(latest_start_s=FAR)
+    assert second is not None
+    assert second.start_s - (clock.now - 0.040) == pytest.approx(2 * 0.040)
+    assert not taker.is_late(second)
