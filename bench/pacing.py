@@ -236,7 +236,13 @@ def budget_worker(
 
     code = drain(processor.queue_url, processor.queue_arn, name, handle, lifetime_s)
     Path(stats).write_text(
-        json.dumps({"take_seconds": pacer.take_seconds, "missed_slots": budget.missed_slots}),
+        json.dumps(
+            {
+                "take_seconds": pacer.take_seconds,
+                "slot_starts": pacer.slot_starts,
+                "missed_slots": budget.missed_slots,
+            }
+        ),
         encoding="utf-8",
     )
     sys.stdout.flush()
@@ -501,12 +507,32 @@ def report_budget_run(args: argparse.Namespace, outcome: Outcome, margin_s: floa
             f"{statistics.median(takes) * 1000:.1f} ms, p99 {percentile(takes, 0.99) * 1000:.1f}"
             f" ms over {len(takes)} takes"
         )
+    delays = arrival_delays(outcome)
+    if delays:
+        print(
+            f"  slot start -> SES arrival: median {statistics.median(delays) * 1000:.1f} ms, "
+            f"p99 {percentile(delays, 0.99) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms "
+            f"(the margin allows {margin_s * 1000:.0f} ms between two calls' delays)"
+        )
     report_problems(outcome)
     target("achieved / limit", ratio, 0.95, "", at_least=True)
     target("calls closer than 1/rate", close, 0, "")
     target("Throttling answers", throttled, 0, "")
     target("lost", outcome.lost(), 0, "")
     target("duplicates", outcome.duplicates(), 0, "")
+
+
+def arrival_delays(outcome: Outcome) -> list[float]:
+    """For each SES attempt, seconds from the latest slot start before it to its arrival."""
+    import bisect
+
+    starts = sorted(t for s in outcome.stats for t in s.get("slot_starts", []))
+    delays = []
+    for attempt in outcome.attempts:
+        index = bisect.bisect_right(starts, attempt.wall_time) - 1
+        if index >= 0:
+            delays.append(attempt.wall_time - starts[index])
+    return delays
 
 
 def report_pacer_run(args: argparse.Namespace, outcome: Outcome) -> None:
@@ -543,6 +569,104 @@ def report_problems(outcome: Outcome) -> None:
         print(f"  worker exit codes: {outcome.worker_failures}")
 
 
+class S3Slots:
+    """For comparison only: the same slot rule on one S3 object with conditional PutObject
+    (If-Match on the ETag last seen, If-None-Match: * for the first). S3 returns no body on 412,
+    so a lost race costs a GetObject before the next try."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, spacing_s: float) -> None:
+        self.s3, self.bucket, self.key, self.spacing_s = s3, bucket, key, spacing_s
+        self.etag: str | None = None
+        self.next_free: float | None = None
+
+    def take(self) -> float:
+        from botocore.exceptions import ClientError
+
+        for _ in range(64):
+            slot = max(time.time() + 0.01, self.next_free or 0.0)
+            condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+            try:
+                answer = self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=f"{slot + self.spacing_s:.6f}".encode(),
+                    **condition,
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
+                    raise
+                current = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+                self.etag = current["ETag"]
+                self.next_free = float(current["Body"].read())
+                continue
+            self.etag, self.next_free = answer["ETag"], slot + self.spacing_s
+            return slot
+        raise RuntimeError("S3 slot: 64 lost races")
+
+
+def timed_takes(take: Callable[[], Any], takes: int, timings: list[float]) -> None:
+    """Take ``takes`` slots, appending the seconds each took (list.append is atomic)."""
+    for _ in range(takes):
+        started = time.perf_counter()
+        take()
+        timings.append(time.perf_counter() - started)
+
+
+def compare_stores(takers: int, takes: int) -> None:
+    """Median and p99 time to take a slot from DynamoDB and from S3, alone and contended."""
+    import threading
+
+    import boto3
+
+    from bounce_runtime.adapters.send_budget import SendBudget
+    from support.local_budget import CREDENTIALS, REGION, create_budget_table, dynamodb_client
+    from support.local_budget import moto_server as local_moto
+
+    spacing_s = 0.001  # slots are only taken, never waited for: the store's latency alone
+    with local_moto(own_process=True) as url:
+        table = create_budget_table(url)
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=url, **CREDENTIALS)
+        s3.create_bucket(Bucket="budget", CreateBucketConfiguration={"LocationConstraint": REGION})
+
+        def dynamodb_taker(budget_id: str) -> Callable[[], Any]:
+            budget = SendBudget(
+                dynamodb_client(url),
+                table_name=table,
+                budget_id=budget_id,
+                rate_per_second=1000.0,
+                margin_s=0.0,
+                late_tolerance_s=0.0,
+                max_attempts=64,
+            )
+            return lambda: budget.take(latest_start_s=time.time() + 3600)
+
+        def s3_taker(key: str) -> Callable[[], Any]:
+            client = boto3.client("s3", region_name=REGION, endpoint_url=url, **CREDENTIALS)
+            return S3Slots(client, "budget", key, spacing_s).take
+
+        for store, make in (("DynamoDB UpdateItem", dynamodb_taker), ("S3 PutObject", s3_taker)):
+            for parallel in (1, takers):
+                key = f"{store[:2]}-{parallel}"
+                timings: list[float] = []
+                make(key)()  # warm-up: creates the item or object
+                threads = [
+                    threading.Thread(target=timed_takes, args=(make(key), takes, timings))
+                    for _ in range(parallel)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                print(
+                    f"  {store:<20} {parallel} taker(s): median "
+                    f"{statistics.median(timings) * 1000:.1f} ms, p99 "
+                    f"{percentile(timings, 0.99) * 1000:.1f} ms over {len(timings)} takes"
+                )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=60, help="backlog size (both queues)")
@@ -553,9 +677,16 @@ def main() -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="progress on stderr")
     parser.add_argument(
-        "--only", choices=("budget", "pacer"), help="run one of the two runs (default: both)"
+        "--only",
+        choices=("budget", "pacer", "stores"),
+        help="one run (default: budget and pacer); stores: DynamoDB vs S3 slot latency",
     )
     args = parser.parse_args()
+    print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.only == "stores":
+        print("slot stores on moto's server, relative local figures (not AWS latencies)")
+        compare_stores(takers=4, takes=25)
+        return 0
 
     from bounce_runtime.contract import SEND_BUDGET_LATE_TOLERANCE_S, SEND_BUDGET_MARGIN_S
 

@@ -176,6 +176,7 @@ class BudgetPacer:
         self.budget = budget
         self.max_wait_s = max_wait_s
         self.take_seconds: list[float] = []
+        self.slot_starts: list[float] = []
 
     def delay(self) -> float:
         return self.budget.delay()
@@ -193,4 +194,5 @@ class BudgetPacer:
                 "attempt)"
             )
         self.take_seconds.append(slot.take_seconds)
+        self.slot_starts.append(slot.start_s)
         return slot.start_s - started

@@ -76,6 +76,8 @@ class Attempt:
 
     time: float
     error_code: str
+    # Arrival on the wall clock (time.time()), to compare with send-budget slots; 0.0 if unknown.
+    wall_time: float = 0.0
 
 
 class TokenBucket:
@@ -367,17 +369,17 @@ class LocalSes:
     ) -> None:
         self.stop()
 
-    def handle(self, pairs: Sequence[tuple[str, str]], now: float) -> str:
+    def handle(self, pairs: Sequence[tuple[str, str]], now: float, wall_time: float = 0.0) -> str:
         """Answer one request arriving at `now`: the MessageId, or raise SesError."""
         try:
-            message_id = self._answer(pairs, now)
+            message_id = self._answer(pairs, now, wall_time)
         except SesError as error:
             with self._lock:
-                self.attempts.append(Attempt(now, error.code))
+                self.attempts.append(Attempt(now, error.code, wall_time))
             raise
         return message_id
 
-    def _answer(self, pairs: Sequence[tuple[str, str]], now: float) -> str:
+    def _answer(self, pairs: Sequence[tuple[str, str]], now: float, wall_time: float) -> str:
         params = parse_query_params(pairs)
         action = params.pop("Action", None)
         params.pop("Version", None)
@@ -397,7 +399,7 @@ class LocalSes:
                 raise SesError("Throttling", "Maximum SendBounce rate exceeded.")
             message_id = f"0102{uuid.uuid4().hex}-000000"
             self.calls.append(AcceptedCall(now, params, message_id))
-            self.attempts.append(Attempt(now, ""))
+            self.attempts.append(Attempt(now, "", wall_time))
         return message_id
 
 
@@ -436,9 +438,9 @@ def _handler_class(ses: LocalSes) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
-            now = time.monotonic()
+            now, wall_time = time.monotonic(), time.time()
             try:
-                status, payload = 200, _xml_ok(ses.handle(parse_qsl(body, True), now))
+                status, payload = 200, _xml_ok(ses.handle(parse_qsl(body, True), now, wall_time))
             except SesError as error:
                 status, payload = error.status, _xml_error(error)
             self.send_response(status)
