@@ -76,7 +76,7 @@ class Attempt:
 
     time: float
     error_code: str
-    # Arrival on the wall clock (time.time()), to compare with send-budget slots; 0.0 if unknown.
+    # Arrival on the wall clock (time.time()), to compare with send-budget slots.
     wall_time: float = 0.0
 
 
@@ -369,8 +369,9 @@ class LocalSes:
     ) -> None:
         self.stop()
 
-    def handle(self, pairs: Sequence[tuple[str, str]], now: float, wall_time: float = 0.0) -> str:
+    def handle(self, pairs: Sequence[tuple[str, str]], now: float) -> str:
         """Answer one request arriving at `now`: the MessageId, or raise SesError."""
+        wall_time = time.time() - (time.monotonic() - now)
         try:
             message_id = self._answer(pairs, now, wall_time)
         except SesError as error:
@@ -438,9 +439,9 @@ def _handler_class(ses: LocalSes) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
-            now, wall_time = time.monotonic(), time.time()
+            now = time.monotonic()
             try:
-                status, payload = 200, _xml_ok(ses.handle(parse_qsl(body, True), now, wall_time))
+                status, payload = 200, _xml_ok(ses.handle(parse_qsl(body, True), now))
             except SesError as error:
                 status, payload = error.status, _xml_error(error)
             self.send_response(status)
