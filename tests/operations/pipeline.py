@@ -9,10 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from bounce_runtime.contract import CLAIM_SUFFIX, DLQ_ATTR_REASON, DLQ_ATTR_SES_MESSAGE_ID
 from bounce_runtime.dead_letter import DeadLetterQueue
 from bounce_runtime.operations.commands import main
+from bounce_runtime.operations.dead_letters import DeadLetterScan, Replayer
+from bounce_runtime.pacing import Pacer
 from support.events import OBJECT_KEY_PREFIX, notification
 
 REGION = "us-east-1"
@@ -165,3 +168,44 @@ class Pipeline:
             "--wait-seconds",
             "0",
         ]
+
+
+class Failing:
+    """A boto3 client whose ``method`` fails (after ``before`` runs, if given): a crash there."""
+
+    def __init__(self, client: Any, method: str, *, fail: bool = True, before: Any = None) -> None:
+        self._client = client
+        self._method = method
+        self._fail = fail
+        self._before = before
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != self._method:
+            return real
+
+        def call(**kwargs: Any) -> Any:
+            if self._before is not None:
+                self._before()
+            if self._fail:
+                raise ClientError(
+                    {"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, name
+                )
+            return real(**kwargs)
+
+        return call
+
+
+def replayer(pipeline: Pipeline, scan: DeadLetterScan, sqs: Any, lines: list[str]) -> Replayer:
+    """A replayer that acts (``--yes``), sending through ``sqs``, reporting into ``lines``."""
+    return Replayer(
+        scan,
+        sqs,
+        pipeline.queue_url,
+        execute=True,
+        outcome_checked=False,
+        pacer=Pacer(100.0),
+        now=lambda: datetime.now(UTC),
+        s3=lambda: pipeline.s3,
+        report=lines.append,
+    )

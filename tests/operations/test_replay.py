@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import signal
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
-from operations.pipeline import Pipeline, run
+from operations.pipeline import Failing, Pipeline, replayer, run
 
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from bounce_runtime.operations.dead_letters import (
@@ -232,46 +230,6 @@ def test_duplicates_are_replayed_once(
     assert "replayed 2, deleted 2 duplicate copies" in done[1]
     assert pipeline.bodies(pipeline.queue_url) == sorted([body, other])
     assert pipeline.counts(pipeline.dlq_url) == (0, 0)
-
-
-class Failing:
-    """A boto3 client whose ``method`` fails (after ``before`` runs, if given)."""
-
-    def __init__(self, client: Any, method: str, *, fail: bool = True, before: Any = None) -> None:
-        self._client = client
-        self._method = method
-        self._fail = fail
-        self._before = before
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._client, name)
-        if name != self._method:
-            return real
-
-        def call(**kwargs: Any) -> Any:
-            if self._before is not None:
-                self._before()
-            if self._fail:
-                raise ClientError(
-                    {"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, name
-                )
-            return real(**kwargs)
-
-        return call
-
-
-def replayer(pipeline: Pipeline, scan: DeadLetterScan, sqs: Any, lines: list[str]) -> Replayer:
-    return Replayer(
-        scan,
-        sqs,
-        pipeline.queue_url,
-        execute=True,
-        outcome_checked=False,
-        pacer=Pacer(100.0),
-        now=lambda: datetime.now(UTC),
-        s3=lambda: pipeline.s3,
-        report=lines.append,
-    )
 
 
 REJECTED = ReplaySelection(reasons=frozenset({"ses-rejected"}))

@@ -44,7 +44,11 @@ GROUP: Final = "dead-letters"
 # Bounds of the options.
 MAX_MESSAGES_LIMIT: Final = 100_000  # SQS holds at most 120,000 in-flight messages per queue
 DEFAULT_MAX_MESSAGES: Final = 1_000
+MIN_RATE: Final = 0.01
 MAX_RATE: Final = 100.0
+# A replay holds what it reads for at least this many intervals between two sends, so the holds
+# are renewed (at half time) before they can run out.
+HOLD_INTERVALS: Final = 4
 # The processor's default SendBounce rate: a replay at this rate builds no backlog of bounces.
 DEFAULT_RATE: Final = 1.0
 DEFAULT_HOLD_SECONDS: Final = 30
@@ -74,8 +78,8 @@ def _rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= MAX_RATE):
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= {MAX_RATE:g}, got {text}")
+    if not (math.isfinite(value) and MIN_RATE <= value <= MAX_RATE):
+        raise argparse.ArgumentTypeError(f"must be {MIN_RATE:g}-{MAX_RATE:g}, got {text}")
     return value
 
 
@@ -174,7 +178,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         type=_rate,
         default=DEFAULT_RATE,
         metavar="PER_SECOND",
-        help=f"messages sent per second (default {DEFAULT_RATE:g}, at most {MAX_RATE:g})",
+        help=f"messages sent per second (default {DEFAULT_RATE:g}; {MIN_RATE:g}-{MAX_RATE:g})",
     )
     replay.add_argument(
         OUTCOME_CHECKED_FLAG,
@@ -198,7 +202,7 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
         except NoRegionError:
             return _error("no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile")
         except ReplayFailed as error:
-            _print_outcome(error.outcome, execute=getattr(args, "yes", False), out=sys.stderr)
+            _print_outcome(error.outcome, execute=getattr(args, "yes", False), out=sys.stdout)
             return _error(str(error))
         except (OperationsError, ClientError, BotoCoreError, ValueError) as error:
             return _error(str(error))
@@ -239,7 +243,7 @@ class _Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._made:
-            self._made[service] = self._session.client(service, config=self._config)  # type: ignore[call-overload]
+            self._made[service] = self._session.client(service, config=self._config)
         return self._made[service]
 
 
@@ -293,12 +297,14 @@ class _Progress:
             self._stream.write("\n")
 
 
-def _scan(args: argparse.Namespace, clients: _Clients, queue_url: str) -> DeadLetterScan:
+def _scan(
+    args: argparse.Namespace, clients: _Clients, queue_url: str, *, min_hold_s: float = 0
+) -> DeadLetterScan:
     return DeadLetterScan(
         clients("sqs"),
         queue_url,
         max_messages=args.max_messages,
-        hold_seconds=args.hold_seconds,
+        hold_seconds=min(VISIBILITY_TIMEOUT_MAX_S, max(args.hold_seconds, math.ceil(min_hold_s))),
         wait_seconds=args.wait_seconds,
     )
 
@@ -375,7 +381,8 @@ def run_replay(args: argparse.Namespace) -> int:
     selection = _selection(args)
     clients = _Clients(args.region)
     queues = _queues(args, clients, main_queue=True)
-    with _scan(args, clients, queues.dead_letter_queue_url) as scan:
+    hold = HOLD_INTERVALS / args.rate
+    with _scan(args, clients, queues.dead_letter_queue_url, min_hold_s=hold) as scan:
         replayer = Replayer(
             scan,
             clients("sqs"),

@@ -213,7 +213,13 @@ class DeadLetter:
     def describe(self) -> str:
         """The SES message id (or the SQS one) and the reason, for output lines."""
         name = self.ses_message_id or f"(SQS message {self.sqs_message_id})"
-        return f"{name} [{self.reason}]"
+        return printable(f"{name} [{self.reason}]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control and other unprintable characters replaced: attribute values are
+    written by whoever may send to the queue, and must not drive the operator's terminal."""
+    return "".join(char if char.isprintable() else "\ufffd" for char in text)
 
 
 def _sent_at(message: Mapping[str, Any]) -> datetime | None:
@@ -396,11 +402,16 @@ class DeadLetterScan:
             for sqs_id in chunk:
                 self._forget(sqs_id)
 
+    def holds(self, letter: DeadLetter) -> bool:
+        """Whether this scan still holds ``letter`` (its hold has not been lost or ended)."""
+        return letter.sqs_message_id in self._handles
+
     def delete(self, letter: DeadLetter) -> None:
         """Delete a dead letter this scan holds from the queue."""
-        self._sqs.delete_message(
-            QueueUrl=self.queue_url, ReceiptHandle=self._handles[letter.sqs_message_id]
-        )
+        handle = self._handles.get(letter.sqs_message_id)
+        if handle is None:
+            raise OperationsError("the hold on it ran out, so it cannot be deleted now")
+        self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)
         self._forget(letter.sqs_message_id)
 
     def _forget(self, sqs_id: str) -> None:
@@ -491,17 +502,18 @@ def format_table(summaries: Sequence[ReasonSummary]) -> str:
     for group in summaries:
         rows.append(
             (
-                group.reason,
+                printable(group.reason),
                 str(group.count),
                 _iso(group.oldest) if group.oldest else "-",
                 _iso(group.newest) if group.newest else "-",
                 group.replay,
                 str(group.past_window),
-                ", ".join(group.samples),
+                printable(", ".join(group.samples)),
             )
         )
         for variant, count in sorted(group.variants.items()):
-            rows.append(("  " + variant[len(group.reason) :], str(count), "", "", "", "", ""))
+            suffix = printable(variant[len(group.reason) :])
+            rows.append(("  " + suffix, str(count), "", "", "", "", ""))
     widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER))]
     right = {1, 5}  # counts are right-aligned
     lines = [
@@ -642,6 +654,9 @@ class Replayer:
             if letter.reason_group == REASON_OUTCOME_UNKNOWN:
                 self._release_claim(letter)
             self._pacer.wait()
+            self._scan.keep_alive()
+            if not self._scan.holds(letter):
+                raise OperationsError("the hold on it ran out before its send; nothing was sent")
             self._send_then_delete(letter, outcome)
         assert letter.ses_message_id is not None  # a readable body has one
         replayed_ids.add(letter.ses_message_id)
