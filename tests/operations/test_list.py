@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,10 @@ from bounce_runtime.operations.dead_letters import (
     REPLAY_IF_NO_BOUNCE_SENT,
     REPLAY_NO,
     REPLAY_YES,
+    DeadLetter,
     DeadLetterScan,
+    format_table,
+    summarize,
 )
 
 LIST = ["dead-letters", "list"]
@@ -225,3 +228,23 @@ def test_every_dead_letter_reason_of_the_runtime_is_classified() -> None:
     assert set(DEAD_LETTER_REASONS) | {REASON_INVALID_CONFIG, REDRIVEN_BY_SQS} == set(
         REASON_CLASSES
     )
+
+
+def test_attribute_text_cannot_drive_the_terminal() -> None:
+    letter = DeadLetter.from_message(
+        {
+            "MessageId": "m-1",
+            "Body": "{}",
+            "MessageAttributes": {
+                "reason": {"DataType": "String", "StringValue": "x\x1b[2Jy:\x07z"},
+                "ses-message-id": {"DataType": "String", "StringValue": "id\r\n"},
+            },
+            "Attributes": {"SentTimestamp": "1764560000000"},
+        }
+    )
+    summaries = summarize([letter], now=datetime.now(UTC))
+
+    assert letter.describe() == "id\ufffd\ufffd [x\ufffd[2Jy:\ufffdz]"
+    assert "\x1b" not in format_table(summaries)
+    assert "\x07" not in format_table(summaries)
+    assert letter.sent_at == datetime(2025, 12, 1, 3, 33, 20, tzinfo=UTC)
