@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from operations.pipeline import Failing, Pipeline, replayer, run
 
+import bounce_runtime.operations.commands as commands
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from bounce_runtime.operations.dead_letters import (
     OUTCOME_CHECKED_FLAG,
@@ -317,3 +319,21 @@ def test_sends_are_paced_at_the_rate(pipeline: Pipeline) -> None:
 
     assert len(outcome.replayed) == 4
     assert clock.now == pytest.approx(1_000.0 + 1.5)  # 3 waits of 0.5 s between 4 sends
+
+
+def test_a_slow_replay_holds_messages_for_four_send_intervals(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holds: list[int] = []
+
+    class Spy(DeadLetterScan):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            holds.append(self.hold_seconds)
+
+    monkeypatch.setattr(commands, "DeadLetterScan", Spy)
+    selection = [*REPLAY, *pipeline.where(), "--reason", "ses-rejected", "--hold-seconds", "10"]
+
+    assert run([*selection, "--rate", "0.05"], capsys)[0] == 0
+    assert run([*selection, "--rate", "2"], capsys)[0] == 0
+    assert holds == [80, 10]
