@@ -337,3 +337,17 @@ def test_a_slow_replay_holds_messages_for_four_send_intervals(
     assert run([*selection, "--rate", "0.05"], capsys)[0] == 0
     assert run([*selection, "--rate", "2"], capsys)[0] == 0
     assert holds == [80, 10]
+
+
+def test_outcome_unknown_without_its_mail_object_is_refused(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.dead_letter("k-1", "ses-outcome-unknown")  # no object stored
+
+    status, out, _ = run(
+        [*REPLAY, *pipeline.where(), "--message-id", "k-1", "--yes", OUTCOME_CHECKED_FLAG], capsys
+    )
+
+    assert status == 1
+    assert f"s3://{pipeline.bucket}/inbound/k-1 is gone: no bounce can be sent for it" in out
+    assert pipeline.counts(pipeline.dlq_url) == (1, 0)

@@ -651,12 +651,12 @@ class Replayer:
             self._report(f"refused {letter.describe()}: {why}")
             return
         if self.execute:
-            if letter.reason_group == REASON_OUTCOME_UNKNOWN:
-                self._release_claim(letter)
             self._pacer.wait()
             self._scan.keep_alive()
             if not self._scan.holds(letter):
                 raise OperationsError("the hold on it ran out before its send; nothing was sent")
+            if letter.reason_group == REASON_OUTCOME_UNKNOWN:
+                self._release_claim(letter)
             self._send_then_delete(letter, outcome)
         assert letter.ses_message_id is not None  # a readable body has one
         replayed_ids.add(letter.ses_message_id)
@@ -689,7 +689,13 @@ class Replayer:
         """Why an ``ses-outcome-unknown`` letter is refused although the operator checked: the
         mail object carries the bounce tag, so the bounce went out. None when it does not."""
         s3, bucket, key = self._object(letter)
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or []
+        try:
+            tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or []
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
+                return f"s3://{bucket}/{key} is gone: no bounce can be sent for it"
+            raise
         for tag in tags:
             if tag.get("Key") == BOUNCE_TAG_KEY:
                 return (
