@@ -9,6 +9,7 @@ import sys
 import pytest
 from operations.pipeline import Pipeline, run
 
+import bounce_runtime.operations.commands as commands
 from bounce_runtime.operations.commands import add_commands
 
 NOWHERE = [
@@ -139,4 +140,20 @@ def test_an_unreachable_endpoint_is_one_line(
     assert err == (
         "python -m bounce_runtime dead-letters: error: Could not connect to the endpoint URL: "
         '"http://127.0.0.1:9/"\n'
+    )
+
+
+def test_an_unexpected_error_is_still_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("StackResourceDetail")
+
+    monkeypatch.setattr(commands, "find_processor_queues", broken)
+
+    status, _, err = run([*LIST, "--stack", "s", "--processor", "p"], capsys)
+
+    assert status == 1
+    assert err == (
+        "python -m bounce_runtime dead-letters: error: unexpected KeyError: 'StackResourceDetail'\n"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -206,12 +207,17 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
             return _error(str(error))
         except (OperationsError, ClientError, BotoCoreError, ValueError) as error:
             return _error(str(error))
+        except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         except KeyboardInterrupt:
             return _error(
-                "interrupted: every message read is visible again (or will be within "
-                f"{args.hold_seconds} s); what was replayed is in the main queue",
+                "interrupted: the dead letters read are visible again (or will be within "
+                f"{args.hold_seconds} s); those replayed so far are in the main queue",
                 EXIT_INTERRUPTED,
             )
+        except Exception as error:  # a bug or an answer AWS never gives: still one line
+            return _error(f"unexpected {type(error).__name__}: {error}")
 
     return run
 
