@@ -64,6 +64,12 @@ DLQ_ATTR_SES_MESSAGE_ID: Final = "ses-message-id"
 DLQ_ATTR_SQS_MESSAGE_ID: Final = "sqs-message-id"
 DLQ_DETAIL_MAX_CHARS: Final = 1000
 
+# Construct IDs inside a BounceProcessor that operators' tools look up by path ------------------
+# A resource's CloudFormation metadata "aws:cdk:path" is "<stack>/<processor>/<id>/Resource".
+
+QUEUE_CONSTRUCT_ID: Final = "Queue"
+DEAD_LETTER_QUEUE_CONSTRUCT_ID: Final = "DeadLetterQueue"
+
 # Metrics (CloudWatch EMF) ------------------------------------------------------------------------
 
 DIMENSION_FUNCTION_NAME: Final = "FunctionName"
