@@ -195,11 +195,12 @@ def budget_worker(
     import boto3
 
     from bounce_runtime import handler as lambda_handler
+    from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
+    from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+    from bounce_runtime.adapters.mail_store import MailStore
     from bounce_runtime.adapters.send_budget import SendBudget, send_budget_client_kwargs
+    from bounce_runtime.adapters.ses_sender import BounceSender
     from bounce_runtime.config import RuntimeConfig
-    from bounce_runtime.dead_letter import DeadLetterQueue
-    from bounce_runtime.mail_store import MailStore
-    from bounce_runtime.ses_sender import BounceSender, aws_client_kwargs, botocore_client_kwargs
     from support.local_budget import BudgetPacer
 
     config = RuntimeConfig.from_environ(os.environ)
@@ -219,7 +220,7 @@ def budget_worker(
         return remaining - sender_holder[0].min_send_seconds
 
     pacer = BudgetPacer(budget, max_wait_s)
-    sender = BounceSender(boto3.client("ses", **botocore_client_kwargs()), pacer)  # type: ignore[arg-type]
+    sender = BounceSender(boto3.client("ses", **ses_client_kwargs()), pacer)  # type: ignore[arg-type]
     sender_holder.append(sender)
     lambda_handler._container = lambda_handler.Container(
         config=config,

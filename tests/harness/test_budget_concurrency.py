@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bounce_runtime.adapters.send_budget import SendBudget, SendBudgetUnavailable
+from bounce_runtime.adapters.send_budget import SendBudget
 from bounce_runtime.contract import SEND_BUDGET_KEY_ATTRIBUTE, SEND_BUDGET_NEXT_FREE_ATTRIBUTE
+from bounce_runtime.errors import SendBudgetUnavailable
 from support.local_budget import create_budget_table, dynamodb_client, moto_server, take_slots
 
 RATE = 50.0  # spacing 20 ms + margin 20 ms: many slots in little time

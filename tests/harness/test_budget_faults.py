@@ -14,20 +14,17 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from bounce_runtime.adapters.clients import ses_client_kwargs
+from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.adapters.send_budget import SendBudget
+from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.contract import (
     REASON_SEND_BUDGET_UNAVAILABLE,
     SEND_BUDGET_KEY_ATTRIBUTE,
     SEND_BUDGET_MAX_ATTEMPTS,
     SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
 )
-from bounce_runtime.pacing import Pacer
-from bounce_runtime.ses_sender import (
-    BounceSender,
-    SendDeadlineExceeded,
-    TransientSendError,
-    botocore_client_kwargs,
-)
+from bounce_runtime.errors import SendDeadlineExceeded, TransientSendError
 from support.local_budget import (
     CREDENTIALS,
     REGION,
@@ -58,7 +55,7 @@ def ses_client(ses: LocalSes) -> Any:
         region_name=REGION,
         endpoint_url=ses.endpoint_url,
         **CREDENTIALS,
-        **botocore_client_kwargs(),
+        **ses_client_kwargs(),
     )
 
 

@@ -11,11 +11,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.cli import main
 from bounce_runtime.contract import CLAIM_SUFFIX, DLQ_ATTR_REASON, DLQ_ATTR_SES_MESSAGE_ID
-from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.operations.commands import main
 from bounce_runtime.operations.dead_letters import DeadLetterScan, Replayer
-from bounce_runtime.pacing import Pacer
 from support.events import OBJECT_KEY_PREFIX, notification
 
 REGION = "us-east-1"

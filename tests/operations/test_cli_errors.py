@@ -23,7 +23,7 @@ REPLAY = ["dead-letters", "replay"]
 
 HELP_PROBE = """
 import sys
-from bounce_runtime.operations.commands import main
+from bounce_runtime.cli import main
 for argv in (["dead-letters", "--help"], ["dead-letters", "list", "--help"],
              ["dead-letters", "replay", "--help"]):
     try:
@@ -50,9 +50,9 @@ def test_add_commands_plugs_into_another_parser() -> None:
 
     args = parser.parse_args([*REPLAY, "--reason", "ses-rejected", *NOWHERE])
 
-    assert callable(args.func)
+    assert callable(args.run)
     assert (args.reason, args.yes, args.rate) == (["ses-rejected"], False, 1.0)
-    assert callable(parser.parse_args([*LIST, *NOWHERE]).func)
+    assert callable(parser.parse_args([*LIST, *NOWHERE]).run)
 
 
 @pytest.mark.parametrize(

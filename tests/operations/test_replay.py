@@ -11,7 +11,9 @@ import pytest
 from operations.pipeline import Failing, Pipeline, replayer, run
 
 import bounce_runtime.operations.commands as commands
+from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.errors import ReplayFailed
 from bounce_runtime.operations.dead_letters import (
     OUTCOME_CHECKED_FLAG,
     REASON_CLASSES,
@@ -19,10 +21,8 @@ from bounce_runtime.operations.dead_letters import (
     REPLAY_NO,
     DeadLetterScan,
     Replayer,
-    ReplayFailed,
     ReplaySelection,
 )
-from bounce_runtime.pacing import Pacer
 from support.sqs_sim import FakeClock
 
 REPLAY = ["dead-letters", "replay"]

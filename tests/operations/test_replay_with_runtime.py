@@ -16,8 +16,9 @@ from bounce_runtime.contract import (
     ENV_FUNCTION_NAME,
     ENV_SEND_RATE_PER_SECOND,
 )
+from bounce_runtime.errors import ReplayFailed
 from bounce_runtime.handler import handler
-from bounce_runtime.operations.dead_letters import DeadLetterScan, ReplayFailed, ReplaySelection
+from bounce_runtime.operations.dead_letters import DeadLetterScan, ReplaySelection
 from support.events import OBJECT_KEY_PREFIX, sqs_event, sqs_record
 from support.local_ses import LocalSes
 

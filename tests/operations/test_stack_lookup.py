@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from operations.pipeline import run
 
+from bounce_runtime.errors import OperationsError
 from bounce_runtime.operations.dead_letters import (
-    OperationsError,
     ProcessorQueues,
     find_processor_queues,
 )

@@ -22,11 +22,14 @@ import boto3
 
 from bounce_runtime.adapters.send_budget import (
     SendBudget,
-    SendBudgetUnavailable,
     send_budget_client_kwargs,
 )
 from bounce_runtime.contract import SEND_BUDGET_KEY_ATTRIBUTE
-from bounce_runtime.ses_sender import SendDeadlineExceeded, TransientSendError
+from bounce_runtime.errors import (
+    SendBudgetUnavailable,
+    SendDeadlineExceeded,
+    TransientSendError,
+)
 
 REGION = "eu-west-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -38,7 +38,6 @@ from typing import Any, NamedTuple, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bounce_runtime.contract import (
-    REASON_SEND_BUDGET_UNAVAILABLE,
     SEND_BUDGET_CONNECT_TIMEOUT_S,
     SEND_BUDGET_KEY_ATTRIBUTE,
     SEND_BUDGET_LATE_TOLERANCE_S,
@@ -49,6 +48,7 @@ from bounce_runtime.contract import (
     SEND_BUDGET_READ_TIMEOUT_S,
     SEND_BUDGET_RETRY_MAX_DELAY_S,
 )
+from bounce_runtime.errors import SendBudgetUnavailable
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 # Errors no retry can fix: the budget is misconfigured (missing table, no permission).
@@ -86,20 +86,6 @@ class DynamoDbClient(Protocol):
     def update_item(self, **kwargs: Any) -> Mapping[str, Any]: ...
 
     def get_item(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-
-class SendBudgetUnavailable(Exception):
-    """The budget could not be reached or kept losing races: nothing was sent, nothing may be.
-
-    A transient failure: the record goes back to the queue (``reason`` is
-    ``send-budget-unavailable``), never to the dead-letter queue and never to an unpaced send.
-    """
-
-    reason = REASON_SEND_BUDGET_UNAVAILABLE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Slot(NamedTuple):

@@ -16,11 +16,14 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, Final, TextIO
 
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.cli import PROG
+from bounce_runtime.errors import OperationsError, ReplayFailed
 from bounce_runtime.operations.dead_letters import (
     OUTCOME_CHECKED_FLAG,
     REASON_CLASSES,
@@ -28,19 +31,15 @@ from bounce_runtime.operations.dead_letters import (
     REPLAY_NO,
     VISIBILITY_TIMEOUT_MAX_S,
     DeadLetterScan,
-    OperationsError,
     ProcessorQueues,
     Replayer,
-    ReplayFailed,
     ReplayOutcome,
     ReplaySelection,
     find_processor_queues,
     format_table,
     summarize,
 )
-from bounce_runtime.pacing import Pacer
 
-PROG: Final = "python -m bounce_runtime"
 GROUP: Final = "dead-letters"
 # Bounds of the options.
 MAX_MESSAGES_LIMIT: Final = 100_000  # SQS holds at most 120,000 in-flight messages per queue
@@ -123,7 +122,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``dead-letters list`` and ``dead-letters replay`` (each sets ``func``)."""
+    """Register ``dead-letters list`` and ``dead-letters replay`` (each sets ``run``)."""
     group = subparsers.add_parser(
         GROUP,
         help="triage and replay the dead-letter queue",
@@ -148,7 +147,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="N",
         help="SES message ids shown per reason (default 3)",
     )
-    listing.set_defaults(func=run_list)
+    listing.set_defaults(run=run_list)
 
     replay = actions.add_parser(
         "replay",
@@ -188,7 +187,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="allow ses-outcome-unknown dead letters: you checked that no bounce went out for "
         "them (their send claims are deleted before the replay)",
     )
-    replay.set_defaults(func=run_replay)
+    replay.set_defaults(run=run_replay)
 
 
 def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -415,21 +414,3 @@ def run_replay(args: argparse.Namespace) -> int:
     if problems:
         return _error("; ".join(problems))
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A parser with only the ``dead-letters`` group (until the main CLI registers it)."""
-    parser = argparse.ArgumentParser(prog=PROG)
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen command; return its exit status."""
-    args = build_parser().parse_args(argv)
-    status: int = args.func(args)
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Protocol
 
+from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.contract import (
     BOUNCE_TAG_KEY,
     CLAIM_SUFFIX,
@@ -42,8 +43,8 @@ from bounce_runtime.contract import (
     REASON_SES_REJECTED,
     SEND_BOUNCE_WINDOW_S,
 )
-from bounce_runtime.notification import ReceivedNotification, parse_notification_body
-from bounce_runtime.pacing import Pacer
+from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
+from bounce_runtime.errors import OperationsError, ReplayFailed
 
 # The reason a scan gives a message that carries no reason attribute: SQS itself moved it from
 # the main queue after maxReceiveCount failed receives (its enqueue time is unchanged).
@@ -113,10 +114,6 @@ REASON_CLASSES: Final[Mapping[str, ReasonClass]] = {
         "cause is gone",
     ),
 }
-
-
-class OperationsError(Exception):
-    """Bad input, or a state the command cannot act on: one line for the operator."""
 
 
 class SqsClient(Protocol):
@@ -553,14 +550,6 @@ class ReplayOutcome:
     duplicates: list[DeadLetter] = field(default_factory=list)
     refused: list[tuple[DeadLetter, str]] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)  # chosen SES ids not in the queue
-
-
-class ReplayFailed(OperationsError):
-    """An AWS call failed mid-replay; ``outcome`` holds what was done before it."""
-
-    def __init__(self, message: str, outcome: ReplayOutcome) -> None:
-        super().__init__(message)
-        self.outcome = outcome
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bounce_runtime.adapters.send_budget import SendBudget, SendBudgetUnavailable, Slot
+from bounce_runtime.adapters.send_budget import SendBudget, Slot
 from bounce_runtime.contract import (
     REASON_SEND_BUDGET_UNAVAILABLE,
     SEND_BUDGET_KEY_ATTRIBUTE,
@@ -28,6 +28,7 @@ from bounce_runtime.contract import (
     SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
     SEND_BUDGET_RETRY_MAX_DELAY_S,
 )
+from bounce_runtime.errors import SendBudgetUnavailable
 
 TABLE = "budgets"
 BUDGET = "ses-send-bounce"
