@@ -106,8 +106,9 @@ def _log_level(environ: Mapping[str, str]) -> str:
 
 
 def load_policy(path: str) -> BouncePolicy:
-    """Read a policy JSON file; a missing, unreadable or invalid file is a ``ConfigError``."""
-    from bounce_runtime.core.policy_json import parse_policy_json
+    """Read a policy file, compiled (what the construct ships: loaded fast) or as written
+    (checked in full); a missing, unreadable or invalid file is a ``ConfigError``."""
+    from bounce_runtime.core.policy_json import load_policy_text
 
     try:
         with open(path, encoding="utf-8") as policy_file:
@@ -115,7 +116,7 @@ def load_policy(path: str) -> BouncePolicy:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{ENV_BOUNCE_POLICY_FILE} {path!r} cannot be read: {error}") from error
     try:
-        return parse_policy_json(text)
+        return load_policy_text(text)
     except PolicyError as error:
         raise ConfigError(
             f"{ENV_BOUNCE_POLICY_FILE} {path!r} is not a valid policy: {error}"
