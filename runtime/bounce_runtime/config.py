@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bounce_runtime.contract import (
     DEFAULT_LOG_LEVEL,
@@ -30,9 +30,11 @@ from bounce_runtime.contract import (
     identity_arn_problem,
     recipient_key,
 )
-from bounce_runtime.core.dsn import SenderIdentity
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError, PolicyError
+
+if TYPE_CHECKING:
+    from bounce_runtime.core.dsn import SenderIdentity
 
 
 def _required(environ: Mapping[str, str], name: str, allowed: str) -> str:
@@ -170,8 +172,10 @@ class RuntimeConfig(NamedTuple):
             log_level=_log_level(environ),
         )
 
-    def sender_identity(self) -> SenderIdentity:
+    def sender_identity(self) -> "SenderIdentity":
         """The identities that SendBounce requests are built with."""
+        from bounce_runtime.core.dsn import SenderIdentity
+
         return SenderIdentity(
             bounce_sender=self.bounce_sender,
             bounce_sender_arn=self.bounce_sender_arn,

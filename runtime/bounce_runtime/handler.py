@@ -10,7 +10,7 @@ Every log line of an invocation carries its ``request_id`` and ``function_name``
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
@@ -28,12 +28,8 @@ from bounce_runtime.config import RuntimeConfig, lambda_function_name
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.processor import BatchProcessor, BatchResponse
 
-
-class LambdaContext(Protocol):
-    """The part of Lambda's context object the handler needs (``aws_request_id`` and
-    ``function_name`` are read when present)."""
-
-    def get_remaining_time_in_millis(self) -> int: ...
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import LambdaContext
 
 
 class Container(NamedTuple):
@@ -65,7 +61,7 @@ def build_container(environ: Mapping[str, str]) -> Container:
     )
 
 
-def _invocation_fields(context: LambdaContext) -> dict[str, Any]:
+def _invocation_fields(context: "LambdaContext") -> dict[str, Any]:
     return {
         FIELD_REQUEST_ID: getattr(context, "aws_request_id", None),
         FIELD_FUNCTION_NAME: getattr(context, "function_name", None)
@@ -73,7 +69,7 @@ def _invocation_fields(context: LambdaContext) -> dict[str, Any]:
     }
 
 
-def handler(event: Mapping[str, Any], context: LambdaContext) -> BatchResponse:
+def handler(event: Mapping[str, Any], context: "LambdaContext") -> BatchResponse:
     """Process one SQS batch; returns the partial batch response.
 
     An invalid configuration fails the invocation (nothing is processed): SQS keeps the batch's

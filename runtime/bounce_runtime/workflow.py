@@ -39,7 +39,6 @@ from bounce_runtime.core.decision import (
     needs_full_headers,
     plan_message,
 )
-from bounce_runtime.core.dsn import build_send_bounce_request
 from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
 from bounce_runtime.errors import (
     MalformedNotification,
@@ -89,7 +88,6 @@ class RecordWorkflow:
         aws_call_bound_s: float = AWS_CALL_BOUND_S,
     ) -> None:
         self.config = config
-        self._identity = config.sender_identity()
         self._mail_store = mail_store
         self._sender = sender
         self._dead_letter = dead_letter
@@ -190,7 +188,7 @@ class RecordWorkflow:
                 f"received at {notification.mail.timestamp.isoformat()}: more than 24 hours "
                 "ago, past the SendBounce window",
             )
-        request = build_send_bounce_request(plan, self._identity)
+        request = self._request(plan)
         if request is None:
             self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
             return
@@ -219,6 +217,15 @@ class RecordWorkflow:
             attempts=result.attempts,
             throttles=result.throttles,
         )
+
+    def _request(self, plan: MessagePlan) -> dict[str, Any] | None:
+        """The SendBounce request of ``plan``, or None when it bounces no one. The request
+        builder is imported here: a message that is accepted or suppressed never needs it."""
+        if not plan.bounced:
+            return None
+        from bounce_runtime.core.dsn import build_send_bounce_request
+
+        return build_send_bounce_request(plan, self.config.sender_identity())
 
     def _skip_bounced(self, ses_id: str, sqs_id: str, bounce_message_id: str) -> None:
         self._metrics.count(METRIC_DUPLICATES_SKIPPED)

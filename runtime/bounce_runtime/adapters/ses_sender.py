@@ -13,7 +13,7 @@ SES's SendBounce window is about to close. The S3 and SQS clients
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import (
     ClientError,
@@ -42,6 +42,9 @@ from bounce_runtime.contract import (
 )
 from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
 
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import SendBounceClient
+
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
 )
@@ -56,12 +59,6 @@ _NOT_SENT_ERRORS = (
     PartialCredentialsError,
     NoRegionError,
 )
-
-
-class SendBounceClient(Protocol):
-    """What the sender needs of a boto3 SES client (fakes in tests implement the same)."""
-
-    def send_bounce(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 class RetryPolicy(NamedTuple):
@@ -95,7 +92,7 @@ class BounceSender:
 
     def __init__(
         self,
-        client: SendBounceClient,
+        client: "SendBounceClient",
         pacer: Pacer,
         *,
         retry: RetryPolicy | None = None,

@@ -8,8 +8,8 @@ and writing the policy's JSON form is ``core.policy_json``'s work.
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, Literal, NamedTuple, overload
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Literal, NamedTuple
 
 from bounce_runtime.contract import REASON_POLICY
 from bounce_runtime.core.addresses import (
@@ -81,51 +81,6 @@ class SuppressAction(NamedTuple):
 
 
 Action = BounceAction | AcceptAction | SuppressAction
-
-
-class JoinedPatterns(Sequence[str]):
-    """A rule's patterns as the compiled policy stores them, joined by newlines (no pattern holds
-    whitespace), split on first use: deciding uses the indexes, so a cold start never splits them.
-    Equal to (and hashed like) the tuple of the same patterns."""
-
-    __slots__ = ("_items", "_joined")
-
-    def __init__(self, joined: str) -> None:
-        self._joined = joined
-        self._items: tuple[str, ...] | None = None
-
-    def _split(self) -> tuple[str, ...]:
-        if self._items is None:
-            self._items = tuple(self._joined.split("\n"))
-        return self._items
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
-        return self._split()[index]
-
-    def __len__(self) -> int:
-        return self._joined.count("\n") + 1
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._split())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, JoinedPatterns):
-            return self._joined == other._joined
-        if isinstance(other, tuple):
-            return self._split() == other
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._split())
-
-    def __repr__(self) -> str:
-        return repr(self._split())
 
 
 class RuleMatch(NamedTuple):

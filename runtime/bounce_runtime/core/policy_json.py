@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, overload
 
 from bounce_runtime.core.addresses import (
     KEY_SEPARATOR,
@@ -41,7 +41,6 @@ from bounce_runtime.core.policy import (
     BouncePolicy,
     DsnFields,
     Guards,
-    JoinedPatterns,
     MessageSettings,
     Rule,
     RuleMatch,
@@ -94,6 +93,51 @@ def policy_to_dict(policy: BouncePolicy) -> dict[str, Any]:
         "message": _message_to_dict(policy.message),
         "guards": {name: getattr(policy.guards, name) for name in GUARD_NAMES},
     }
+
+
+class JoinedPatterns(Sequence[str]):
+    """A rule's patterns as the compiled policy stores them, joined by newlines (no pattern holds
+    whitespace), split on first use: deciding uses the indexes, so a cold start never splits them.
+    Equal to (and hashed like) the tuple of the same patterns."""
+
+    __slots__ = ("_items", "_joined")
+
+    def __init__(self, joined: str) -> None:
+        self._joined = joined
+        self._items: tuple[str, ...] | None = None
+
+    def _split(self) -> tuple[str, ...]:
+        if self._items is None:
+            self._items = tuple(self._joined.split("\n"))
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self._split()[index]
+
+    def __len__(self) -> int:
+        return self._joined.count("\n") + 1
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._split())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JoinedPatterns):
+            return self._joined == other._joined
+        if isinstance(other, tuple):
+            return self._split() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._split())
+
+    def __repr__(self) -> str:
+        return repr(self._split())
 
 
 def compile_policy(policy: BouncePolicy) -> str:

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bounce_runtime.core.policy import BouncePolicy, JoinedPatterns
+from bounce_runtime.core.policy import BouncePolicy
 from bounce_runtime.core.policy_json import (
     COMPILED_VERSION,
+    JoinedPatterns,
     compile_policy,
     is_compiled,
     load_policy_text,
