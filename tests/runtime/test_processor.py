@@ -226,17 +226,23 @@ def test_throttling_then_success_counts_the_throttles(
     assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "SendBounceThrottled": 2}
 
 
-def test_server_error_is_retried(
+def test_a_server_error_is_dead_lettered_as_unknown_and_keeps_the_claim(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
     rig.expect_untagged()
     rig.expect_claim()
     rig.ses.add_client_error("send_bounce", "ServiceUnavailable", http_status_code=503)
-    rig.ses.add_response("send_bounce", {"MessageId": "bounce-3"}, bounce_request())
-    rig.expect_tagging("bounce-3")
-    assert rig.run(record_for()) == []
-    assert rig.totals()["BouncesSent"] == 1
+    # No second attempt, and no DeleteObject of the claim: SES may have sent the bounce.
+    rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
+    assert rig.run(record) == []
+    rig.s3.assert_no_pending_responses()
+    assert rig.totals() == {"PermanentFailures": 1}
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+    messages = [line["message"] for line in rig.log_lines()]
+    assert "send claim not released: a redelivery will be dead-lettered" not in messages
+    assert "message bounce" not in messages
 
 
 def test_permanent_rejection_goes_to_the_dead_letter_queue_and_the_batch_goes_on(

@@ -36,7 +36,6 @@ from bounce_runtime.contract import (
     REASON_SES_CONNECTION,
     REASON_SES_REJECTED,
     REASON_SES_THROTTLED,
-    REASON_SES_UNAVAILABLE,
     SEND_ATTEMPT_TIMEOUT_S,
     SEND_WINDOW_MARGIN_S,
 )
@@ -118,11 +117,15 @@ class BounceSender:
         """Send one bounce; return its MessageId.
 
         ``remaining_seconds`` is the Lambda time left; ``window_seconds`` the time left until
-        SES's 24-hour SendBounce window closes (None: not checked). Raises ``PermanentError``
-        when SES refuses the request, when an answer is lost (``ses-outcome-unknown``) or when the
-        next attempt would start less than ``SEND_WINDOW_MARGIN_S`` before the window closes
-        (``expired``); ``SendDeadlineExceeded`` when no time is left for another attempt;
-        ``TransientSendError`` when the attempts run out or no request could be made.
+        SES's 24-hour SendBounce window closes (None: not checked).
+
+        Retried: throttling, and a connection that never carried the request (SES certainly did
+        not act). Raises ``PermanentError`` when SES refuses the request (``ses-rejected:...``),
+        when the outcome is unknown (``ses-outcome-unknown``: a 5xx answer, or no answer after
+        the request went out) or when the next attempt would start less than
+        ``SEND_WINDOW_MARGIN_S`` before the window closes (``expired``);
+        ``SendDeadlineExceeded`` when no time is left for another attempt; ``TransientSendError``
+        when the attempts run out.
         """
         throttles = 0
         attempt = 0
@@ -142,9 +145,14 @@ class BounceSender:
                     on_throttle()
                     failure = TransientSendError(REASON_SES_THROTTLED, f"SES throttled: {error}")
                 elif code in SERVER_ERROR_CODES or status >= 500:
-                    failure = TransientSendError(
-                        REASON_SES_UNAVAILABLE, f"SES server error: {error}"
-                    )
+                    # SES answered, so the request reached it, and failed on its side: it may
+                    # have sent the bounce before failing. Retrying could send it twice, so the
+                    # record goes to the dead-letter queue for an operator to check instead.
+                    raise PermanentError(
+                        REASON_OUTCOME_UNKNOWN,
+                        f"SES answered with a server error after the request reached it, the "
+                        f"bounce may have gone out: {error}",
+                    ) from error
                 else:
                     raise PermanentError(
                         f"{REASON_SES_REJECTED}:{code or status}",
