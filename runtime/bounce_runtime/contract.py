@@ -122,6 +122,8 @@ REASON_INVALID_CONFIG: Final = "invalid-config"
 REASON_MAIL_OBJECT_MISSING: Final = "mail-object-missing"
 REASON_OUTCOME_UNKNOWN: Final = "ses-outcome-unknown"
 REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP status>"
+# An unexpected error after the send claim, before SendBounce was called: the claim is released.
+REASON_FAILED_BEFORE_SEND: Final = "failed-before-send"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
@@ -136,6 +138,7 @@ DEAD_LETTER_REASONS: Final = (
     REASON_MAIL_OBJECT_MISSING,
     REASON_OUTCOME_UNKNOWN,
     REASON_SES_REJECTED,
+    REASON_FAILED_BEFORE_SEND,
 )
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,

@@ -30,6 +30,7 @@ from bounce_runtime.contract import (
     METRIC_SEND_BOUNCE_THROTTLED,
     METRIC_TAGGING_FAILURES,
     REASON_EXPIRED,
+    REASON_FAILED_BEFORE_SEND,
     REASON_MALFORMED_NOTIFICATION,
     REASON_OUTCOME_UNKNOWN,
 )
@@ -197,9 +198,9 @@ class RecordWorkflow:
             raise OutOfTime(
                 f"{self._remaining_seconds():.1f} s left: claiming and sending need {needed:.1f} s"
             )
+        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
         if not self._claim(action.bucket_name, action.object_key, ses_id, sqs_id):
             return
-        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
         result = self._send_claimed(
             request,
             action.bucket_name,
@@ -291,6 +292,13 @@ class RecordWorkflow:
             if error.reason != REASON_OUTCOME_UNKNOWN:
                 self._release(bucket, key, ses_id)
             raise
+        except Exception as error:  # the sender classifies every error of the call: SES unseen
+            self._release(bucket, key, ses_id)
+            raise PermanentError(
+                REASON_FAILED_BEFORE_SEND,
+                f"{type(error).__name__} before SendBounce was called (the claim was released): "
+                f"{error}",
+            ) from error
 
     def _release(self, bucket: str, key: str, ses_id: str) -> None:
         """Delete the claim; if that fails it stays, and a redelivery is dead-lettered."""

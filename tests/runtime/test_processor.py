@@ -597,3 +597,37 @@ def test_a_send_without_an_answer_keeps_the_claim(
     rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
     assert rig.run(record) == []
     assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+
+
+def test_an_error_after_the_claim_before_sendbounce_releases_it_and_dead_letters(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, monkeypatch: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+
+    def broken_wait() -> float:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(rig.processor.workflow._sender._pacer, "wait", broken_wait)
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.expect_release()  # SES was never called: a later delivery may claim and send
+    rig.expect_dead_letter(record, "failed-before-send", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.by_reason() == {"failed-before-send": {"PermanentFailures": 1}}
+    (dead,) = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert dead["detail"] == (
+        "OverflowError before SendBounce was called (the claim was released): "
+        "date value out of range"
+    )
+
+
+def test_a_timestamp_whose_window_ends_past_the_last_date_is_malformed(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for(timestamp="9999-12-31T12:00:00.000Z")
+    rig.expect_dead_letter(record, "malformed-notification", None)
+    assert rig.run(record) == []  # no claim taken, nothing sent
+    (dead,) = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert dead["detail"].startswith("mail.timestamp: expected an ISO 8601 timestamp")

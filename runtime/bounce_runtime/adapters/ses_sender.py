@@ -125,7 +125,8 @@ class BounceSender:
         the request went out) or when the next attempt would start less than
         ``SEND_WINDOW_MARGIN_S`` before the window closes (``expired``);
         ``SendDeadlineExceeded`` when no time is left for another attempt; ``TransientSendError``
-        when the attempts run out.
+        when the attempts run out. Every error of the SendBounce call itself is one of these, so
+        any other exception was raised before SES was called.
         """
         throttles = 0
         attempt = 0
@@ -168,6 +169,11 @@ class BounceSender:
                 failure = TransientSendError(
                     REASON_SES_CONNECTION, f"SES connection failed: {error}"
                 )
+            except UnicodeEncodeError as error:
+                # botocore encodes the request before it opens a connection: nothing was sent.
+                raise PermanentError(
+                    REASON_INVALID_REQUEST, f"botocore could not encode the request: {error}"
+                ) from error
             except (BotocoreConnectionError, HTTPClientError) as error:
                 # Any other connection failure (SSLError, ReadTimeoutError, ConnectionClosedError,
                 # ...) may come after the request went out: SES may have sent the bounce.
@@ -177,6 +183,13 @@ class BounceSender:
                     REASON_OUTCOME_UNKNOWN,
                     f"SendBounce sent but no response received, the bounce may have gone out: "
                     f"{error}",
+                ) from error
+            except Exception as error:
+                # Anything else the call raised may have come after the request went out.
+                raise PermanentError(
+                    REASON_OUTCOME_UNKNOWN,
+                    f"SendBounce failed unexpectedly, the bounce may have gone out: "
+                    f"{type(error).__name__}: {error}",
                 ) from error
             else:
                 return SendResult(str(response["MessageId"]), attempt, throttles)

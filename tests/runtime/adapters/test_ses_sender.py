@@ -325,3 +325,24 @@ def test_the_s3_and_sqs_client_config_bounds_each_call() -> None:
     config = aws_client_kwargs()["config"]
     assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
     assert (config.connect_timeout, config.read_timeout) == (2.0, 3.0)
+
+
+def test_a_request_botocore_cannot_encode_is_invalid_and_never_sent(fake_time: Any) -> None:
+    # botocore encodes the request before it connects: a lone surrogate fails there.
+    client = ScriptedSes(fake_time, [UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogate")])
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert raised.value.reason == "invalid-request"
+    assert str(raised.value).startswith("botocore could not encode the request: ")
+
+
+def test_an_unexpected_error_of_the_call_is_an_unknown_outcome(fake_time: Any) -> None:
+    client = ScriptedSes(fake_time, [RuntimeError("response parser fell over"), "never"])
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert len(client.call_times) == 1
+    assert raised.value.reason == "ses-outcome-unknown"
+    assert str(raised.value) == (
+        "SendBounce failed unexpectedly, the bounce may have gone out: "
+        "RuntimeError: response parser fell over"
+    )
