@@ -18,7 +18,6 @@ from bounce_runtime.contract import (
     ENV_BOUNCE_SENDER,
     ENV_BOUNCE_SENDER_ARN,
     ENV_DEAD_LETTER_QUEUE_URL,
-    ENV_FUNCTION_NAME,
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
     ENV_RECIPIENT_IDENTITY_ARNS,
@@ -27,6 +26,7 @@ from bounce_runtime.contract import (
     IDENTITY_ARN_FORM,
     LOG_LEVELS,
     UNKNOWN_FUNCTION_NAME,
+    function_name,
     identity_arn_problem,
     recipient_key,
 )
@@ -125,11 +125,6 @@ def load_policy(path: str) -> BouncePolicy:
         ) from error
 
 
-def lambda_function_name(environ: Mapping[str, str]) -> str:
-    """The Lambda function's name (set by Lambda), or ``unknown`` outside Lambda."""
-    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
-
-
 class RuntimeConfig(NamedTuple):
     """Everything the runtime needs from its environment."""
 
@@ -168,7 +163,7 @@ class RuntimeConfig(NamedTuple):
             ),
             metrics_namespace=environ.get(ENV_METRICS_NAMESPACE, "").strip()
             or DEFAULT_METRICS_NAMESPACE,
-            function_name=lambda_function_name(environ),
+            function_name=function_name(environ),
             log_level=_log_level(environ),
         )
 

@@ -11,6 +11,7 @@ imports it at synth time; ``tests/docs`` checks the documentation's tables again
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 # Environment variables (construct -> runtime) ----------------------------------------------------
@@ -210,6 +211,11 @@ def identity_arn_problem(value: str) -> str | None:
     if re.fullmatch(IDENTITY_ARN_PATTERN, value, re.ASCII):
         return None
     return f"is not an SES identity ARN {IDENTITY_ARN_FORM}"
+
+
+def function_name(environ: Mapping[str, str]) -> str:
+    """The Lambda function's name from the environment Lambda sets, or ``unknown`` outside it."""
+    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
 def recipient_key(recipient: str) -> str:

@@ -10,13 +10,12 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore, bounce_tag_in
 from bounce_runtime.adapters.ses_sender import BounceSender, SendResult
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
-from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import (
     AWS_CALL_BOUND_S,
     DLQ_DETAIL_MAX_CHARS,
@@ -50,6 +49,9 @@ from bounce_runtime.errors import (
     SendDeadlineExceeded,
     TransientSendError,
 )
+
+if TYPE_CHECKING:
+    from bounce_runtime.config import RuntimeConfig
 
 # Plan as if this much later: a bounce is not started when SES's 24-hour window is about to close.
 EXPIRY_MARGIN = timedelta(minutes=1)
