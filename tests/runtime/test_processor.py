@@ -631,3 +631,19 @@ def test_a_timestamp_whose_window_ends_past_the_last_date_is_malformed(
     assert rig.run(record) == []  # no claim taken, nothing sent
     (dead,) = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
     assert dead["detail"].startswith("mail.timestamp: expected an ISO 8601 timestamp")
+
+
+def test_a_lone_surrogate_in_a_notification_does_not_stop_the_batch(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    accept_all = BouncePolicy.from_dict({"default": {"type": "accept"}})
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=accept_all)
+    raw = io.BytesIO()
+    strict = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    rig.processor._log = rig.processor.workflow._log = JsonLogger(strict, now=lambda: NOW)
+    odd = record_for("odd-1", recipients=["us\ud800er@example.com"])
+    assert "\\ud800" in odd["body"]  # a JSON escape: json.loads makes it a lone surrogate
+    assert rig.run(odd, record_for("next-2")) == []
+    lines = [json.loads(line) for line in raw.getvalue().decode("utf-8").splitlines()]
+    assert [line["message"] for line in lines] == ["message accept", "message accept", "batch done"]
+    assert lines[0]["recipients"][0]["recipient"] == "us\ud800er@example.com"
