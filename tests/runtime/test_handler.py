@@ -194,13 +194,16 @@ def test_invalid_configuration_fails_the_invocation_and_is_logged(
 
 def test_importing_the_handler_leaves_off_what_the_first_invocation_or_some_paths_need() -> None:
     # boto3, the config reader and policy loader: the first invocation; the SendBounce request
-    # builder: messages with a bounce to send; the CLI and the Protocols: never on Lambda.
+    # builder and DSN vocabulary: messages with a bounce to send; the header parser: truncated
+    # headers; the CLI and the Protocols: never on Lambda.
     deferred = [
         "boto3",
         "bounce_runtime.config",
         "bounce_runtime.adapters.clients",
         "bounce_runtime.core.policy_json",
         "bounce_runtime.core.dsn",
+        "bounce_runtime.core.vocabulary",
+        "bounce_runtime.core.headers",
         "bounce_runtime.cli",
         "bounce_runtime.adapters.protocols",
     ]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_MAIL_OBJECT_MISSING
-from bounce_runtime.core.headers import parse_raw_headers
 from bounce_runtime.core.notification import Header
 from bounce_runtime.errors import PermanentError
 
@@ -50,7 +49,10 @@ class MailStore:
         return int(response["ContentLength"])
 
     def read_headers(self, bucket: str, key: str) -> tuple[Header, ...]:
-        """The header fields of the stored message, from its first 64 KiB."""
+        """The header fields of the stored message, from its first 64 KiB (read only when SES
+        truncated the notification's headers: the header parser is imported then)."""
+        from bounce_runtime.core.headers import parse_raw_headers
+
         try:
             response = self._client.get_object(
                 Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_BYTES - 1}"

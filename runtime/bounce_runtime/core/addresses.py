@@ -3,24 +3,27 @@ which compiles patterns into dicts so a lookup costs the same for 10 patterns or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
+from functools import cache
 from typing import Final, Literal
 
 from bounce_runtime.contract import recipient_key
-from bounce_runtime.core.vocabulary import regex
 
 PATTERN_FORMS: Final = "user@example.com, example.com, *.example.com or *@example.com"
 _DOMAIN_LABEL = r"[^\s@*<>()\[\]\\\",;:.\x00-\x1f\x7f]+"
 _DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
 _LOCAL_PART = r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+"
 _DOMAIN_MAX_CHARS = 253
+# The grammar's patterns, compiled on first use (a full policy parse), not at import.
+_regex = cache(re.compile)
 
 PatternKind = Literal["address", "domain", "subdomains"]
 
 
 def _valid_domain(domain: str) -> bool:
-    return len(domain) <= _DOMAIN_MAX_CHARS and regex(_DOMAIN).fullmatch(domain) is not None
+    return len(domain) <= _DOMAIN_MAX_CHARS and _regex(_DOMAIN).fullmatch(domain) is not None
 
 
 def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
@@ -34,7 +37,7 @@ def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
         local, _, domain = text.rpartition("@")
         if local == "*":
             return compile_pattern(domain) if "@" not in domain else None
-        if not regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
+        if not _regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
             return None
         return "address", f"{local}@{domain}"
     if text.startswith("*."):

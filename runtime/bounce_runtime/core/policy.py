@@ -9,7 +9,7 @@ and writing the policy's JSON form is ``core.policy_json``'s work.
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from bounce_runtime.contract import REASON_POLICY
 from bounce_runtime.core.addresses import (
@@ -18,8 +18,10 @@ from bounce_runtime.core.addresses import (
     address_forms,
     compile_pattern,
 )
-from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS, BounceTypeDefaults
 from bounce_runtime.errors import PolicyError
+
+if TYPE_CHECKING:
+    from bounce_runtime.core.vocabulary import BounceTypeDefaults
 
 GUARD_NAMES: Final = (
     "null_sender",
@@ -52,8 +54,11 @@ class BounceAction(NamedTuple):
     type: Literal["bounce"] = "bounce"
 
     @property
-    def defaults(self) -> BounceTypeDefaults:
-        """The status, SMTP code and DSN action of ``bounce_type``."""
+    def defaults(self) -> "BounceTypeDefaults":
+        """The status, SMTP code and DSN action of ``bounce_type`` (the DSN vocabulary is
+        imported when a bounce is built, not with the policy)."""
+        from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS
+
         return BOUNCE_TYPE_DEFAULTS[self.bounce_type]
 
     @property
