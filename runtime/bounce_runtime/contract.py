@@ -11,6 +11,7 @@ imports it at synth time; ``tests/docs`` checks the documentation's tables again
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 # Environment variables (construct -> runtime) ----------------------------------------------------
@@ -128,6 +129,8 @@ REASON_INVALID_CONFIG: Final = "invalid-config"
 REASON_MAIL_OBJECT_MISSING: Final = "mail-object-missing"
 REASON_OUTCOME_UNKNOWN: Final = "ses-outcome-unknown"
 REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP status>"
+# An unexpected error after the send claim, before SendBounce was called: the claim is released.
+REASON_FAILED_BEFORE_SEND: Final = "failed-before-send"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
@@ -142,6 +145,7 @@ DEAD_LETTER_REASONS: Final = (
     REASON_MAIL_OBJECT_MISSING,
     REASON_OUTCOME_UNKNOWN,
     REASON_SES_REJECTED,
+    REASON_FAILED_BEFORE_SEND,
 )
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,
@@ -249,6 +253,11 @@ def identity_arn_problem(value: str) -> str | None:
     if re.fullmatch(IDENTITY_ARN_PATTERN, value, re.ASCII):
         return None
     return f"is not an SES identity ARN {IDENTITY_ARN_FORM}"
+
+
+def function_name(environ: Mapping[str, str]) -> str:
+    """The Lambda function's name from the environment Lambda sets, or ``unknown`` outside it."""
+    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
 def recipient_key(recipient: str) -> str:
