@@ -239,13 +239,7 @@ def test_receiving_regions_context_key_overrides_the_list(
 def test_unresolved_region_warns(new_stack: NewStack) -> None:
     stack = new_stack(env=None)
     build(stack)
-    warnings = [
-        entry.data
-        for construct in stack.node.find_all()
-        for entry in construct.node.metadata
-        if entry.type == "aws:cdk:warning"
-    ]
-    assert warnings == [
+    assert warnings_of(stack) == [
         "The stack region is unresolved, so whether SES receives mail there cannot be checked: "
         "give the stack a concrete region (env) to check it at synth time "
         "[ack: cdk-ses-bounce:unresolvedRegion]"
@@ -253,12 +247,26 @@ def test_unresolved_region_warns(new_stack: NewStack) -> None:
 
 
 def warnings_of(stack: cdk.Stack) -> list[str]:
+    """The stack's warnings."""
     return [
         str(entry.data)
         for construct in stack.node.find_all()
         for entry in construct.node.metadata
         if entry.type == "aws:cdk:warning"
     ]
+
+
+def test_too_many_recipients_for_the_function_environment(new_stack: NewStack) -> None:
+    long_addresses = [f"{'x' * 60}{i}@retired-{i}.example.com" for i in range(60)]
+    message = rejected(new_stack(), recipients=long_addresses)
+    assert message.startswith("the function's environment would take about ")
+    assert message.endswith(
+        " bytes, more than the 4096 that Lambda allows: recipients (passed to the runtime as "
+        "OWNED_RECIPIENTS) and recipient_identity_arns are too long; split them over more than "
+        "one BounceProcessor"
+    )
+    hundred_domains = [f"retired-{i:03}.example.com" for i in range(100)]
+    assert build(new_stack(), recipients=hundred_domains).rule is not None
 
 
 SIZE_RULE_POLICY: dict[str, Any] = {
