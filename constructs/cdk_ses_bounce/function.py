@@ -179,6 +179,19 @@ def new_function(
         log_group=log_group,
         description="cdk-ses-bounce: sends SES bounces for received mail",
     )
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaDLQ",
+        "Only the SQS event source invokes the function, synchronously; a Lambda dead-letter "
+        "target applies to asynchronous invocations. Failed records reach the dead-letter queue "
+        "through the queue's redrive policy or from the runtime, with a reason",
+    )
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaTracing",
+        "Active tracing needs xray:PutTraceSegments on Resource '*' (X-Ray actions have no "
+        "resource type); each record's outcome is in the structured logs and EMF metrics instead",
+    )
     return function
 
 
@@ -197,3 +210,10 @@ def consume_queue(
         )
     )
     dead_letter_queue.grant_send_messages(function)
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaEventSourceMappingDestination",
+        "Lambda takes an on-failure destination only for stream and Kafka event sources, not "
+        "for SQS: records that keep failing move to the dead-letter queue through the queue's "
+        "redrive policy, and the runtime dead-letters what it cannot process with a reason",
+    )

@@ -22,7 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_ses_bounce import defaults
+from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.props import Props
 
 SES_PRINCIPAL = "ses.amazonaws.com"
@@ -84,6 +84,12 @@ def new_queues(
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=defaults.DEAD_LETTER_RETENTION,
+    )
+    nag.acknowledge(
+        dead_letter_queue,
+        "Serverless-SQSRedrivePolicy",
+        "This is the dead-letter queue: its messages stay for triage and replay until they "
+        "expire, and a redrive policy on it would move them out of sight of its alarm",
     )
     batching_seconds = max_batching_window.to_seconds() if max_batching_window else 0
     queue = sqs.Queue(

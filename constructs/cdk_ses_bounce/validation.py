@@ -424,5 +424,12 @@ def add_warnings(scope: Construct, props: Props, policy: BouncePolicy) -> None:
             "The stack region is unresolved, so whether SES receives mail there cannot be "
             "checked: give the stack a concrete region (env) to check it at synth time",
         )
+    if props.alarm_action is None:
+        cdk.Annotations.of(scope).add_warning_v2(
+            "cdk-ses-bounce:noAlarmAction",
+            "No alarm_action: the alarms on dead letters, waiting mail, function errors, "
+            "throttling and permanent failures notify nobody. Pass alarm_action (for example "
+            "an SNS action), or acknowledge this warning if something else watches the alarms",
+        )
     if (too_long := batch_outlasts_timeout_warning(props, policy)) is not None:
         cdk.Annotations.of(scope).add_warning_v2("cdk-ses-bounce:batchOutlastsTimeout", too_long)

@@ -7,9 +7,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns as sns
 
 from bounce_runtime import contract
 from cdk_ses_bounce import BounceProcessor, defaults, validation
@@ -246,10 +248,39 @@ def test_unresolved_region_warns(new_stack: NewStack) -> None:
     ]
 
 
+NO_ALARM_ACTION = (
+    "No alarm_action: the alarms on dead letters, waiting mail, function errors, throttling and "
+    "permanent failures notify nobody. Pass alarm_action (for example an SNS action), or "
+    "acknowledge this warning if something else watches the alarms "
+    "[ack: cdk-ses-bounce:noAlarmAction]"
+)
+
+
 def warnings_of(stack: cdk.Stack) -> list[str]:
-    """The stack's warnings."""
+    """The stack's warnings, except the one about a missing alarm_action."""
     return [
         str(entry.data)
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning" and entry.data != NO_ALARM_ACTION
+    ]
+
+
+def test_no_alarm_action_warns(new_stack: NewStack) -> None:
+    stack = new_stack()
+    build(stack)
+    warnings = [
+        entry.data
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning"
+    ]
+    assert warnings == [NO_ALARM_ACTION]
+    stack = new_stack()
+    topic = sns.Topic(stack, "Alarms")
+    build(stack, alarm_action=cloudwatch_actions.SnsAction(topic))
+    assert not [
+        entry
         for construct in stack.node.find_all()
         for entry in construct.node.metadata
         if entry.type == "aws:cdk:warning"
