@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from bounce_runtime import contract
-from bounce_runtime.policy import BouncePolicy
+from bounce_runtime.core.policy import BouncePolicy
 from cdk_ses_bounce import (
     alarms,
     defaults,

@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from bounce_runtime import contract
-from bounce_runtime.policy import BouncePolicy
+from bounce_runtime.core.policy import BouncePolicy
 from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
 from cdk_ses_bounce.props import Props

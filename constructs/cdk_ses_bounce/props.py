@@ -13,7 +13,7 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 
-from bounce_runtime.policy import BouncePolicy
+from bounce_runtime.core.policy import BouncePolicy
 
 
 @dataclass(frozen=True)

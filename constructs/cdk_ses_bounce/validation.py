@@ -15,8 +15,8 @@ from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from bounce_runtime import contract
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import PolicyError
-from bounce_runtime.policy import BouncePolicy, default_policy
 from cdk_ses_bounce import defaults
 from cdk_ses_bounce.props import Props
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounce_runtime.headers import parse_raw_headers
-from bounce_runtime.notification import Header
+from bounce_runtime.core.headers import parse_raw_headers
+from bounce_runtime.core.notification import Header
 
 MESSAGE = (
     b"Return-Path: <sender@example.net>\r\n"

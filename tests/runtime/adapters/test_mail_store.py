@@ -15,9 +15,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.contract import BOUNCE_TAG_KEY
+from bounce_runtime.core.notification import Header
 from bounce_runtime.errors import PermanentError
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, MailStore
-from bounce_runtime.notification import Header
 
 BUCKET = "inbound-mail"
 KEY = "inbound/o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1"

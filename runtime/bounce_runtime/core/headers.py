@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from email.parser import HeaderParser
 
-from bounce_runtime.notification import Header
+from bounce_runtime.core.notification import Header
 
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from bounce_runtime.errors import PolicyError
-from bounce_runtime.policy import (
-    BOUNCE_TYPE_DEFAULTS,
+from bounce_runtime.core.policy import (
     AcceptAction,
     BounceAction,
     BouncePolicy,
@@ -21,6 +19,8 @@ from bounce_runtime.policy import (
     SuppressAction,
     default_policy,
 )
+from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS
+from bounce_runtime.errors import PolicyError
 
 EXAMPLE: dict[str, Any] = {
     "version": 1,

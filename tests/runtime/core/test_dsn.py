@@ -14,16 +14,16 @@ from botocore.serialize import create_serializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bounce_runtime.decision import MessagePlan, plan_message
-from bounce_runtime.dsn import (
+from bounce_runtime.core.decision import MessagePlan, plan_message
+from bounce_runtime.core.dsn import (
     SenderIdentity,
     build_send_bounce_request,
     sanitize,
     validate_send_bounce_request,
 )
+from bounce_runtime.core.notification import parse_notification_body
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import InvalidBounceRequest
-from bounce_runtime.notification import parse_notification_body
-from bounce_runtime.policy import BouncePolicy, default_policy
 from support.events import load_event, notification
 
 Accepts = Callable[[Mapping[str, Any]], None]
@@ -316,7 +316,7 @@ RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
             changed("BounceSenderArn", "arn:aws:iam::123456789012:user/x"),
             (
                 "BounceSenderArn: 'arn:aws:iam::123456789012:user/x' is not an SES "
-                "identity ARN arn:<partition>:ses:<region>:<account>:identity/<identity>"
+                "identity ARN arn:<partition>:ses:<region>:<account>:identity/<address or domain>"
             ),
         ),
         (
@@ -409,7 +409,7 @@ RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
             (
                 "BouncedRecipientInfoList[1].RecipientArn: "
                 "'arn:aws:ses:us-east-1:1:identity/x' is not an SES identity ARN "
-                "arn:<partition>:ses:<region>:<account>:identity/<identity>"
+                "arn:<partition>:ses:<region>:<account>:identity/<address or domain>"
             ),
         ),
         (
@@ -497,11 +497,11 @@ def test_invalid_request_messages(request_data: dict[str, Any], message: str) ->
     assert caught.value.reason == "invalid-request"
 
 
-def test_botocore_alone_lets_these_through(ses_client: Any) -> None:
+def test_botocore_alone_lets_these_through(offline_ses_client: Any) -> None:
     """Why the runtime checks: botocore's validator passes an empty list and a bogus enum."""
     from botocore.validate import validate_parameters
 
-    shape = ses_client.meta.service_model.operation_model("SendBounce").input_shape
+    shape = offline_ses_client.meta.service_model.operation_model("SendBounce").input_shape
     for request in (
         changed("BouncedRecipientInfoList", []),
         changed("BouncedRecipientInfoList.0.BounceType", "Gone"),

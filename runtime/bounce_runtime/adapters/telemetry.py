@@ -9,19 +9,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-# Always emitted (zero when nothing happened) so that the alarms see a data point every batch.
-STANDARD_METRICS = (
-    "BouncesSent",
-    "RecipientsBounced",
-    "RecipientsAccepted",
-    "RecipientsSuppressed",
-    "MessagesExpired",
-    "SendBounceThrottled",
-    "PermanentFailures",
-    "DuplicatesSkipped",
-    "TaggingFailures",
+from bounce_runtime.contract import (
+    DEFAULT_LOG_LEVEL,
+    DIMENSION_FUNCTION_NAME,
+    DIMENSION_REASON,
+    LOG_LEVELS,
+    STANDARD_METRICS,
 )
+
 MAX_METRICS_PER_DIRECTIVE = 100
+# Fields the handler binds to every line of an invocation.
+FIELD_REQUEST_ID = "request_id"
+FIELD_FUNCTION_NAME = "function_name"
+FIELD_TRACEBACK = "traceback"
 
 
 def utc_now() -> datetime:
@@ -29,23 +29,61 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class JsonLogger:
-    """Writes one JSON object per line: ``timestamp``, ``level``, ``message`` and the fields.
+def format_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` as Python prints it (imported on first use: only failures
+    pay for the traceback module)."""
+    import traceback
 
-    Callers pass identifiers, decisions and reasons, never mail bodies.
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+class JsonLogger:
+    """Writes one JSON object per line: ``timestamp``, ``level``, ``message``, the logger's bound
+    fields (the handler binds ``request_id`` and ``function_name``) and the line's own fields.
+
+    Lines below ``level`` (one of ``contract.LOG_LEVELS``) are not written. Callers pass
+    identifiers, decisions and reasons, never mail bodies.
     """
 
-    def __init__(self, stream: TextIO | None = None, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        now: Callable[[], datetime] = utc_now,
+        *,
+        level: str = DEFAULT_LOG_LEVEL,
+        bound: dict[str, Any] | None = None,
+    ) -> None:
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
         self._stream = stream
         self._now = now
+        self.level = level
+        self._threshold = LOG_LEVELS.index(level)
+        self._bound = dict(bound or {})
+
+    def bind(self, **fields: Any) -> JsonLogger:
+        """A logger writing to the same stream at the same level, with ``fields`` on every line."""
+        return JsonLogger(
+            self._stream, self._now, level=self.level, bound={**self._bound, **fields}
+        )
+
+    def enabled(self, level: str) -> bool:
+        """Whether lines of ``level`` are written."""
+        return LOG_LEVELS.index(level) >= self._threshold
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         """Write one line; values that are not JSON types are written as their ``str``."""
+        if not self.enabled(level):
+            return
         line = {"timestamp": self._now().isoformat(), "level": level, "message": message}
+        line.update(self._bound)
         line.update(fields)
         stream = self._stream or sys.stdout
         stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
         stream.flush()
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self.log("DEBUG", message, **fields)
 
     def info(self, message: str, **fields: Any) -> None:
         self.log("INFO", message, **fields)
@@ -56,12 +94,17 @@ class JsonLogger:
     def error(self, message: str, **fields: Any) -> None:
         self.log("ERROR", message, **fields)
 
+    def exception(self, message: str, error: BaseException, **fields: Any) -> None:
+        """An ERROR line for an unexpected ``error``, with its ``traceback``."""
+        self.log("ERROR", message, **fields, **{FIELD_TRACEBACK: format_traceback(error)})
+
 
 class BatchMetrics:
     """Counts metrics for one batch and writes them as EMF documents.
 
-    One document carries every count with the dimension ``FunctionName``; counts given a
-    ``reason`` also go into one document per reason with the dimensions ``FunctionName, Reason``.
+    ``flush`` writes one document with every count and the dimension ``FunctionName``; counts
+    given a ``reason`` also go into one document per reason with the dimensions
+    ``FunctionName, Reason``.
     """
 
     def __init__(
@@ -88,9 +131,11 @@ class BatchMetrics:
     def documents(self) -> list[dict[str, Any]]:
         """The EMF documents for the counts so far."""
         timestamp = int(self._now().timestamp() * 1000)
-        documents = [self._document(timestamp, {"FunctionName": self.function_name}, self.totals)]
+        documents = [
+            self._document(timestamp, {DIMENSION_FUNCTION_NAME: self.function_name}, self.totals)
+        ]
         for reason, counts in sorted(self.by_reason.items()):
-            dimensions = {"FunctionName": self.function_name, "Reason": reason}
+            dimensions = {DIMENSION_FUNCTION_NAME: self.function_name, DIMENSION_REASON: reason}
             documents.append(self._document(timestamp, dimensions, counts))
         return documents
 

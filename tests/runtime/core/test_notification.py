@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounce_runtime.errors import MalformedNotification
-from bounce_runtime.notification import (
+from bounce_runtime.core.notification import (
     Header,
     ReceivedNotification,
     S3Action,
     Verdicts,
     parse_notification_body,
 )
+from bounce_runtime.errors import MalformedNotification
 from support.events import load_event, notification, sns_envelope
 
 FIXTURES = [

@@ -13,13 +13,29 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
-from bounce_runtime.notification import VERDICT_NAMES, Header, ReceivedNotification
-from bounce_runtime.policy import BounceAction, BouncePolicy, MessageSettings
+from bounce_runtime.contract import (
+    REASON_AUTO_SUBMITTED,
+    REASON_DAEMON_SENDER,
+    REASON_DEFAULT_RULE,
+    REASON_EXPIRED,
+    REASON_FAILED_AUTHENTICATION,
+    REASON_LIST_TRAFFIC,
+    REASON_MATCHED_RULE,
+    REASON_NULL_SENDER,
+    REASON_POLICY,
+    REASON_SPAM_VERDICT,
+    REASON_VIRUS_VERDICT,
+    SEND_BOUNCE_WINDOW_S,
+)
+from bounce_runtime.core.notification import VERDICT_NAMES, Header, ReceivedNotification
+from bounce_runtime.core.policy import (
+    DEFAULT_RULE_LABEL,
+    BounceAction,
+    BouncePolicy,
+    MessageSettings,
+)
 
-SEND_BOUNCE_WINDOW = timedelta(hours=24)
-EXPIRED_REASON = "expired"
-MATCHED_REASON = "matched-rule"
-DEFAULT_REASON = "default-rule"
+SEND_BOUNCE_WINDOW = timedelta(seconds=SEND_BOUNCE_WINDOW_S)
 # Local parts of senders that are mail systems, not people (RFC 3834 section 2, RFC 5321 4.5.5).
 DAEMON_LOCAL_PARTS = frozenset(
     {"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "postmaster"}
@@ -75,10 +91,10 @@ def _header_values(headers: Iterable[Header], name: str) -> list[str]:
 def _sender_guard(source: str) -> str | None:
     address = source.strip()
     if address in ("", "<>"):
-        return "null-sender"
+        return REASON_NULL_SENDER
     local = address.strip("<>").rpartition("@")[0] or address.strip("<>")
     if local.lower() in DAEMON_LOCAL_PARTS:
-        return "daemon-sender"
+        return REASON_DAEMON_SENDER
     return None
 
 
@@ -116,17 +132,17 @@ def guard_reason(
             return sender
     if guards.spam_or_virus:
         if verdicts.virus == "FAIL":
-            return "virus-verdict"
+            return REASON_VIRUS_VERDICT
         if verdicts.spam == "FAIL":
-            return "spam-verdict"
+            return REASON_SPAM_VERDICT
     if guards.failed_authentication:
         for name in ("spf", "dkim", "dmarc"):
             if getattr(verdicts, name) == "FAIL":
-                return f"failed-authentication:{name}"
+                return f"{REASON_FAILED_AUTHENTICATION}:{name}"
     if guards.auto_submitted and _auto_submitted(headers):
-        return "auto-submitted"
+        return REASON_AUTO_SUBMITTED
     if guards.list_traffic and _list_traffic(headers):
-        return "list-traffic"
+        return REASON_LIST_TRAFFIC
     return None
 
 
@@ -164,7 +180,9 @@ def plan_message(
             recipient, sender=mail.source, object_size=object_size, verdicts=verdict_map
         )
         action = found.action
-        rule_reason = DEFAULT_REASON if found.rule == "default" else MATCHED_REASON
+        rule_reason = (
+            REASON_DEFAULT_RULE if found.rule == DEFAULT_RULE_LABEL else REASON_MATCHED_RULE
+        )
         if isinstance(action, BounceAction):
             decisions.append(
                 RecipientDecision(recipient, "bounce", rule_reason, found.rule, action)
@@ -174,7 +192,7 @@ def plan_message(
         else:
             decisions.append(RecipientDecision(recipient, "accept", rule_reason, found.rule))
 
-    reason = "policy"
+    reason = REASON_POLICY
     outcome: Outcome
     if any(decision.action == "bounce" for decision in decisions):
         guard = guard_reason(
@@ -183,15 +201,15 @@ def plan_message(
         if guard is not None:
             reason = guard
         elif now - mail.timestamp >= SEND_BOUNCE_WINDOW:
-            reason = EXPIRED_REASON
-        if reason != "policy":
+            reason = REASON_EXPIRED
+        if reason != REASON_POLICY:
             decisions = [
                 decision._replace(action="suppress", reason=reason, bounce=None)
                 if decision.action == "bounce"
                 else decision
                 for decision in decisions
             ]
-    if reason == EXPIRED_REASON:
+    if reason == REASON_EXPIRED:
         outcome = "expired"
     elif any(decision.action == "bounce" for decision in decisions):
         outcome = "bounce"

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from bounce_runtime.decision import (
+from bounce_runtime.core.decision import (
     MessagePlan,
     RecipientDecision,
     needs_full_headers,
     plan_message,
 )
-from bounce_runtime.notification import Header, ReceivedNotification, parse_notification_body
-from bounce_runtime.policy import BounceAction, BouncePolicy, default_policy
+from bounce_runtime.core.notification import Header, ReceivedNotification, parse_notification_body
+from bounce_runtime.core.policy import BounceAction, BouncePolicy, default_policy
 from support.events import load_event, notification
 
 ARRIVAL = datetime(2015, 9, 11, 20, 32, 33, 936000, tzinfo=UTC)

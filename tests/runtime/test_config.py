@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError
-from bounce_runtime.policy import BouncePolicy, default_policy
 
 SENDER_ARN = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
 BASE = {
@@ -36,6 +36,7 @@ def test_minimal_environment_uses_the_defaults() -> None:
     assert config.send_claim_ttl_seconds == 900.0
     assert config.metrics_namespace == "CdkSesBounce"
     assert config.function_name == "unknown"
+    assert config.log_level == "INFO"
 
 
 def test_every_variable_is_read(tmp_path: Path) -> None:
@@ -52,8 +53,10 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "SEND_CLAIM_TTL_SECONDS": "120",
             "METRICS_NAMESPACE": "Mail/Bounces",
             "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
+            "LOG_LEVEL": "debug",
         }
     )
+    assert config.log_level == "DEBUG"
     assert config.bounce_sender_arn == SENDER_ARN
     assert dict(config.recipient_identity_arns) == {"example.com": SENDER_ARN}
     assert config.policy == BouncePolicy.from_dict(policy)
@@ -88,6 +91,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("BOUNCE_SENDER_ARN", "arn:aws:sns:us-east-1:1:topic", "BOUNCE_SENDER_ARN has "
          "'arn:aws:sns:us-east-1:1:topic': an SES identity ARN "
          "arn:<partition>:ses:<region>:<account>:identity/<address or domain> is required"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL is 'verbose': one of DEBUG, INFO, WARNING, ERROR "
+         "is required"),
         ("RECIPIENT_IDENTITY_ARNS", "[]", "RECIPIENT_IDENTITY_ARNS is '[]': a JSON object mapping "
          "recipient domains or addresses to SES identity ARNs is required"),
         ("RECIPIENT_IDENTITY_ARNS", '{"example.com": "nope"}', "RECIPIENT_IDENTITY_ARNS has "

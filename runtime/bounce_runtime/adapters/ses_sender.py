@@ -1,10 +1,10 @@
 """SendBounce with pacing, retries with backoff and jitter, a deadline and the 24-hour window.
 
-botocore's own retries are turned off on the SES client (``botocore_client_kwargs()``) so that
+botocore's own retries are turned off on the SES client (``clients.ses_client_kwargs()``) so that
 this module decides every attempt: each one takes a pacing slot, and none starts unless the Lambda
 has time left to finish it and to tag the object afterwards (``after_send_reserve_s``), nor once
-SES's SendBounce window is about to close. The S3 and SQS clients (``aws_client_kwargs()``) retry
-once with short timeouts, so that one of their calls has a known upper bound.
+SES's SendBounce window is about to close. The S3 and SQS clients
+(``clients.aws_client_kwargs()``) retry once with short timeouts, so one call has a known bound.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
@@ -27,8 +27,20 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from bounce_runtime.errors import PermanentError
-from bounce_runtime.pacing import Pacer
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.contract import (
+    AFTER_SEND_RESERVE_S,
+    REASON_EXPIRED,
+    REASON_INVALID_REQUEST,
+    REASON_OUTCOME_UNKNOWN,
+    REASON_SES_CONNECTION,
+    REASON_SES_REJECTED,
+    REASON_SES_THROTTLED,
+    REASON_SES_UNAVAILABLE,
+    SEND_ATTEMPT_TIMEOUT_S,
+    SEND_WINDOW_MARGIN_S,
+)
+from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
 
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
@@ -36,29 +48,6 @@ THROTTLING_CODES = frozenset(
 SERVER_ERROR_CODES = frozenset(
     {"ServiceUnavailable", "InternalFailure", "InternalError", "ServiceUnavailableException"}
 )
-
-# The dead-letter reason of a bounce that may or may not have gone out: never sent again.
-OUTCOME_UNKNOWN = "ses-outcome-unknown"
-
-# Connect + read timeouts of the SES client: the longest one attempt can take.
-CONNECT_TIMEOUT_S = 2.0
-READ_TIMEOUT_S = 4.0
-
-# The S3 and SQS clients: two attempts with short timeouts. botocore's standard retry mode waits
-# at most 1 s before its retry, so one S3 or SQS call takes at most AWS_CALL_BOUND_S.
-AWS_TOTAL_MAX_ATTEMPTS = 2
-AWS_CONNECT_TIMEOUT_S = 2.0
-AWS_READ_TIMEOUT_S = 3.0
-AWS_RETRY_BACKOFF_MAX_S = 1.0
-AWS_CALL_BOUND_S = (
-    AWS_TOTAL_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S)
-    + (AWS_TOTAL_MAX_ATTEMPTS - 1) * AWS_RETRY_BACKOFF_MAX_S
-)
-# Lambda time kept after a SendBounce attempt for what follows it: PutObjectTagging and one retry
-# of it after a success; or releasing the claim and a dead-letter send after a failure.
-AFTER_SEND_RESERVE_S = 2 * AWS_CALL_BOUND_S
-# No attempt starts later than this before the end of SES's 24-hour SendBounce window.
-SEND_WINDOW_MARGIN_S = 10.0
 # Raised before any request is made (no credentials, no region): SES cannot have sent anything.
 _NOT_SENT_ERRORS = (
     EndpointConnectionError,
@@ -69,53 +58,10 @@ _NOT_SENT_ERRORS = (
 )
 
 
-def botocore_client_kwargs() -> dict[str, Any]:
-    """Keyword arguments for ``boto3.client("ses", ...)``: no botocore retries, short timeouts."""
-    from botocore.config import Config
-
-    return {
-        "config": Config(
-            # total_max_attempts counts the first attempt; botocore's max_attempts counts retries.
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-        )
-    }
-
-
-def aws_client_kwargs() -> dict[str, Any]:
-    """Keyword arguments for the S3 and SQS clients: each call bounded by ``AWS_CALL_BOUND_S``."""
-    from botocore.config import Config
-
-    return {
-        "config": Config(
-            retries={"total_max_attempts": AWS_TOTAL_MAX_ATTEMPTS, "mode": "standard"},
-            connect_timeout=AWS_CONNECT_TIMEOUT_S,
-            read_timeout=AWS_READ_TIMEOUT_S,
-        )
-    }
-
-
 class SendBounceClient(Protocol):
     """What the sender needs of a boto3 SES client (fakes in tests implement the same)."""
 
     def send_bounce(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-
-class TransientSendError(Exception):
-    """SendBounce did not succeed but may on a later delivery; ``reason`` is a short code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-class SendDeadlineExceeded(TransientSendError):
-    """Too little Lambda time remains for another attempt: the rest of the batch must wait."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("deadline", message)
 
 
 class RetryPolicy(NamedTuple):
@@ -124,7 +70,7 @@ class RetryPolicy(NamedTuple):
     max_attempts: int = 6
     base_delay_s: float = 0.2
     max_delay_s: float = 5.0
-    attempt_timeout_s: float = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+    attempt_timeout_s: float = SEND_ATTEMPT_TIMEOUT_S
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Delay before retry ``retry_number`` (1-based): half the ceiling plus a random half."""
@@ -197,28 +143,33 @@ class BounceSender:
                 if code in THROTTLING_CODES:
                     throttles += 1
                     on_throttle()
-                    failure = TransientSendError("ses-throttled", f"SES throttled: {error}")
+                    failure = TransientSendError(REASON_SES_THROTTLED, f"SES throttled: {error}")
                 elif code in SERVER_ERROR_CODES or status >= 500:
-                    failure = TransientSendError("ses-unavailable", f"SES server error: {error}")
+                    failure = TransientSendError(
+                        REASON_SES_UNAVAILABLE, f"SES server error: {error}"
+                    )
                 else:
                     raise PermanentError(
-                        f"ses-rejected:{code or status}", f"SES rejected SendBounce: {error}"
+                        f"{REASON_SES_REJECTED}:{code or status}",
+                        f"SES rejected SendBounce: {error}",
                     ) from error
             except ParamValidationError as error:
                 raise PermanentError(
-                    "invalid-request", f"botocore refused the request: {error}"
+                    REASON_INVALID_REQUEST, f"botocore refused the request: {error}"
                 ) from error
             except _NOT_SENT_ERRORS as error:
                 # No connection was made (or no request signed), so SES never saw the request:
                 # safe to retry.
-                failure = TransientSendError("ses-connection", f"SES connection failed: {error}")
+                failure = TransientSendError(
+                    REASON_SES_CONNECTION, f"SES connection failed: {error}"
+                )
             except (BotocoreConnectionError, HTTPClientError) as error:
                 # Any other connection failure (SSLError, ReadTimeoutError, ConnectionClosedError,
                 # ...) may come after the request went out: SES may have sent the bounce.
                 # Retrying could send it twice, so the record goes to the dead-letter queue for
                 # an operator to check instead.
                 raise PermanentError(
-                    OUTCOME_UNKNOWN,
+                    REASON_OUTCOME_UNKNOWN,
                     f"SendBounce sent but no response received, the bounce may have gone out: "
                     f"{error}",
                 ) from error
@@ -246,7 +197,7 @@ class BounceSender:
         left = window_seconds() - wait_s
         if left <= SEND_WINDOW_MARGIN_S:
             raise PermanentError(
-                "expired",
+                REASON_EXPIRED,
                 f"attempt {attempt} would start {left:.2f} s before the 24-hour SendBounce "
                 f"window closes; at least {SEND_WINDOW_MARGIN_S:.2f} s are needed",
             )

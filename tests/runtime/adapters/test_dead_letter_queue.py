@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from bounce_runtime.dead_letter import DeadLetterQueue
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bounce-dlq"
 

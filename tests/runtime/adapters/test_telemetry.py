@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bounce_runtime.observability import STANDARD_METRICS, BatchMetrics, JsonLogger
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
+from bounce_runtime.contract import STANDARD_METRICS
 
 FIXED_NOW = datetime(2024, 5, 1, 12, 0, 30, 250000, tzinfo=UTC)
 EMF_UNITS = {
@@ -154,3 +155,54 @@ def test_log_lines_are_json_with_level_message_and_fields() -> None:
 def test_default_stream_is_stdout_at_call_time(capsys: pytest.CaptureFixture[str]) -> None:
     JsonLogger(now=lambda: FIXED_NOW).warning("to stdout")
     assert json.loads(capsys.readouterr().out)["level"] == "WARNING"
+
+
+def test_bound_fields_go_on_every_line_and_the_line_wins_a_clash() -> None:
+    stream = io.StringIO()
+    logger = JsonLogger(stream, now=lambda: FIXED_NOW).bind(request_id="r-1", function_name="fn")
+    logger.info("one")
+    logger.bind(stage="send").warning("two", request_id="override")
+    first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (first["request_id"], first["function_name"]) == ("r-1", "fn")
+    assert (second["request_id"], second["function_name"], second["stage"]) == (
+        "override",
+        "fn",
+        "send",
+    )
+
+
+@pytest.mark.parametrize(
+    ("level", "written"),
+    [
+        ("DEBUG", ["DEBUG", "INFO", "WARNING", "ERROR"]),
+        ("INFO", ["INFO", "WARNING", "ERROR"]),
+        ("WARNING", ["WARNING", "ERROR"]),
+        ("ERROR", ["ERROR"]),
+    ],
+)
+def test_lines_below_the_level_are_not_written(level: str, written: list[str]) -> None:
+    stream = io.StringIO()
+    logger = JsonLogger(stream, now=lambda: FIXED_NOW, level=level)
+    logger.debug("d")
+    logger.info("i")
+    logger.warning("w")
+    logger.error("e")
+    assert [json.loads(line)["level"] for line in stream.getvalue().splitlines()] == written
+    assert logger.bind(x=1).level == level
+
+
+def test_an_unknown_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="log level 'TRACE' is not one of DEBUG, INFO"):
+        JsonLogger(level="TRACE")
+
+
+def test_exception_writes_the_traceback() -> None:
+    stream = io.StringIO()
+    try:
+        {}["missing"]
+    except KeyError as error:
+        JsonLogger(stream, now=lambda: FIXED_NOW).exception("boom", error, reason="KeyError")
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"], line["reason"]) == ("ERROR", "boom", "KeyError")
+    assert line["traceback"].startswith("Traceback (most recent call last):")
+    assert line["traceback"].rstrip().endswith("KeyError: 'missing'")

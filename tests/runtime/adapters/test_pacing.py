@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from bounce_runtime.pacing import Pacer
+from bounce_runtime.adapters.pacing import Pacer
 
 
 class FakeClock:

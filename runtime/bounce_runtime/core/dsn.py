@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from bounce_runtime.decision import MessagePlan
-from bounce_runtime.errors import InvalidBounceRequest, short_repr
-from bounce_runtime.policy import (
+from bounce_runtime.contract import identity_arn_problem, recipient_key
+from bounce_runtime.core.decision import MessagePlan
+from bounce_runtime.core.vocabulary import (
     BOUNCE_TYPES,
     DSN_ACTIONS,
     diagnostic_problem,
@@ -27,12 +27,12 @@ from bounce_runtime.policy import (
     status_action_problem,
     status_problem,
 )
+from bounce_runtime.errors import InvalidBounceRequest, short_repr
 
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+"
 _RFC822_PREFIX = r"(?i)\s*rfc\s*822\s*;"
-_IDENTITY_ARN = r"arn:[a-z0-9-]+:ses:[a-z0-9-]+:\d{12}:identity/\S+"
 _ADDRESS_MAX_CHARS = 320
 _REQUEST_FIELDS = (
     "OriginalMessageId",
@@ -65,7 +65,7 @@ class SenderIdentity(NamedTuple):
 
     def recipient_arn(self, recipient: str) -> str | None:
         """The ARN for ``recipient``: its exact address, else its domain, else a parent domain."""
-        address = recipient.lower()
+        address = recipient_key(recipient)
         if address in self.recipient_arns:
             return self.recipient_arns[address]
         domain = address.rpartition("@")[2]
@@ -118,9 +118,10 @@ def build_send_bounce_request(plan: MessagePlan, sender: SenderIdentity) -> dict
     seen: set[str] = set()
     for decision in bounced:
         recipient = sanitize(decision.recipient)
-        if recipient.lower() in seen or decision.bounce is None:
+        key = recipient_key(recipient)
+        if key in seen or decision.bounce is None:
             continue
-        seen.add(recipient.lower())
+        seen.add(key)
         info: dict[str, Any] = {"Recipient": recipient}
         arn = sender.recipient_arn(recipient)
         if arn is not None:
@@ -216,12 +217,6 @@ def _final_recipient_problem(value: str) -> str | None:
     return _address_problem(value)
 
 
-def _arn_problem(value: str) -> str | None:
-    if re.fullmatch(_IDENTITY_ARN, value):
-        return None
-    return "is not an SES identity ARN arn:<partition>:ses:<region>:<account>:identity/<identity>"
-
-
 def _one_line_problem(value: str) -> str | None:
     return "contains control characters (CR, LF, ...)" if re.search(_CONTROL, value) else None
 
@@ -291,7 +286,7 @@ def validate_send_bounce_request(request: Mapping[str, Any]) -> None:
     _structure(request, "request", _REQUEST_FIELDS)
     _string(request, "OriginalMessageId", "", required=True, problem=_one_line_problem)
     _string(request, "BounceSender", "", required=True, problem=_address_problem)
-    _string(request, "BounceSenderArn", "", required=False, problem=_arn_problem)
+    _string(request, "BounceSenderArn", "", required=False, problem=identity_arn_problem)
     _string(request, "Explanation", "", required=False, problem=explanation_problem)
     if "MessageDsn" in request:
         dsn = _structure(request["MessageDsn"], "MessageDsn", _MESSAGE_DSN_FIELDS)
@@ -307,7 +302,7 @@ def validate_send_bounce_request(request: Mapping[str, Any]) -> None:
         path = f"BouncedRecipientInfoList[{index}]"
         info = _structure(item, path, _RECIPIENT_FIELDS)
         _string(info, "Recipient", path, required=True, problem=_address_problem)
-        _string(info, "RecipientArn", path, required=False, problem=_arn_problem)
+        _string(info, "RecipientArn", path, required=False, problem=identity_arn_problem)
         _string(info, "BounceType", path, required=False, problem=_enum_problem(BOUNCE_TYPES))
         if "RecipientDsnFields" in info:
             _recipient_dsn_fields(info["RecipientDsnFields"], f"{path}.RecipientDsnFields")

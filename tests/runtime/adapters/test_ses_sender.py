@@ -22,18 +22,11 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from bounce_runtime.errors import PermanentError
-from bounce_runtime.pacing import Pacer
-from bounce_runtime.ses_sender import (
-    AFTER_SEND_RESERVE_S,
-    AWS_CALL_BOUND_S,
-    BounceSender,
-    RetryPolicy,
-    SendDeadlineExceeded,
-    TransientSendError,
-    aws_client_kwargs,
-    botocore_client_kwargs,
-)
+from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender, RetryPolicy
+from bounce_runtime.contract import AFTER_SEND_RESERVE_S, AWS_CALL_BOUND_S
+from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
 from support.local_ses import LocalSes
 
 REQUEST: dict[str, Any] = {
@@ -288,7 +281,7 @@ def test_the_client_config_makes_botocore_try_exactly_once() -> None:
             "ses",
             region_name="us-east-1",
             endpoint_url=ses.endpoint_url,
-            **botocore_client_kwargs(),
+            **ses_client_kwargs(),
         )
         for code in ("Throttling", "ServiceUnavailable"):
             with pytest.raises(ClientError) as raised:

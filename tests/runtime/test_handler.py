@@ -15,9 +15,9 @@ import pytest
 from moto import mock_aws
 
 import bounce_runtime.handler as handler_module
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.handler import handler
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
 from support.local_ses import LocalSes
 
@@ -26,10 +26,12 @@ SENDER = "mailer-daemon@example.com"
 
 
 class Context:
-    """Lambda's context: time left until a deadline on the monotonic clock."""
+    """Lambda's context: time left until a deadline on the monotonic clock, and the ids."""
 
-    def __init__(self, seconds: float = 300.0) -> None:
+    def __init__(self, seconds: float = 300.0, request_id: str = "req-1") -> None:
         self.deadline = time.monotonic() + seconds
+        self.aws_request_id = request_id
+        self.function_name = "bounce-fn"
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - time.monotonic()) * 1000)
@@ -181,6 +183,11 @@ def test_invalid_configuration_fails_the_invocation_and_is_logged(
         "invalid-config",
         message,
     )
+    # The log says what happens to the batch: nothing is dead-lettered by the runtime.
+    assert "the invocation fails" in logged["message"]
+    assert "SQS redelivers" in logged["message"]
+    assert (logged["request_id"], logged["function_name"]) == ("req-1", "bounce-fn")
+    assert world.dead_letters() == []
     assert handler_module._container is None
     assert world.bounced_ids() == []
 
@@ -191,3 +198,82 @@ def test_importing_the_handler_does_not_import_boto3() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return [line for line in lines if "_aws" not in line]
+
+
+def test_every_log_line_carries_the_request_id_and_function_name(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler(sqs_event([world.store("mail-r"), world.record("mail-missing")]), Context())
+    handler(sqs_event([world.store("mail-s")]), Context(request_id="req-2"))
+    lines = log_lines(capsys)
+    assert len(lines) >= 5
+    assert [line["request_id"] for line in lines].count("req-2") == 2  # message + batch done
+    assert {line["request_id"] for line in lines} == {"req-1", "req-2"}
+    assert {line["function_name"] for line in lines} == {"bounce-fn"}
+
+
+def test_log_level_comes_from_the_environment(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    handler(sqs_event([world.store("mail-w"), world.record("mail-gone")]), Context())
+    lines = log_lines(capsys)
+    assert [(line["level"], line["message"]) for line in lines] == [("WARNING", "dead-lettered")]
+    assert world.bounced_ids() == ["mail-w"]
+
+
+def test_an_invalid_log_level_is_a_config_error_naming_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError) as raised:
+        handler(sqs_event([world.store("mail-l")]), Context())
+    assert (
+        str(raised.value) == "LOG_LEVEL is 'LOUD': one of DEBUG, INFO, WARNING, ERROR is required"
+    )
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = world.store("mail-bug")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug in planning")
+
+    monkeypatch.setattr("bounce_runtime.workflow.plan_message", broken)
+    response = handler(sqs_event([record]), Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-bug"}]}
+    (failed,) = [line for line in log_lines(capsys) if line["level"] == "ERROR"]
+    assert (failed["reason"], failed["detail"]) == ("ZeroDivisionError", "a bug in planning")
+    assert failed["traceback"].startswith("Traceback (most recent call last):")
+    assert "in broken" in failed["traceback"]
+    assert failed["request_id"] == "req-1"
+
+
+def test_a_classified_failure_is_logged_without_a_traceback(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = world.store("mail-t")  # another delivery has just claimed its send
+    world.s3.put_object(Bucket=BUCKET, Key=f"{OBJECT_KEY_PREFIX}mail-t{CLAIM_SUFFIX}", Body=b"{}")
+    response = handler(sqs_event([record]), Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-t"}]}
+    (failed,) = [line for line in log_lines(capsys) if line["level"] == "ERROR"]
+    assert failed["reason"] == "send-claim-held"
+    assert "traceback" not in failed
+
+
+def test_an_event_that_is_not_sqs_fails_the_invocation_with_a_traceback(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="not SQS"):
+        handler({"detail-type": "Scheduled Event"}, Context())
+    (failed,) = log_lines(capsys)
+    assert failed["message"].startswith("invocation failed")
+    assert failed["reason"] == "ValueError"
+    assert "Traceback (most recent call last):" in failed["traceback"]

@@ -1,8 +1,8 @@
-"""Operator command: preview the bounce plan for a notification, or check a policy file.
+"""Commands ``plan`` and ``validate-policy``: preview the bounce plan for a notification, check
+a policy file.
 
-``python -m bounce_runtime plan --notification N.json --bounce-sender ADDR ...`` makes no AWS call
-and prints one JSON document; ``python -m bounce_runtime validate-policy P.json`` checks a policy.
-Bad input: a one-line message on stderr and exit status 1 (2 for command-line usage errors).
+``plan --notification N.json --bounce-sender ADDR ...`` makes no AWS call and prints one JSON
+document; ``validate-policy P.json`` prints a one-line summary of a valid policy.
 """
 
 from __future__ import annotations
@@ -10,22 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from bounce_runtime.decision import MessagePlan, needs_full_headers, plan_message
-from bounce_runtime.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
-from bounce_runtime.errors import PermanentError, PolicyError
-from bounce_runtime.headers import parse_raw_headers
-from bounce_runtime.notification import parse_notification_body
-from bounce_runtime.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
-
-PROG = "python -m bounce_runtime"
-
-
-class CommandError(Exception):
-    """Bad input to a command: reported on stderr with exit status 1."""
+from bounce_runtime.contract import recipient_key
+from bounce_runtime.core.decision import MessagePlan, needs_full_headers, plan_message
+from bounce_runtime.core.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
+from bounce_runtime.core.headers import parse_raw_headers
+from bounce_runtime.core.notification import parse_notification_body
+from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
+from bounce_runtime.core.policy_json import parse_policy_json
+from bounce_runtime.errors import CommandError, PolicyError
 
 
 def _read_text(path: str, what: str) -> str:
@@ -50,7 +45,7 @@ def _load_policy(path: str | None) -> BouncePolicy:
     if path is None:
         return default_policy()
     try:
-        return BouncePolicy.from_json(_read_text(path, "policy"))
+        return parse_policy_json(_read_text(path, "policy"))
     except PolicyError as error:
         raise CommandError(f"invalid policy {path!r}: {error}") from None
 
@@ -70,7 +65,7 @@ def _recipient_arns(path: str | None) -> dict[str, str]:
             f"recipient ARNs {path!r}: expected a JSON object of recipient domains or "
             "addresses to SES identity ARNs"
         )
-    return {key.lower(): value for key, value in data.items()}
+    return {recipient_key(key): value for key, value in data.items()}
 
 
 def _parse_now(text: str | None) -> datetime:
@@ -110,6 +105,7 @@ def _decision_json(plan: MessagePlan) -> list[dict[str, Any]]:
 
 
 def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The plan document of ``plan``."""
     policy = _load_policy(args.policy)
     if policy.needs_object_size and args.object_size is None:
         parser.error("--object-size is required: the policy matches on message size")
@@ -169,10 +165,8 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser of ``python -m bounce_runtime``."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_commands(commands: Any) -> None:
+    """Add ``plan`` and ``validate-policy`` to the ``add_subparsers()`` object ``commands``."""
     plan = commands.add_parser(
         "plan", help="print the decisions and SendBounce request for a notification (no AWS call)"
     )
@@ -192,25 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--headers-from", help="raw message file whose header block the header guards read"
     )
     plan.add_argument("--now", help="ISO 8601 time with zone (default: the current time)")
+    plan.set_defaults(run=lambda args: _print_plan(args, plan))
     validate = commands.add_parser("validate-policy", help="check a policy JSON file")
     validate.add_argument("policy", help="policy JSON file")
-    return parser
+    validate.set_defaults(run=_print_policy_summary)
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    raise SystemExit(1)
+def _print_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    print(json.dumps(_plan(args, parser), indent=2, ensure_ascii=False))
+    return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return the exit status (argparse exits 2 on usage errors)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "plan":
-            print(json.dumps(_plan(args, parser), indent=2, ensure_ascii=False))
-        else:
-            print(_policy_summary(args.policy))
-    except (CommandError, PermanentError, ValueError) as error:
-        _fail(str(error))
+def _print_policy_summary(args: argparse.Namespace) -> int:
+    print(_policy_summary(args.policy))
     return 0

@@ -6,7 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-DETAIL_MAX_CHARS = 1000
+from bounce_runtime.contract import (
+    DLQ_ATTR_DETAIL,
+    DLQ_ATTR_REASON,
+    DLQ_ATTR_SES_MESSAGE_ID,
+    DLQ_ATTR_SQS_MESSAGE_ID,
+    DLQ_DETAIL_MAX_CHARS,
+)
+
 # Characters SQS refuses in message attribute values (outside XML 1.0 Char).
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
@@ -45,10 +52,10 @@ class DeadLetterQueue:
         """Send one dead letter; attributes ``reason``, ``detail``, ``sqs-message-id`` and
         ``ses-message-id`` (when known). Empty values are left out (SQS refuses them)."""
         values = {
-            "reason": _attribute_text(reason),
-            "detail": _attribute_text(detail or reason, DETAIL_MAX_CHARS),
-            "sqs-message-id": _attribute_text(sqs_message_id),
-            "ses-message-id": _attribute_text(ses_message_id or ""),
+            DLQ_ATTR_REASON: _attribute_text(reason),
+            DLQ_ATTR_DETAIL: _attribute_text(detail or reason, DLQ_DETAIL_MAX_CHARS),
+            DLQ_ATTR_SQS_MESSAGE_ID: _attribute_text(sqs_message_id),
+            DLQ_ATTR_SES_MESSAGE_ID: _attribute_text(ses_message_id or ""),
         }
         attributes = {
             name: {"DataType": "String", "StringValue": value}

@@ -13,14 +13,15 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, CLAIM_SUFFIX, MailStore
-from bounce_runtime.observability import BatchMetrics, JsonLogger
-from bounce_runtime.pacing import Pacer
-from bounce_runtime.policy import BouncePolicy, default_policy
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.processor import BatchProcessor
-from bounce_runtime.ses_sender import BounceSender
 from support.events import (
     BUCKET,
     MESSAGE_ID,

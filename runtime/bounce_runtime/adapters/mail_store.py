@@ -10,12 +10,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_MAIL_OBJECT_MISSING
+from bounce_runtime.core.headers import parse_raw_headers
+from bounce_runtime.core.notification import Header
 from bounce_runtime.errors import PermanentError
-from bounce_runtime.headers import parse_raw_headers
-from bounce_runtime.notification import Header
 
-BOUNCE_TAG_KEY = "ses-bounce-message-id"
-CLAIM_SUFFIX = ".bounce-claim"
 HEADER_BLOCK_BYTES = 64 * 1024
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
 # A conditional write lost to an existing object (412) or to a concurrent write of it (409).
@@ -113,7 +112,7 @@ class MailStore:
             raise self._classify(error, bucket, key) from error
 
     def claim_send(self, bucket: str, key: str, *, sqs_message_id: str, now: datetime) -> bool:
-        """Create ``<key>.bounce-claim`` unless it exists; True when this call created it."""
+        """Create ``<key>`` + ``CLAIM_SUFFIX`` unless it exists; True when this call created it."""
         body = json.dumps({"sqsMessageId": sqs_message_id, "claimedAt": now.isoformat()})
         try:
             self._client.put_object(
@@ -150,6 +149,6 @@ class MailStore:
         code = _error_code(error)
         if code in _MISSING_CODES:
             return PermanentError(
-                "mail-object-missing", f"s3://{bucket}/{key} does not exist (S3 {code})"
+                REASON_MAIL_OBJECT_MISSING, f"s3://{bucket}/{key} does not exist (S3 {code})"
             )
         return error

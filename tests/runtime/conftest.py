@@ -1,14 +1,16 @@
-"""Fixtures for the AWS adapter tests: real botocore clients (no network) and a fake clock."""
+"""Fixtures of the runtime tests: real botocore clients (no network) and a fake clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
+from botocore.stub import Stubber
 
-from bounce_runtime.ses_sender import botocore_client_kwargs
+from bounce_runtime.adapters.clients import ses_client_kwargs
 
 REGION = "us-east-1"
 
@@ -61,7 +63,7 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def ses_client() -> Any:
-    return boto3.client("ses", region_name=REGION, **botocore_client_kwargs())
+    return boto3.client("ses", region_name=REGION, **ses_client_kwargs())
 
 
 @pytest.fixture
@@ -72,3 +74,31 @@ def s3_client() -> Any:
 @pytest.fixture
 def sqs_client() -> Any:
     return boto3.client("sqs", region_name=REGION)
+
+
+@pytest.fixture(scope="session")
+def offline_ses_client() -> Any:
+    """A real botocore SES client (no network: every call in these tests is stubbed)."""
+    session = botocore.session.get_session()
+    return session.create_client(
+        "ses", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+@pytest.fixture
+def botocore_accepts(offline_ses_client: Any) -> Iterator[Callable[[Mapping[str, Any]], None]]:
+    """Send a request through botocore's validation and query serializer, stubbed.
+
+    Fails the test when botocore rejects the parameters or they arrive changed.
+    """
+    with Stubber(offline_ses_client) as stubber:
+
+        def check(request: Mapping[str, Any]) -> None:
+            stubber.add_response(
+                "send_bounce", {"MessageId": "bounce-id"}, expected_params=dict(request)
+            )
+            response = offline_ses_client.send_bounce(**request)
+            assert response["MessageId"] == "bounce-id"
+
+        yield check
+        stubber.assert_no_pending_responses()
