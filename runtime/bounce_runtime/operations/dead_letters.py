@@ -35,6 +35,7 @@ from bounce_runtime.contract import (
     DLQ_ATTR_SES_MESSAGE_ID,
     QUEUE_CONSTRUCT_ID,
     REASON_EXPIRED,
+    REASON_FAILED_BEFORE_SEND,
     REASON_INVALID_CONFIG,
     REASON_INVALID_REQUEST,
     REASON_MAIL_OBJECT_MISSING,
@@ -106,6 +107,11 @@ REASON_CLASSES: Final[Mapping[str, ReasonClass]] = {
         REPLAY_IF_NO_BOUNCE_SENT,
         "the SendBounce call may have sent the bounce; replay only after checking that no "
         f"bounce went out ({OUTCOME_CHECKED_FLAG}); the replay removes the send claim",
+    ),
+    REASON_FAILED_BEFORE_SEND: ReasonClass(
+        REPLAY_YES,
+        "an unexpected error before SendBounce was called (the detail names it): nothing was "
+        "sent and the send claim was released; replay once its cause is fixed",
     ),
     REDRIVEN_BY_SQS: ReasonClass(
         REPLAY_YES,
