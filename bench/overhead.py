@@ -24,14 +24,14 @@ from datetime import UTC, datetime, timedelta
 
 from _common import target, use_repo_paths
 
-from bounce_runtime.decision import plan_message
-from bounce_runtime.dsn import (
+from bounce_runtime.core.decision import plan_message
+from bounce_runtime.core.dsn import (
     SenderIdentity,
     build_send_bounce_request,
     validate_send_bounce_request,
 )
-from bounce_runtime.notification import parse_notification_body
-from bounce_runtime.policy import BouncePolicy
+from bounce_runtime.core.notification import parse_notification_body
+from bounce_runtime.core.policy import BouncePolicy
 
 PER_MESSAGE_TARGET_MS = 0.5
 FLATNESS_TARGET = 1.5

@@ -1,7 +1,8 @@
 """cdk-ses-bounce: the BounceProcessor construct."""
 
 from cdk_ses_bounce.activation import RuleSetActivation
-from cdk_ses_bounce.bounce_processor import BounceProcessor, BounceProcessorAlarms
+from cdk_ses_bounce.alarms import BounceProcessorAlarms
+from cdk_ses_bounce.bounce_processor import BounceProcessor
 from cdk_ses_bounce.defaults import RECEIVING_REGIONS, RECEIVING_REGIONS_CONTEXT_KEY
 
 __all__ = [

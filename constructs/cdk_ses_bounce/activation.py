@@ -42,8 +42,8 @@ class RuleSetActivation(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=defaults.FUNCTION_RUNTIME,
+            architecture=defaults.FUNCTION_ARCHITECTURE,
             handler="index.handler",
             code=lambda_.Code.from_inline(HANDLER_SOURCE.read_text(encoding="utf-8")),
             timeout=cdk.Duration.minutes(1),

@@ -1,9 +1,11 @@
-"""BounceProcessor: SES receipt rule -> S3 -> SNS -> SQS (+DLQ) -> Lambda sending SendBounce."""
+"""BounceProcessor: SES receipt rule -> S3 -> SNS -> SQS (+DLQ) -> Lambda sending SendBounce.
+
+This module is the wiring; validation, defaults and the builders of each part live beside it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,53 +13,29 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
-from aws_cdk import aws_ses_actions as ses_actions
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from bounce_runtime.errors import PolicyError
-from bounce_runtime.policy import BouncePolicy, default_policy
-from cdk_ses_bounce import defaults, nag, validation
+from bounce_runtime import contract
+from bounce_runtime.core.policy import BouncePolicy
+from cdk_ses_bounce import (
+    alarms,
+    defaults,
+    dns,
+    function,
+    messaging,
+    receiving,
+    storage,
+    validation,
+)
 from cdk_ses_bounce.activation import RuleSetActivation
-from cdk_ses_bounce.assets import stage_policy, stage_runtime
-
-POLICY_MOUNT = "/opt"
-# The runtime's send claim is `<object key>` + this suffix (bounce_runtime.mail_store.CLAIM_SUFFIX;
-# not imported, as that module needs botocore).
-SEND_CLAIM_SUFFIX = ".bounce-claim"
-SECONDS_IN_A_DAY = 86400
-# aws-cdk-lib feature flag (cx_api.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY in TypeScript).
-S3_ACCESS_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
-
-
-@dataclass(frozen=True)
-class BounceProcessorAlarms:
-    """The alarms a BounceProcessor creates (construct IDs in parentheses)."""
-
-    dead_letter_queue_not_empty: cloudwatch.Alarm  # DeadLetterQueueNotEmptyAlarm
-    oldest_message_age: cloudwatch.Alarm  # OldestMessageAgeAlarm
-    function_errors: cloudwatch.Alarm  # FunctionErrorsAlarm
-    send_bounce_throttled: cloudwatch.Alarm  # SendBounceThrottledAlarm
-    permanent_failures: cloudwatch.Alarm  # PermanentFailuresAlarm
-
-    def __iter__(self) -> Iterator[cloudwatch.Alarm]:
-        """All alarms, in declaration order."""
-        return iter(
-            (
-                self.dead_letter_queue_not_empty,
-                self.oldest_message_age,
-                self.function_errors,
-                self.send_bounce_throttled,
-                self.permanent_failures,
-            )
-        )
+from cdk_ses_bounce.alarms import BounceProcessorAlarms
+from cdk_ses_bounce.props import Props
 
 
 class BounceProcessor(Construct):
@@ -97,7 +75,7 @@ class BounceProcessor(Construct):
         function_timeout: cdk.Duration = defaults.FUNCTION_TIMEOUT,
         max_receive_count: int = defaults.MAX_RECEIVE_COUNT,
         log_retention: logs.RetentionDays = defaults.LOG_RETENTION,
-        metrics_namespace: str = defaults.METRICS_NAMESPACE,
+        metrics_namespace: str = contract.DEFAULT_METRICS_NAMESPACE,
         oldest_message_age_threshold: cdk.Duration = defaults.OLDEST_MESSAGE_AGE_THRESHOLD,
         alarm_action: cloudwatch.IAlarmAction | None = None,
         receiving_regions: Sequence[str] | None = None,
@@ -140,201 +118,93 @@ class BounceProcessor(Construct):
             `cdk-ses-bounce:receivingRegions`, else `defaults.RECEIVING_REGIONS`.
         :param hosted_zone: zone to create MX records in for domain recipients; default: none.
         """
-        stack = cdk.Stack.of(scope)
-        recipient_arns = dict(recipient_identity_arns or {})
-        problems = [
-            *validation.recipient_problems(recipients),
-            *validation.address_problems("bounce_sender", bounce_sender),
-            *(
-                validation.identity_arn_problems("bounce_sender_arn", bounce_sender_arn)
-                if bounce_sender_arn is not None
-                else []
-            ),
-            *validation.recipient_identity_arn_problems(recipient_arns),
-            *validation.object_key_prefix_problems(object_key_prefix),
-            *validation.number_problems(
-                "rate_per_second",
-                rate_per_second,
-                minimum=0,
-                maximum=defaults.MAX_RATE_PER_SECOND,
-                exclusive_minimum=True,
-            ),
-            *validation.number_problems(
-                "max_concurrency", max_concurrency, minimum=2, maximum=1000, integer=True
-            ),
-            *validation.number_problems(
-                "batch_size", batch_size, minimum=1, maximum=10000, integer=True
-            ),
-            *validation.number_problems(
-                "max_receive_count", max_receive_count, minimum=1, maximum=1000, integer=True
-            ),
-            *validation.duration_problems(
-                "function_timeout",
-                function_timeout,
-                minimum_seconds=defaults.MIN_FUNCTION_TIMEOUT_SECONDS,
-                maximum_seconds=900,
-                why=" (the runtime keeps ~40-50 s of margin to finish a record)",
-            ),
-            *validation.duration_problems(
-                "oldest_message_age_threshold",
-                oldest_message_age_threshold,
-                minimum_seconds=60,
-                maximum_seconds=SECONDS_IN_A_DAY,
-                exclusive_maximum=True,
-                why=" (the 24-hour SendBounce window)",
-            ),
-            *validation.metrics_namespace_problems(metrics_namespace),
-            *BounceProcessor._batching_problems(batch_size, max_batching_window),
-            *BounceProcessor._bucket_problems(
-                bucket, mail_retention, removal_policy, server_access_logs_bucket
-            ),
-            *BounceProcessor._rule_set_problems(
-                rule_set, activate_rule_set, activate_imported_rule_set
-            ),
-            *BounceProcessor._region_problems(scope, stack.region, receiving_regions, hosted_zone),
-        ]
-        policy_document = BounceProcessor._policy_document(policy, problems)
-        if problems:
-            raise ValueError("; ".join(problems))
-
-        super().__init__(scope, id)
-        # Access logs are allowed by a bucket policy, not by the legacy log-delivery ACL.
-        self.node.set_context(S3_ACCESS_LOGS_USE_BUCKET_POLICY, True)
-        if cdk.Token.is_unresolved(stack.region):
-            cdk.Annotations.of(self).add_warning_v2(
-                "cdk-ses-bounce:unresolvedRegion",
-                "The stack region is unresolved, so whether SES receives mail there cannot be "
-                "checked: give the stack a concrete region (env) to check it at synth time",
-            )
-
-        self._object_key_prefix = object_key_prefix
-        self._access_logs_bucket: s3.IBucket | None = None
-        if bucket is None:
-            self._bucket: s3.IBucket = self._new_mail_bucket(
-                mail_retention or defaults.MAIL_RETENTION,
-                removal_policy or defaults.BUCKET_REMOVAL_POLICY,
-                server_access_logs_bucket,
-            )
-        else:
-            self._bucket = bucket
-
-        self._topic_key = kms.Key(
-            self,
-            "TopicKey",
-            description="Encrypts the cdk-ses-bounce notification topic; SES may use it",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        ses_principal = iam.ServicePrincipal("ses.amazonaws.com")
-        same_account = {"StringEquals": {"aws:SourceAccount": stack.account}}
-        self.topic_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowSesToPublishToTheEncryptedTopic",
-                principals=[ses_principal],
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                conditions=same_account,
-            )
-        )
-        self._topic = sns.Topic(self, "Topic", master_key=self.topic_key, enforce_ssl=True)
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowSesToPublish",
-                principals=[ses_principal],
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                conditions=same_account,
-            )
-        )
-
-        self._dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=defaults.DEAD_LETTER_RETENTION,
-        )
-        batching_seconds = max_batching_window.to_seconds() if max_batching_window else 0
-        self._queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=cdk.Duration.seconds(
-                defaults.VISIBILITY_TIMEOUT_FACTOR * function_timeout.to_seconds()
-                + batching_seconds
-            ),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=max_receive_count
-            ),
-        )
-        self.topic.add_subscription(
-            subscriptions.SqsSubscription(self.queue, raw_message_delivery=True)
-        )
-
-        self._rule_set: ses.IReceiptRuleSet = rule_set or ses.ReceiptRuleSet(self, "RuleSet")
-        self._rule = ses.ReceiptRule(
-            self,
-            "Rule",
-            rule_set=self.rule_set,
-            after=rule_after,
-            recipients=list(recipients),
-            scan_enabled=True,
-            tls_policy=tls_policy or defaults.TLS_POLICY,
-            enabled=True,
-            actions=[
-                ses_actions.S3(
-                    bucket=self.bucket, object_key_prefix=object_key_prefix, topic=self.topic
-                )
-            ],
-        )
-        topic_policy = self.topic.node.find_child("Policy")
-        self.rule.node.add_dependency(topic_policy)
-
-        self._policy_layer = lambda_.LayerVersion(
-            self,
-            "PolicyLayer",
-            code=lambda_.Code.from_asset(
-                str(stage_policy(policy_document, defaults.POLICY_LAYER_PATH))
-            ),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_14],
-            compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="cdk-ses-bounce bounce policy",
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-        self._function = self._new_function(
+        props = Props(
+            recipients=tuple(recipients),
             bounce_sender=bounce_sender,
             bounce_sender_arn=bounce_sender_arn,
-            recipient_arns=recipient_arns,
-            send_rate=rate_per_second / max_concurrency,
-            metrics_namespace=metrics_namespace,
+            recipient_identity_arns=dict(recipient_identity_arns or {}),
+            policy=policy,
+            rule_set=rule_set,
+            rule_after=rule_after,
+            activate_rule_set=activate_rule_set,
+            activate_imported_rule_set=activate_imported_rule_set,
+            tls_policy=tls_policy,
+            bucket=bucket,
+            object_key_prefix=object_key_prefix,
+            mail_retention=mail_retention,
+            removal_policy=removal_policy,
+            server_access_logs_bucket=server_access_logs_bucket,
+            rate_per_second=rate_per_second,
+            max_concurrency=max_concurrency,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
             function_timeout=function_timeout,
+            max_receive_count=max_receive_count,
             log_retention=log_retention,
+            metrics_namespace=metrics_namespace,
+            oldest_message_age_threshold=oldest_message_age_threshold,
+            alarm_action=alarm_action,
+            receiving_regions=tuple(receiving_regions) if receiving_regions is not None else None,
+            hosted_zone=hosted_zone,
         )
-        self._warn_if_a_batch_outlasts_the_timeout(
-            batch_size, rate_per_second / max_concurrency, function_timeout, max_receive_count
-        )
-        self.function.add_event_source(
-            event_sources.SqsEventSource(
-                self.queue,
-                batch_size=batch_size,
-                max_batching_window=max_batching_window,
-                max_concurrency=max_concurrency,
-                report_batch_item_failures=True,
-            )
-        )
-        self.dead_letter_queue.grant_send_messages(self.function)
+        checked_policy = validation.validate_props(scope, props)
 
-        self._alarms = self._new_alarms(
-            metrics_namespace, oldest_message_age_threshold, alarm_action
+        super().__init__(scope, id)
+        storage.use_bucket_policy_for_access_logs(self)
+        validation.add_warnings(self, props, checked_policy)
+        self._object_key_prefix = object_key_prefix
+
+        if bucket is None:
+            mail_storage = storage.new_mail_storage(
+                self,
+                object_key_prefix=object_key_prefix,
+                mail_retention=mail_retention or defaults.MAIL_RETENTION,
+                removal_policy=removal_policy or defaults.BUCKET_REMOVAL_POLICY,
+                server_access_logs_bucket=server_access_logs_bucket,
+            )
+            self._bucket = mail_storage.bucket
+            self._access_logs_bucket = mail_storage.access_logs_bucket
+        else:
+            self._bucket, self._access_logs_bucket = bucket, None
+
+        self._messaging = messaging.new_messaging(self, props)
+        self._rule_set = rule_set or ses.ReceiptRuleSet(self, "RuleSet")
+        self._rule = receiving.new_rule(
+            self,
+            rule_set=self.rule_set,
+            rule_after=rule_after,
+            recipients=props.recipients,
+            tls_policy=tls_policy or defaults.TLS_POLICY,
+            bucket=self.bucket,
+            object_key_prefix=object_key_prefix,
+            topic=self.topic,
+        )
+
+        self._policy_layer = function.new_policy_layer(self, checked_policy)
+        self._function = function.new_function(
+            self,
+            props,
+            bucket=self.bucket,
+            dead_letter_queue=self.dead_letter_queue,
+            policy_layer=self.policy_layer,
+        )
+        function.consume_queue(self.function, props, self.queue, self.dead_letter_queue)
+
+        self._alarms = alarms.new_alarms(
+            self,
+            function=self.function,
+            queue=self.queue,
+            dead_letter_queue=self.dead_letter_queue,
+            metrics_namespace=metrics_namespace,
+            age_threshold=oldest_message_age_threshold,
+            alarm_action=alarm_action,
         )
         self._activation: RuleSetActivation | None = None
         if activate_rule_set:
-            activation = RuleSetActivation(self, "RuleSetActivation", rule_set=self.rule_set)
-            activation.node.add_dependency(self.rule)
-            self._activation = activation
+            self._activation = RuleSetActivation(self, "RuleSetActivation", rule_set=self.rule_set)
+            self._activation.node.add_dependency(self.rule)
         if hosted_zone is not None:
-            self._new_mx_records(hosted_zone, recipients, stack.region)
+            dns.new_mx_records(self, hosted_zone, props.recipients, cdk.Stack.of(self).region)
 
     @property
     def object_key_prefix(self) -> str:
@@ -354,22 +224,22 @@ class BounceProcessor(Construct):
     @property
     def topic_key(self) -> kms.Key:
         """Customer-managed key of the topic (SES may use it)."""
-        return self._topic_key
+        return self._messaging.topic_key
 
     @property
     def topic(self) -> sns.Topic:
         """Topic the receipt rule's S3 action notifies."""
-        return self._topic
+        return self._messaging.topic
 
     @property
     def dead_letter_queue(self) -> sqs.Queue:
         """Dead-letter queue: permanent failures, expired and over-received records."""
-        return self._dead_letter_queue
+        return self._messaging.dead_letter_queue
 
     @property
     def queue(self) -> sqs.Queue:
         """Queue feeding the function (raw SNS delivery)."""
-        return self._queue
+        return self._messaging.queue
 
     @property
     def rule_set(self) -> ses.IReceiptRuleSet:
@@ -404,400 +274,3 @@ class BounceProcessor(Construct):
     def grant_read_mail(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant reading the raw mail (objects under the key prefix) to `grantee`."""
         return self.bucket.grant_read(grantee, f"{self.object_key_prefix}*")
-
-    @staticmethod
-    def _batching_problems(batch_size: int, window: cdk.Duration | None) -> list[str]:
-        if window is not None:
-            large_batch = isinstance(batch_size, int) and batch_size > 10
-            return validation.duration_problems(
-                "max_batching_window",
-                window,
-                minimum_seconds=1 if large_batch else 0,
-                maximum_seconds=300,
-                why=f" (batch_size {batch_size} is above 10)" if large_batch else "",
-            )
-        if isinstance(batch_size, int) and batch_size > 10:
-            return [f"batch_size {batch_size} is above 10, which needs a max_batching_window"]
-        return []
-
-    @staticmethod
-    def _bucket_problems(
-        bucket: s3.IBucket | None,
-        mail_retention: cdk.Duration | None,
-        removal_policy: cdk.RemovalPolicy | None,
-        server_access_logs_bucket: s3.IBucket | None,
-    ) -> list[str]:
-        if bucket is None:
-            return (
-                validation.whole_days_problems("mail_retention", mail_retention)
-                if mail_retention is not None
-                else []
-            )
-        settings = {
-            "mail_retention": mail_retention,
-            "removal_policy": removal_policy,
-            "server_access_logs_bucket": server_access_logs_bucket,
-        }
-        conflicts = [name for name, value in settings.items() if value is not None]
-        if not conflicts:
-            return []
-        return [
-            "bucket is an existing bucket, so these settings of a new bucket do not apply: "
-            + ", ".join(conflicts)
-        ]
-
-    @staticmethod
-    def _rule_set_problems(
-        rule_set: ses.IReceiptRuleSet | None, activate: bool, activate_imported: bool
-    ) -> list[str]:
-        if activate_imported and not activate:
-            return ["activate_imported_rule_set=True needs activate_rule_set=True"]
-        imported = rule_set is not None and not isinstance(
-            rule_set.node.default_child, ses.CfnReceiptRuleSet
-        )
-        if activate and imported and not activate_imported:
-            return [
-                "activate_rule_set=True with an imported rule_set would make a rule set that "
-                "this app does not own the active one; pass activate_imported_rule_set=True "
-                "to confirm"
-            ]
-        return []
-
-    @staticmethod
-    def _region_problems(
-        scope: Construct,
-        region: str,
-        receiving_regions: Sequence[str] | None,
-        hosted_zone: route53.IHostedZone | None,
-    ) -> list[str]:
-        if cdk.Token.is_unresolved(region):
-            if hosted_zone is None:
-                return []
-            return [
-                "hosted_zone needs a concrete stack region for its MX records "
-                "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
-            ]
-        allowed = BounceProcessor._receiving_regions(scope, receiving_regions)
-        if region in allowed:
-            return []
-        return [
-            f"region {region!r} does not receive mail through SES; receiving regions: "
-            f"{', '.join(allowed)} (override with the receiving_regions prop or the context key "
-            f"{defaults.RECEIVING_REGIONS_CONTEXT_KEY!r})"
-        ]
-
-    @staticmethod
-    def _receiving_regions(
-        scope: Construct, receiving_regions: Sequence[str] | None
-    ) -> tuple[str, ...]:
-        if receiving_regions is not None:
-            return tuple(receiving_regions)
-        from_context = scope.node.try_get_context(defaults.RECEIVING_REGIONS_CONTEXT_KEY)
-        if isinstance(from_context, str):
-            return tuple(r.strip() for r in from_context.split(",") if r.strip())
-        if isinstance(from_context, list):
-            return tuple(str(r) for r in from_context)
-        return defaults.RECEIVING_REGIONS
-
-    @staticmethod
-    def _policy_document(
-        policy: BouncePolicy | Mapping[str, Any] | None, problems: list[str]
-    ) -> dict[str, Any]:
-        """The policy as JSON; a validation error is added to `problems` (empty dict then)."""
-        if policy is None:
-            return default_policy().to_dict()
-        if isinstance(policy, BouncePolicy):
-            return policy.to_dict()
-        try:
-            return BouncePolicy.from_dict(dict(policy)).to_dict()
-        except PolicyError as error:
-            problems.append(f"policy is invalid: {error}")
-            return {}
-
-    def _new_mail_bucket(
-        self,
-        mail_retention: cdk.Duration,
-        removal_policy: cdk.RemovalPolicy,
-        server_access_logs_bucket: s3.IBucket | None,
-    ) -> s3.Bucket:
-        secure: dict[str, Any] = {
-            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
-            "encryption": s3.BucketEncryption.S3_MANAGED,
-            "enforce_ssl": True,
-            "removal_policy": removal_policy,
-        }
-        if server_access_logs_bucket is None:
-            logs_bucket = s3.Bucket(
-                self,
-                "AccessLogsBucket",
-                **secure,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        id="ExpireAccessLogs", expiration=defaults.ACCESS_LOGS_RETENTION
-                    )
-                ],
-            )
-            self._access_logs_bucket = logs_bucket
-        else:
-            self._access_logs_bucket = server_access_logs_bucket
-        return s3.Bucket(
-            self,
-            "MailBucket",
-            **secure,
-            versioned=True,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="mail-bucket/",
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireRawMail",
-                    prefix=self.object_key_prefix or None,
-                    expiration=mail_retention,
-                    noncurrent_version_expiration=mail_retention,
-                ),
-                s3.LifecycleRule(
-                    id="CleanUp",
-                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
-                    expired_object_delete_marker=True,
-                ),
-            ],
-        )
-
-    def _new_function(
-        self,
-        *,
-        bounce_sender: str,
-        bounce_sender_arn: str | None,
-        recipient_arns: dict[str, str],
-        send_rate: float,
-        metrics_namespace: str,
-        function_timeout: cdk.Duration,
-        log_retention: logs.RetentionDays,
-    ) -> lambda_.Function:
-        stack = cdk.Stack.of(self)
-        log_group = logs.LogGroup(self, "FunctionLogGroup", retention=log_retention)
-        role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="cdk-ses-bounce runtime: SendBounce, raw mail, queues",
-        )
-        log_group.grant_write(role)
-
-        def identity_arn(name: str) -> str:
-            return stack.format_arn(
-                service="ses",
-                resource="identity",
-                resource_name=name,
-                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
-            )
-
-        if bounce_sender_arn is not None:
-            sender_arns = [bounce_sender_arn]
-        elif cdk.Token.is_unresolved(bounce_sender):
-            sender_arns = [identity_arn(bounce_sender)]
-        else:
-            local_part, domain = bounce_sender.rsplit("@", 1)
-            # IAM compares resource ARNs case-sensitively; SES identities are lowercase domains.
-            sender_arns = [
-                identity_arn(f"{local_part}@{domain.lower()}"),
-                identity_arn(domain.lower()),
-            ]
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="SendBounceAsTheBounceSender",
-                actions=["ses:SendBounce"],
-                resources=[*sender_arns, *dict.fromkeys(recipient_arns.values())],
-                conditions={"StringEquals": {"ses:FromAddress": bounce_sender}},
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TellMissingMailFromForbidden",
-                # Without ListBucket, S3 answers 403 instead of 404 for a missing key, and the
-                # runtime could not dead-letter a missing mail object as mail-object-missing.
-                actions=["s3:ListBucket"],
-                resources=[self.bucket.bucket_arn],
-            )
-        )
-        mail_objects = self.bucket.arn_for_objects(f"{self.object_key_prefix}*")
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadAndTagRawMail",
-                actions=["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
-                resources=[mail_objects],
-            )
-        )
-        nag.acknowledge_wildcard_resource(
-            role,
-            mail_objects,
-            "The runtime reads and tags the raw mail objects, whose keys are the key prefix "
-            "plus the SES message id: the '*' is only under that prefix",
-        )
-        send_claims = self.bucket.arn_for_objects(f"{self.object_key_prefix}*{SEND_CLAIM_SUFFIX}")
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ClaimAndReleaseBounceSends",
-                actions=["s3:PutObject", "s3:DeleteObject"],
-                resources=[send_claims],
-            )
-        )
-        nag.acknowledge_wildcard_resource(
-            role,
-            send_claims,
-            "Before each SendBounce the runtime creates <mail object key>.bounce-claim with a "
-            "conditional write (and deletes it when SES did not send): the '*' stands for the SES "
-            "message id, and only keys with that suffix under the prefix can be written",
-        )
-        environment = {
-            "BOUNCE_SENDER": bounce_sender,
-            "RECIPIENT_IDENTITY_ARNS": stack.to_json_string(
-                {recipient.lower(): arn for recipient, arn in recipient_arns.items()}
-            ),
-            "BOUNCE_POLICY_FILE": f"{POLICY_MOUNT}/{defaults.POLICY_LAYER_PATH}",
-            "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
-            "SEND_RATE_PER_SECOND": repr(float(send_rate)),
-            "SEND_CLAIM_TTL_SECONDS": str(int(function_timeout.to_seconds())),
-            "METRICS_NAMESPACE": metrics_namespace,
-        }
-        if bounce_sender_arn is not None:
-            environment["BOUNCE_SENDER_ARN"] = bounce_sender_arn
-        return lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=defaults.RUNTIME_HANDLER,
-            code=lambda_.Code.from_asset(str(stage_runtime())),
-            layers=[self.policy_layer],
-            environment=environment,
-            timeout=function_timeout,
-            memory_size=defaults.FUNCTION_MEMORY_MB,
-            role=role,
-            log_group=log_group,
-            description="cdk-ses-bounce: sends SES bounces for received mail",
-        )
-
-    def _new_alarms(
-        self,
-        metrics_namespace: str,
-        age_threshold: cdk.Duration,
-        alarm_action: cloudwatch.IAlarmAction | None,
-    ) -> BounceProcessorAlarms:
-        def alarm(
-            id: str, metric: cloudwatch.IMetric, threshold: float, what: str
-        ) -> cloudwatch.Alarm:
-            new = cloudwatch.Alarm(
-                self,
-                id,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=f"cdk-ses-bounce {self.node.path}: {what}",
-            )
-            if alarm_action is not None:
-                new.add_alarm_action(alarm_action)
-            return new
-
-        def runtime_metric(name: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=metrics_namespace,
-                metric_name=name,
-                dimensions_map={"FunctionName": self.function.function_name},
-                statistic=cloudwatch.Stats.SUM,
-                period=defaults.ALARM_PERIOD,
-            )
-
-        return BounceProcessorAlarms(
-            dead_letter_queue_not_empty=alarm(
-                "DeadLetterQueueNotEmptyAlarm",
-                self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    statistic=cloudwatch.Stats.MAXIMUM, period=cdk.Duration.minutes(1)
-                ),
-                1,
-                "records failed permanently or expired; see their reason attributes",
-            ),
-            oldest_message_age=alarm(
-                "OldestMessageAgeAlarm",
-                self.queue.metric_approximate_age_of_oldest_message(
-                    statistic=cloudwatch.Stats.MAXIMUM, period=defaults.ALARM_PERIOD
-                ),
-                age_threshold.to_seconds(),
-                "mail waits too long; SendBounce refuses mail older than 24 hours",
-            ),
-            function_errors=alarm(
-                "FunctionErrorsAlarm",
-                self.function.metric_errors(
-                    statistic=cloudwatch.Stats.SUM, period=defaults.ALARM_PERIOD
-                ),
-                1,
-                "the bounce function failed",
-            ),
-            send_bounce_throttled=alarm(
-                "SendBounceThrottledAlarm",
-                runtime_metric("SendBounceThrottled"),
-                1,
-                "SendBounce was throttled: the rate exceeds the account's limit",
-            ),
-            permanent_failures=alarm(
-                "PermanentFailuresAlarm",
-                runtime_metric("PermanentFailures"),
-                1,
-                "records failed permanently and went to the dead-letter queue",
-            ),
-        )
-
-    def _warn_if_a_batch_outlasts_the_timeout(
-        self,
-        batch_size: int,
-        instance_rate: float,
-        function_timeout: cdk.Duration,
-        max_receive_count: int,
-    ) -> None:
-        """Warn when a full batch of bounces cannot be sent within one invocation."""
-        sending_seconds = batch_size / instance_rate
-        timeout_seconds = function_timeout.to_seconds()
-        if sending_seconds + defaults.RECORD_TIME_MARGIN_SECONDS <= timeout_seconds:
-            return
-        cdk.Annotations.of(self).add_warning_v2(
-            "cdk-ses-bounce:batchOutlastsTimeout",
-            f"A batch of {batch_size} bounces needs at least {sending_seconds:g} s at "
-            f"{instance_rate:g} SendBounce calls/s per instance, plus the runtime's "
-            f"{defaults.RECORD_TIME_MARGIN_SECONDS} s margin: more than function_timeout "
-            f"{timeout_seconds:g} s. The rest of each full batch returns to the queue and uses up "
-            f"receives (max_receive_count {max_receive_count}); lower batch_size or raise "
-            "function_timeout",
-        )
-
-    def _new_mx_records(
-        self, zone: route53.IHostedZone, recipients: Sequence[str], region: str
-    ) -> None:
-        zone_name = zone.zone_name.rstrip(".")
-        domains = dict.fromkeys(
-            recipient.lower() for recipient in recipients if validation.is_domain(recipient)
-        )
-        for domain in domains:
-            in_zone = (
-                cdk.Token.is_unresolved(zone_name)
-                or domain == zone_name.lower()
-                or domain.endswith("." + zone_name.lower())
-            )
-            if not in_zone:
-                cdk.Annotations.of(self).add_warning_v2(
-                    "cdk-ses-bounce:recipientOutsideZone",
-                    f"Recipient domain {domain!r} is not in hosted_zone {zone_name!r}: "
-                    "no MX record is created for it",
-                )
-            else:
-                route53.MxRecord(
-                    self,
-                    f"MxRecord-{domain}",
-                    zone=zone,
-                    record_name=f"{domain}.",
-                    values=[
-                        route53.MxRecordValue(
-                            host_name=f"inbound-smtp.{region}.amazonaws.com", priority=10
-                        )
-                    ],
-                )

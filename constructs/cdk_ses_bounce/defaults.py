@@ -1,39 +1,51 @@
-"""Safe defaults of the BounceProcessor, in one place (the README's props table quotes them)."""
+"""Safe defaults and fixed settings of the BounceProcessor's resources, in one place (the
+README's props table quotes them). What the runtime shares lives in `bounce_runtime.contract`."""
 
 from __future__ import annotations
 
 from typing import Final
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ses as ses
 
+# Receiving and storage.
 OBJECT_KEY_PREFIX: Final = "inbound/"
+TLS_POLICY: Final = ses.TlsPolicy.OPTIONAL
 MAIL_RETENTION: Final = cdk.Duration.days(7)
 ACCESS_LOGS_RETENTION: Final = cdk.Duration.days(90)
+ACCESS_LOGS_PREFIX: Final = "mail-bucket/"
+INCOMPLETE_UPLOAD_EXPIRY: Final = cdk.Duration.days(1)
 BUCKET_REMOVAL_POLICY: Final = cdk.RemovalPolicy.RETAIN
-TLS_POLICY: Final = ses.TlsPolicy.OPTIONAL
 
-RATE_PER_SECOND: Final = 1.0
-MAX_RATE_PER_SECOND: Final = 1000.0
-MAX_CONCURRENCY: Final = 2
-BATCH_SIZE: Final = 10
-FUNCTION_TIMEOUT: Final = cdk.Duration.minutes(2)
-# The runtime starts no record with less than ~40-50 s left (S3 calls, one send, tagging).
-RECORD_TIME_MARGIN_SECONDS: Final = 50
-MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
-FUNCTION_MEMORY_MB: Final = 256
+# Queues.
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 MAX_RECEIVE_COUNT: Final = 10
 DEAD_LETTER_RETENTION: Final = cdk.Duration.days(14)
+
+# The function and its pacing.
+RATE_PER_SECOND: Final = 1.0
+MAX_RATE_PER_SECOND: Final = 1000.0
+MAX_CONCURRENCY: Final = 2
+MIN_MAX_CONCURRENCY: Final = 2  # the lowest maximum concurrency an SQS event source accepts
+BATCH_SIZE: Final = 10
+FUNCTION_TIMEOUT: Final = cdk.Duration.minutes(2)
+# Above the runtime's largest per-record time margin (contract.record_time_margin_seconds).
+MIN_FUNCTION_TIMEOUT_SECONDS: Final = 60
+MAX_FUNCTION_TIMEOUT_SECONDS: Final = 900
+FUNCTION_MEMORY_MB: Final = 256
+FUNCTION_RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
+FUNCTION_ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 LOG_RETENTION: Final = logs.RetentionDays.THREE_MONTHS
 
-METRICS_NAMESPACE: Final = "CdkSesBounce"
+# Alarms.
 OLDEST_MESSAGE_AGE_THRESHOLD: Final = cdk.Duration.hours(1)
 ALARM_PERIOD: Final = cdk.Duration.minutes(5)
+DEAD_LETTER_ALARM_PERIOD: Final = cdk.Duration.minutes(1)
 
-POLICY_LAYER_PATH: Final = "cdk-ses-bounce/policy.json"
-RUNTIME_HANDLER: Final = "bounce_runtime.handler.handler"
+# DNS.
+MX_PRIORITY: Final = 10
 
 RECEIVING_REGIONS_CONTEXT_KEY: Final = "cdk-ses-bounce:receivingRegions"
 # Regions where SES receives mail (endpoint table, January 2024); AWS adds regions, so this is

@@ -1,17 +1,28 @@
-"""Synth-time checks of BounceProcessor props; each returns the problems it found as messages."""
+"""Synth-time checks of BounceProcessor props: `validate_props` raises one ValueError naming every
+problem (unresolved tokens are skipped); `add_warnings` annotates what deploys but may surprise."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ses as ses
+from constructs import Construct
+
+from bounce_runtime import contract
+from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.errors import PolicyError
+from cdk_ses_bounce import defaults
+from cdk_ses_bounce.props import Props
 
 MAX_RECIPIENTS = 100
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+", re.IGNORECASE)
 _LOCAL_PART = re.compile(r"[^@\s\"(),:;<>\[\]\\]{1,64}")
-_IDENTITY_ARN = re.compile(r"arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:identity/[^\s/]+")
 _METRICS_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
 
 
@@ -45,11 +56,11 @@ def recipient_problems(recipients: Sequence[str]) -> list[str]:
                 f"recipients[{index}] must be a domain (example.com) or an address "
                 f"(user@example.com), got {recipient!r}"
             )
-        elif recipient.lower() in seen:
+        elif contract.recipient_key(recipient) in seen:
             problems.append(
                 f"recipients[{index}] repeats {recipient!r} (recipients compare case-insensitively)"
             )
-        seen.add(recipient.lower())
+        seen.add(contract.recipient_key(recipient))
     return problems
 
 
@@ -62,12 +73,9 @@ def address_problems(name: str, value: str) -> list[str]:
 
 def identity_arn_problems(name: str, value: str) -> list[str]:
     """Problems of a prop that must hold an SES identity ARN."""
-    if cdk.Token.is_unresolved(value) or _IDENTITY_ARN.fullmatch(value):
+    if cdk.Token.is_unresolved(value) or contract.identity_arn_problem(value) is None:
         return []
-    return [
-        f"{name} must be an SES identity ARN "
-        f"(arn:<partition>:ses:<region>:<account>:identity/<address or domain>), got {value!r}"
-    ]
+    return [f"{name} must be an SES identity ARN ({contract.IDENTITY_ARN_FORM}), got {value!r}"]
 
 
 def recipient_identity_arn_problems(arns: Mapping[str, str]) -> list[str]:
@@ -75,12 +83,12 @@ def recipient_identity_arn_problems(arns: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     seen: dict[str, str] = {}
     for recipient, arn in arns.items():
-        if (earlier := seen.get(recipient.lower())) is not None:
+        if (earlier := seen.get(contract.recipient_key(recipient))) is not None:
             problems.append(
                 f"recipient_identity_arns keys must differ ignoring case: {earlier!r} and "
                 f"{recipient!r}"
             )
-        seen[recipient.lower()] = recipient
+        seen[contract.recipient_key(recipient)] = recipient
         if not cdk.Token.is_unresolved(recipient) and not (
             is_domain(recipient) or is_address(recipient)
         ):
@@ -165,3 +173,230 @@ def metrics_namespace_problems(namespace: str) -> list[str]:
         "metrics_namespace must be 1-255 characters of letters, digits, space and . _ / # : - "
         f"and must not start with 'AWS/', got {namespace!r}"
     ]
+
+
+def largest_record_time_margin_seconds() -> float:
+    """The runtime's per-record time margin with the policy that needs the most time."""
+    return max(
+        contract.record_time_margin_seconds(needs_object_size=size, reads_headers=headers)
+        for size in (False, True)
+        for headers in (False, True)
+    )
+
+
+def record_time_margin_seconds(policy: BouncePolicy) -> float:
+    """The runtime's per-record time margin with this policy."""
+    return contract.record_time_margin_seconds(
+        needs_object_size=policy.needs_object_size, reads_headers=policy.guards.reads_headers
+    )
+
+
+def batching_problems(batch_size: int, window: cdk.Duration | None) -> list[str]:
+    """Problems of the batching window (SQS needs one above 10 records per batch)."""
+    if window is not None:
+        large_batch = isinstance(batch_size, int) and batch_size > 10
+        return duration_problems(
+            "max_batching_window",
+            window,
+            minimum_seconds=1 if large_batch else 0,
+            maximum_seconds=300,
+            why=f" (batch_size {batch_size} is above 10)" if large_batch else "",
+        )
+    if isinstance(batch_size, int) and batch_size > 10:
+        return [f"batch_size {batch_size} is above 10, which needs a max_batching_window"]
+    return []
+
+
+def bucket_problems(
+    bucket: s3.IBucket | None,
+    mail_retention: cdk.Duration | None,
+    removal_policy: cdk.RemovalPolicy | None,
+    server_access_logs_bucket: s3.IBucket | None,
+) -> list[str]:
+    """Problems of the bucket props (settings of a new bucket do not apply to a passed one)."""
+    if bucket is None:
+        return (
+            whole_days_problems("mail_retention", mail_retention)
+            if mail_retention is not None
+            else []
+        )
+    settings = {
+        "mail_retention": mail_retention,
+        "removal_policy": removal_policy,
+        "server_access_logs_bucket": server_access_logs_bucket,
+    }
+    conflicts = [name for name, value in settings.items() if value is not None]
+    if not conflicts:
+        return []
+    return [
+        "bucket is an existing bucket, so these settings of a new bucket do not apply: "
+        + ", ".join(conflicts)
+    ]
+
+
+def is_imported_rule_set(rule_set: ses.IReceiptRuleSet | None) -> bool:
+    """True for a rule set that this app references but does not define."""
+    return rule_set is not None and not isinstance(
+        rule_set.node.default_child, ses.CfnReceiptRuleSet
+    )
+
+
+def rule_set_problems(
+    rule_set: ses.IReceiptRuleSet | None, activate: bool, activate_imported: bool
+) -> list[str]:
+    """Problems of activation (an imported rule set is activated only on explicit request)."""
+    if activate_imported and not activate:
+        return ["activate_imported_rule_set=True needs activate_rule_set=True"]
+    if activate and is_imported_rule_set(rule_set) and not activate_imported:
+        return [
+            "activate_rule_set=True with an imported rule_set would make a rule set that "
+            "this app does not own the active one; pass activate_imported_rule_set=True "
+            "to confirm"
+        ]
+    return []
+
+
+def receiving_regions(scope: Construct, from_props: Sequence[str] | None) -> tuple[str, ...]:
+    """The regions where SES receives mail: the prop, else the context key, else the default."""
+    if from_props is not None:
+        return tuple(from_props)
+    from_context = scope.node.try_get_context(defaults.RECEIVING_REGIONS_CONTEXT_KEY)
+    if isinstance(from_context, str):
+        return tuple(r.strip() for r in from_context.split(",") if r.strip())
+    if isinstance(from_context, list):
+        return tuple(str(r) for r in from_context)
+    return defaults.RECEIVING_REGIONS
+
+
+def region_problems(
+    scope: Construct,
+    region: str,
+    from_props: Sequence[str] | None,
+    hosted_zone: route53.IHostedZone | None,
+) -> list[str]:
+    """Problems of the stack region (SES receives mail only in some regions)."""
+    if cdk.Token.is_unresolved(region):
+        if hosted_zone is None:
+            return []
+        return [
+            "hosted_zone needs a concrete stack region for its MX records "
+            "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
+        ]
+    allowed = receiving_regions(scope, from_props)
+    if region in allowed:
+        return []
+    return [
+        f"region {region!r} does not receive mail through SES; receiving regions: "
+        f"{', '.join(allowed)} (override with the receiving_regions prop or the context key "
+        f"{defaults.RECEIVING_REGIONS_CONTEXT_KEY!r})"
+    ]
+
+
+def checked_policy(
+    policy: BouncePolicy | Mapping[str, Any] | None, problems: list[str]
+) -> BouncePolicy:
+    """The policy, validated; a validation error is added to `problems` (default policy then)."""
+    if policy is None:
+        return default_policy()
+    if isinstance(policy, BouncePolicy):
+        return policy
+    try:
+        return BouncePolicy.from_dict(dict(policy))
+    except PolicyError as error:
+        problems.append(f"policy is invalid: {error}")
+        return default_policy()
+
+
+def validate_props(scope: Construct, props: Props) -> BouncePolicy:
+    """The validated bounce policy; raises one ValueError listing every problem of `props`."""
+    largest_margin = largest_record_time_margin_seconds()
+    problems = [
+        *recipient_problems(props.recipients),
+        *address_problems("bounce_sender", props.bounce_sender),
+        *(
+            identity_arn_problems("bounce_sender_arn", props.bounce_sender_arn)
+            if props.bounce_sender_arn is not None
+            else []
+        ),
+        *recipient_identity_arn_problems(props.recipient_identity_arns),
+        *object_key_prefix_problems(props.object_key_prefix),
+        *number_problems(
+            "rate_per_second",
+            props.rate_per_second,
+            minimum=0,
+            maximum=defaults.MAX_RATE_PER_SECOND,
+            exclusive_minimum=True,
+        ),
+        *number_problems(
+            "max_concurrency",
+            props.max_concurrency,
+            minimum=defaults.MIN_MAX_CONCURRENCY,
+            maximum=1000,
+            integer=True,
+        ),
+        *number_problems("batch_size", props.batch_size, minimum=1, maximum=10000, integer=True),
+        *number_problems(
+            "max_receive_count", props.max_receive_count, minimum=1, maximum=1000, integer=True
+        ),
+        *duration_problems(
+            "function_timeout",
+            props.function_timeout,
+            minimum_seconds=defaults.MIN_FUNCTION_TIMEOUT_SECONDS,
+            maximum_seconds=defaults.MAX_FUNCTION_TIMEOUT_SECONDS,
+            why=f" (the runtime keeps up to {largest_margin:g} s of margin to finish a record)",
+        ),
+        *duration_problems(
+            "oldest_message_age_threshold",
+            props.oldest_message_age_threshold,
+            minimum_seconds=60,
+            maximum_seconds=contract.SEND_BOUNCE_WINDOW_S,
+            exclusive_maximum=True,
+            why=" (the 24-hour SendBounce window)",
+        ),
+        *metrics_namespace_problems(props.metrics_namespace),
+        *batching_problems(props.batch_size, props.max_batching_window),
+        *bucket_problems(
+            props.bucket,
+            props.mail_retention,
+            props.removal_policy,
+            props.server_access_logs_bucket,
+        ),
+        *rule_set_problems(
+            props.rule_set, props.activate_rule_set, props.activate_imported_rule_set
+        ),
+        *region_problems(
+            scope, cdk.Stack.of(scope).region, props.receiving_regions, props.hosted_zone
+        ),
+    ]
+    policy = checked_policy(props.policy, problems)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return policy
+
+
+def batch_outlasts_timeout_warning(props: Props, policy: BouncePolicy) -> str | None:
+    """Why a full batch of bounces cannot be sent within one invocation, or None."""
+    sending_seconds = props.batch_size / props.instance_send_rate
+    margin = record_time_margin_seconds(policy)
+    timeout_seconds = props.function_timeout.to_seconds()
+    if cdk.Token.is_unresolved(timeout_seconds) or sending_seconds + margin <= timeout_seconds:
+        return None
+    return (
+        f"A batch of {props.batch_size} bounces needs at least {sending_seconds:g} s at "
+        f"{props.instance_send_rate:g} SendBounce calls/s per instance, plus the runtime's "
+        f"{margin:g} s margin: more than function_timeout {timeout_seconds:g} s. The rest of "
+        f"each full batch returns to the queue and uses up receives (max_receive_count "
+        f"{props.max_receive_count}); lower batch_size or raise function_timeout"
+    )
+
+
+def add_warnings(scope: Construct, props: Props, policy: BouncePolicy) -> None:
+    """Annotate `scope` with what deploys but may not work as the user expects."""
+    if cdk.Token.is_unresolved(cdk.Stack.of(scope).region):
+        cdk.Annotations.of(scope).add_warning_v2(
+            "cdk-ses-bounce:unresolvedRegion",
+            "The stack region is unresolved, so whether SES receives mail there cannot be "
+            "checked: give the stack a concrete region (env) to check it at synth time",
+        )
+    if (too_long := batch_outlasts_timeout_warning(props, policy)) is not None:
+        cdk.Annotations.of(scope).add_warning_v2("cdk-ses-bounce:batchOutlastsTimeout", too_long)

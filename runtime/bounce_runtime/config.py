@@ -1,4 +1,4 @@
-"""The runtime's settings, read from the environment contract in docs/design.md."""
+"""The runtime's settings, read from the environment variables named in ``contract``."""
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
@@ -9,14 +9,30 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from bounce_runtime.dsn import SenderIdentity
+from bounce_runtime.contract import (
+    DEFAULT_LOG_LEVEL,
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SEND_CLAIM_TTL_SECONDS,
+    DEFAULT_SEND_RATE_PER_SECOND,
+    ENV_BOUNCE_POLICY_FILE,
+    ENV_BOUNCE_SENDER,
+    ENV_BOUNCE_SENDER_ARN,
+    ENV_DEAD_LETTER_QUEUE_URL,
+    ENV_FUNCTION_NAME,
+    ENV_LOG_LEVEL,
+    ENV_METRICS_NAMESPACE,
+    ENV_RECIPIENT_IDENTITY_ARNS,
+    ENV_SEND_CLAIM_TTL_SECONDS,
+    ENV_SEND_RATE_PER_SECOND,
+    IDENTITY_ARN_FORM,
+    LOG_LEVELS,
+    UNKNOWN_FUNCTION_NAME,
+    identity_arn_problem,
+    recipient_key,
+)
+from bounce_runtime.core.dsn import SenderIdentity
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError, PolicyError
-from bounce_runtime.policy import BouncePolicy, default_policy
-
-DEFAULT_METRICS_NAMESPACE = "CdkSesBounce"
-DEFAULT_SEND_RATE_PER_SECOND = 1.0
-DEFAULT_SEND_CLAIM_TTL_SECONDS = 900.0  # Lambda's longest timeout
-UNKNOWN_FUNCTION_NAME = "unknown"
 
 
 def _required(environ: Mapping[str, str], name: str, allowed: str) -> str:
@@ -36,17 +52,15 @@ def _email_address(environ: Mapping[str, str], name: str) -> str:
 
 
 def _identity_arn(name: str, value: str) -> str:
-    parts = value.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "ses" or "identity/" not in parts[5]:
+    if identity_arn_problem(value) is not None:
         raise ConfigError(
-            f"{name} has {value!r}: an SES identity ARN "
-            "arn:<partition>:ses:<region>:<account>:identity/<address or domain> is required"
+            f"{name} has {value!r}: an SES identity ARN {IDENTITY_ARN_FORM} is required"
         )
     return value
 
 
 def _recipient_arns(environ: Mapping[str, str]) -> dict[str, str]:
-    name = "RECIPIENT_IDENTITY_ARNS"
+    name = ENV_RECIPIENT_IDENTITY_ARNS
     raw = environ.get(name, "").strip() or "{}"
     allowed = "a JSON object mapping recipient domains or addresses to SES identity ARNs"
     try:
@@ -57,7 +71,7 @@ def _recipient_arns(environ: Mapping[str, str]) -> dict[str, str]:
         isinstance(key, str) and key and isinstance(arn, str) for key, arn in data.items()
     ):
         raise ConfigError(f"{name} is {raw!r}: {allowed} is required")
-    return {key.lower(): _identity_arn(name, arn) for key, arn in data.items()}
+    return {recipient_key(key): _identity_arn(name, arn) for key, arn in data.items()}
 
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float, unit: str) -> float:
@@ -74,7 +88,7 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, unit
 
 
 def _queue_url(environ: Mapping[str, str]) -> str:
-    name = "DEAD_LETTER_QUEUE_URL"
+    name = ENV_DEAD_LETTER_QUEUE_URL
     allowed = "an SQS queue URL (https://...)"
     value = _required(environ, name, allowed)
     if not value.startswith(("https://", "http://")):
@@ -82,17 +96,35 @@ def _queue_url(environ: Mapping[str, str]) -> str:
     return value
 
 
+def _log_level(environ: Mapping[str, str]) -> str:
+    raw = environ.get(ENV_LOG_LEVEL, "").strip()
+    if not raw:
+        return DEFAULT_LOG_LEVEL
+    if raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"{ENV_LOG_LEVEL} is {raw!r}: one of {', '.join(LOG_LEVELS)} is required")
+    return raw.upper()
+
+
 def load_policy(path: str) -> BouncePolicy:
     """Read a policy JSON file; a missing, unreadable or invalid file is a ``ConfigError``."""
+    from bounce_runtime.core.policy_json import parse_policy_json
+
     try:
         with open(path, encoding="utf-8") as policy_file:
             text = policy_file.read()
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"BOUNCE_POLICY_FILE {path!r} cannot be read: {error}") from error
+        raise ConfigError(f"{ENV_BOUNCE_POLICY_FILE} {path!r} cannot be read: {error}") from error
     try:
-        return BouncePolicy.from_json(text)
+        return parse_policy_json(text)
     except PolicyError as error:
-        raise ConfigError(f"BOUNCE_POLICY_FILE {path!r} is not a valid policy: {error}") from error
+        raise ConfigError(
+            f"{ENV_BOUNCE_POLICY_FILE} {path!r} is not a valid policy: {error}"
+        ) from error
+
+
+def lambda_function_name(environ: Mapping[str, str]) -> str:
+    """The Lambda function's name (set by Lambda), or ``unknown`` outside Lambda."""
+    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
 class RuntimeConfig(NamedTuple):
@@ -107,30 +139,34 @@ class RuntimeConfig(NamedTuple):
     send_claim_ttl_seconds: float = DEFAULT_SEND_CLAIM_TTL_SECONDS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     function_name: str = UNKNOWN_FUNCTION_NAME
+    log_level: str = DEFAULT_LOG_LEVEL
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "RuntimeConfig":
         """Read and check every variable; raise ``ConfigError`` naming the first bad one."""
-        sender_arn = environ.get("BOUNCE_SENDER_ARN", "").strip()
-        policy_file = environ.get("BOUNCE_POLICY_FILE", "").strip()
+        sender_arn = environ.get(ENV_BOUNCE_SENDER_ARN, "").strip()
+        policy_file = environ.get(ENV_BOUNCE_POLICY_FILE, "").strip()
         return cls(
-            bounce_sender=_email_address(environ, "BOUNCE_SENDER"),
+            bounce_sender=_email_address(environ, ENV_BOUNCE_SENDER),
             dead_letter_queue_url=_queue_url(environ),
             policy=load_policy(policy_file) if policy_file else default_policy(),
-            bounce_sender_arn=_identity_arn("BOUNCE_SENDER_ARN", sender_arn)
+            bounce_sender_arn=_identity_arn(ENV_BOUNCE_SENDER_ARN, sender_arn)
             if sender_arn
             else None,
             recipient_identity_arns=_recipient_arns(environ),
             send_rate_per_second=_positive_number(
-                environ, "SEND_RATE_PER_SECOND", DEFAULT_SEND_RATE_PER_SECOND, "calls per second"
+                environ,
+                ENV_SEND_RATE_PER_SECOND,
+                DEFAULT_SEND_RATE_PER_SECOND,
+                "calls per second",
             ),
             send_claim_ttl_seconds=_positive_number(
-                environ, "SEND_CLAIM_TTL_SECONDS", DEFAULT_SEND_CLAIM_TTL_SECONDS, "seconds"
+                environ, ENV_SEND_CLAIM_TTL_SECONDS, DEFAULT_SEND_CLAIM_TTL_SECONDS, "seconds"
             ),
-            metrics_namespace=environ.get("METRICS_NAMESPACE", "").strip()
+            metrics_namespace=environ.get(ENV_METRICS_NAMESPACE, "").strip()
             or DEFAULT_METRICS_NAMESPACE,
-            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()
-            or UNKNOWN_FUNCTION_NAME,
+            function_name=lambda_function_name(environ),
+            log_level=_log_level(environ),
         )
 
     def sender_identity(self) -> SenderIdentity:

@@ -177,12 +177,20 @@ def pre_send_s3_calls(*, needs_object_size: bool, reads_headers: bool) -> int:
     return int(needs_object_size) + int(reads_headers) + 2
 
 
-def record_time_margin_seconds(*, needs_object_size: bool, reads_headers: bool) -> float:
+def record_time_margin_seconds(
+    *,
+    needs_object_size: bool,
+    reads_headers: bool,
+    call_bound_s: float = AWS_CALL_BOUND_S,
+    send_attempt_s: float = SEND_ATTEMPT_TIMEOUT_S,
+) -> float:
     """Lambda time a record needs before it starts: its pre-send S3 calls plus one SendBounce
     attempt (39 s with the default policy, 50 s with a size rule). The runtime leaves the rest of
-    a batch for redelivery when less remains; the construct's minimum timeout is above it."""
+    a batch for redelivery when less remains; the construct's minimum timeout is above it.
+    (``call_bound_s`` and ``send_attempt_s`` differ from the defaults only in tests that simulate
+    faster clients.)"""
     calls = pre_send_s3_calls(needs_object_size=needs_object_size, reads_headers=reads_headers)
-    return max(MIN_RECORD_MARGIN_S, calls * AWS_CALL_BOUND_S + SEND_ATTEMPT_TIMEOUT_S)
+    return max(MIN_RECORD_MARGIN_S, calls * call_bound_s + send_attempt_s)
 
 
 # Addresses and identities ------------------------------------------------------------------------

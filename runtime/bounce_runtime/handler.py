@@ -2,6 +2,7 @@
 
 boto3 is imported on the first invocation, not at import time, to keep the module cheap to load.
 Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``) redirect them.
+Every log line of an invocation carries its ``request_id`` and ``function_name``.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
@@ -11,18 +12,26 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
-from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.dead_letter import DeadLetterQueue
+from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.telemetry import (
+    FIELD_FUNCTION_NAME,
+    FIELD_REQUEST_ID,
+    BatchMetrics,
+    JsonLogger,
+    utc_now,
+)
+from bounce_runtime.config import RuntimeConfig, lambda_function_name
 from bounce_runtime.errors import ConfigError
-from bounce_runtime.mail_store import MailStore
-from bounce_runtime.observability import BatchMetrics, JsonLogger, utc_now
-from bounce_runtime.pacing import Pacer
 from bounce_runtime.processor import BatchProcessor, BatchResponse
-from bounce_runtime.ses_sender import BounceSender, aws_client_kwargs, botocore_client_kwargs
 
 
 class LambdaContext(Protocol):
-    """The part of Lambda's context object the handler uses."""
+    """The part of Lambda's context object the handler needs (``aws_request_id`` and
+    ``function_name`` are read when present)."""
 
     def get_remaining_time_in_millis(self) -> int: ...
 
@@ -46,7 +55,7 @@ def build_container(environ: Mapping[str, str]) -> Container:
 
     config = RuntimeConfig.from_environ(environ)
     s3 = boto3.client("s3", **aws_client_kwargs())
-    ses = boto3.client("ses", **botocore_client_kwargs())
+    ses = boto3.client("ses", **ses_client_kwargs())
     sqs = boto3.client("sqs", **aws_client_kwargs())
     return Container(
         config=config,
@@ -56,17 +65,44 @@ def build_container(environ: Mapping[str, str]) -> Container:
     )
 
 
+def _invocation_fields(context: LambdaContext) -> dict[str, Any]:
+    return {
+        FIELD_REQUEST_ID: getattr(context, "aws_request_id", None),
+        FIELD_FUNCTION_NAME: getattr(context, "function_name", None)
+        or lambda_function_name(os.environ),
+    }
+
+
 def handler(event: Mapping[str, Any], context: LambdaContext) -> BatchResponse:
-    """Process one SQS batch; returns the partial batch response."""
+    """Process one SQS batch; returns the partial batch response.
+
+    An invalid configuration fails the invocation (nothing is processed): SQS keeps the batch's
+    records, redelivers them, and moves each to the dead-letter queue after the queue's
+    maxReceiveCount receives.
+    """
     global _container
-    logger = JsonLogger()
+    fields = _invocation_fields(context)
     if _container is None:
         try:
             _container = build_container(os.environ)
         except ConfigError as error:
-            logger.error("invalid configuration", reason=error.reason, detail=error.message)
+            JsonLogger(bound=fields).error(
+                "invalid configuration: the invocation fails; SQS redelivers the batch's records "
+                "and moves them to the dead-letter queue after maxReceiveCount receives",
+                reason=error.reason,
+                detail=error.message,
+            )
+            raise
+        except Exception as error:  # the clients could not be built: the invocation fails
+            JsonLogger(bound=fields).exception(
+                "container setup failed: the invocation fails; SQS redelivers the batch's records",
+                error,
+                reason=type(error).__name__,
+                detail=str(error),
+            )
             raise
     container = _container
+    logger = JsonLogger(level=container.config.log_level, bound=fields)
     processor = BatchProcessor(
         container.config,
         mail_store=container.mail_store,
@@ -77,4 +113,13 @@ def handler(event: Mapping[str, Any], context: LambdaContext) -> BatchResponse:
         now=utc_now,
         remaining_ms=context.get_remaining_time_in_millis,
     )
-    return processor.process(event)
+    try:
+        return processor.process(event)
+    except Exception as error:  # not an SQS event, or a bug: the invocation fails
+        logger.exception(
+            "invocation failed: SQS redelivers the batch's records",
+            error,
+            reason=type(error).__name__,
+            detail=str(error),
+        )
+        raise

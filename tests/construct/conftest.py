@@ -22,7 +22,7 @@ from construct.synth_helpers import (
 )
 
 from cdk_ses_bounce import BounceProcessor
-from cdk_ses_bounce.bounce_processor import S3_ACCESS_LOGS_USE_BUCKET_POLICY
+from cdk_ses_bounce.storage import S3_ACCESS_LOGS_USE_BUCKET_POLICY
 
 
 @pytest.fixture(scope="session")

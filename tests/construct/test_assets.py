@@ -10,7 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 from construct.synth_helpers import CUSTOM_POLICY, Synthesized, resources_of_type
 
-from bounce_runtime.policy import BouncePolicy, default_policy
+from bounce_runtime.core.policy import BouncePolicy, default_policy
 from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.assets import (
     RUNTIME_BYTECODE_DIR,

@@ -11,9 +11,7 @@ from aws_cdk import assertions
 from aws_cdk.assertions import Match
 from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
 
-from bounce_runtime.mail_store import CLAIM_SUFFIX
 from cdk_ses_bounce import BounceProcessor
-from cdk_ses_bounce.bounce_processor import SEND_CLAIM_SUFFIX
 
 EXAMPLE = "SesBounceExample"
 
@@ -453,10 +451,6 @@ def test_s3_writes_only_to_send_claims(example: Synthesized, full_options: Synth
             },
             "Sid": "ClaimAndReleaseBounceSends",
         }
-
-
-def test_the_claim_suffix_is_the_runtimes() -> None:
-    assert SEND_CLAIM_SUFFIX == CLAIM_SUFFIX
 
 
 def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthesized) -> None:

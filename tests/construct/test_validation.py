@@ -11,7 +11,8 @@ from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 
-from cdk_ses_bounce import BounceProcessor
+from bounce_runtime import contract
+from cdk_ses_bounce import BounceProcessor, defaults, validation
 
 NewStack = Callable[..., cdk.Stack]
 VALID: dict[str, Any] = {"recipients": ["old.example.com"], "bounce_sender": "b@example.com"}
@@ -85,12 +86,12 @@ def rejected(stack: cdk.Stack, **props: Any) -> str:
         ),
         (
             {"function_timeout": cdk.Duration.minutes(16)},
-            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps ~40-50 s of "
+            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps up to 50 s of "
             "margin to finish a record), got 16 minutes",
         ),
         (
             {"function_timeout": cdk.Duration.seconds(45)},
-            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps ~40-50 s of "
+            "function_timeout must be >= 60 and <= 900 seconds (the runtime keeps up to 50 s of "
             "margin to finish a record), got 45 seconds",
         ),
         (
@@ -260,9 +261,21 @@ def warnings_of(stack: cdk.Stack) -> list[str]:
     ]
 
 
+SIZE_RULE_POLICY: dict[str, Any] = {
+    "version": 1,
+    "rules": [
+        {
+            "match": {"min_size_bytes": 10_000_000},
+            "action": {"type": "bounce", "bounce_type": "MessageTooLarge"},
+        }
+    ],
+}
+
+
 def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStack) -> None:
+    # A size rule adds a HeadObject per record: the runtime's margin grows from 39 s to 50 s.
     stack = new_stack()
-    build(stack, batch_size=10, function_timeout=cdk.Duration.seconds(60))
+    build(stack, policy=SIZE_RULE_POLICY, function_timeout=cdk.Duration.seconds(60))
     assert warnings_of(stack) == [
         "A batch of 10 bounces needs at least 20 s at 0.5 SendBounce calls/s per instance, plus "
         "the runtime's 50 s margin: more than function_timeout 60 s. The rest of each full batch "
@@ -270,8 +283,44 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
         "raise function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
     ]
     stack = new_stack()
-    build(stack)  # the defaults: 10 bounces at 0.5/s in a 120 s timeout
+    build(
+        stack,
+        batch_size=11,
+        max_batching_window=cdk.Duration.seconds(1),
+        function_timeout=cdk.Duration.seconds(60),
+    )
+    assert warnings_of(stack) == [
+        "A batch of 11 bounces needs at least 22 s at 0.5 SendBounce calls/s per instance, plus "
+        "the runtime's 39 s margin: more than function_timeout 60 s. The rest of each full batch "
+        "returns to the queue and uses up receives (max_receive_count 10); lower batch_size or "
+        "raise function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
+    ]
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {},  # the defaults: 10 bounces at 0.5/s in a 120 s timeout
+        {"function_timeout": cdk.Duration.seconds(60)},  # 20 s + the default policy's 39 s
+        {"policy": SIZE_RULE_POLICY, "function_timeout": cdk.Duration.seconds(70)},  # 20 + 50 s
+    ],
+)
+def test_a_batch_that_fits_the_timeout_does_not_warn(
+    new_stack: NewStack, props: dict[str, Any]
+) -> None:
+    stack = new_stack()
+    build(stack, **props)
     assert warnings_of(stack) == []
+
+
+def test_the_minimum_timeout_exceeds_every_record_time_margin() -> None:
+    margins = {
+        contract.record_time_margin_seconds(needs_object_size=size, reads_headers=headers)
+        for size in (False, True)
+        for headers in (False, True)
+    }
+    assert max(margins) == validation.largest_record_time_margin_seconds()
+    assert max(margins) < defaults.MIN_FUNCTION_TIMEOUT_SECONDS
 
 
 def test_a_domain_recipient_outside_the_hosted_zone_warns(new_stack: NewStack) -> None:

@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, MailStore
-from bounce_runtime.observability import BatchMetrics, JsonLogger
-from bounce_runtime.pacing import Pacer
-from bounce_runtime.policy import BouncePolicy
+from bounce_runtime.contract import BOUNCE_TAG_KEY
+from bounce_runtime.core.policy import BouncePolicy
 from bounce_runtime.processor import BatchProcessor
-from bounce_runtime.ses_sender import BounceSender
 from support.events import notification, sns_envelope
 from support.sqs_sim import (
     CRASH,

@@ -13,18 +13,20 @@ from typing import Any
 import pytest
 from botocore.exceptions import NoCredentialsError
 
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.dead_letter import DeadLetterQueue
-from bounce_runtime.mail_store import BOUNCE_TAG_KEY, CLAIM_SUFFIX, MailStore
-from bounce_runtime.observability import BatchMetrics, JsonLogger
-from bounce_runtime.pacing import Pacer
-from bounce_runtime.policy import default_policy
-from bounce_runtime.processor import BatchProcessor
-from bounce_runtime.ses_sender import (
+from bounce_runtime.contract import (
     AWS_CALL_BOUND_S,
+    BOUNCE_TAG_KEY,
+    CLAIM_SUFFIX,
     SEND_WINDOW_MARGIN_S,
-    BounceSender,
 )
+from bounce_runtime.core.policy import default_policy
+from bounce_runtime.processor import BatchProcessor
 from support.events import BUCKET, MESSAGE_ID, OBJECT_KEY_PREFIX, notification, sqs_record
 from support.sqs_sim import FakeClock, FakeS3, FakeSes, FakeSqsClient, FaultInjector, client_error
 

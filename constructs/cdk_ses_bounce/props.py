@@ -1,0 +1,54 @@
+"""The props of a BounceProcessor as one value, handed from the construct to its builders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ses as ses
+
+from bounce_runtime.core.policy import BouncePolicy
+
+
+@dataclass(frozen=True)
+class Props:
+    """What the user passed to `BounceProcessor` (defaults applied; see its docstring)."""
+
+    recipients: tuple[str, ...]
+    bounce_sender: str
+    bounce_sender_arn: str | None
+    recipient_identity_arns: Mapping[str, str]
+    policy: BouncePolicy | Mapping[str, Any] | None
+    rule_set: ses.IReceiptRuleSet | None
+    rule_after: ses.IReceiptRule | None
+    activate_rule_set: bool
+    activate_imported_rule_set: bool
+    tls_policy: ses.TlsPolicy | None
+    bucket: s3.IBucket | None
+    object_key_prefix: str
+    mail_retention: cdk.Duration | None
+    removal_policy: cdk.RemovalPolicy | None
+    server_access_logs_bucket: s3.IBucket | None
+    rate_per_second: float
+    max_concurrency: int
+    batch_size: int
+    max_batching_window: cdk.Duration | None
+    function_timeout: cdk.Duration
+    max_receive_count: int
+    log_retention: logs.RetentionDays
+    metrics_namespace: str
+    oldest_message_age_threshold: cdk.Duration
+    alarm_action: cloudwatch.IAlarmAction | None
+    receiving_regions: tuple[str, ...] | None
+    hosted_zone: route53.IHostedZone | None
+
+    @property
+    def instance_send_rate(self) -> float:
+        """SendBounce calls per second of one function instance (the rate is shared)."""
+        return self.rate_per_second / self.max_concurrency

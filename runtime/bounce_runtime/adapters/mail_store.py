@@ -1,0 +1,154 @@
+"""The stored mail object in S3: its size, its header block, the idempotency tag and the send
+claim (a conditional write that lets one delivery of a message send its bounce)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_MAIL_OBJECT_MISSING
+from bounce_runtime.core.headers import parse_raw_headers
+from bounce_runtime.core.notification import Header
+from bounce_runtime.errors import PermanentError
+
+HEADER_BLOCK_BYTES = 64 * 1024
+_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
+# A conditional write lost to an existing object (412) or to a concurrent write of it (409).
+_CLAIM_TAKEN_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+class MailObjectClient(Protocol):
+    """What the store needs of a boto3 S3 client (fakes in tests implement the same)."""
+
+    def head_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def get_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def get_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def put_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def put_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+    def delete_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+def bounce_tag_in(tags: list[dict[str, str]]) -> str | None:
+    """The bounce MessageId in a tag set, or None when it has no such tag."""
+    for tag in tags:
+        if tag["Key"] == BOUNCE_TAG_KEY:
+            return tag["Value"]
+    return None
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class MailStore:
+    """Reads and tags the objects that the receipt rule's S3 action stored."""
+
+    def __init__(self, client: MailObjectClient) -> None:
+        self._client = client
+
+    def object_size(self, bucket: str, key: str) -> int:
+        """The object's size in bytes (HeadObject)."""
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+        return int(response["ContentLength"])
+
+    def read_headers(self, bucket: str, key: str) -> tuple[Header, ...]:
+        """The header fields of the stored message, from its first 64 KiB."""
+        try:
+            response = self._client.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_BYTES - 1}"
+            )
+        except ClientError as error:
+            if _error_code(error) == "InvalidRange":  # an empty object has no byte 0
+                return parse_raw_headers(b"")
+            raise self._classify(error, bucket, key) from error
+        body = response["Body"]
+        try:
+            block = body.read(HEADER_BLOCK_BYTES)
+        finally:
+            body.close()
+        return parse_raw_headers(block)
+
+    def bounce_tag(self, bucket: str, key: str) -> str | None:
+        """The bounce MessageId the object was tagged with, or None when it has no such tag."""
+        return bounce_tag_in(self.tags(bucket, key))
+
+    def tags(self, bucket: str, key: str) -> list[dict[str, str]]:
+        """The object's tag set (GetObjectTagging)."""
+        try:
+            response = self._client.get_object_tagging(Bucket=bucket, Key=key)
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+        return [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in response["TagSet"]]
+
+    def tag_bounced(
+        self,
+        bucket: str,
+        key: str,
+        bounce_message_id: str,
+        tags: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Tag the object with the bounce's MessageId, keeping its other tags.
+
+        ``tags`` is the object's tag set when the caller has already read it (else it is read).
+        """
+        current = self.tags(bucket, key) if tags is None else tags
+        tags = [tag for tag in current if tag["Key"] != BOUNCE_TAG_KEY]
+        tags.append({"Key": BOUNCE_TAG_KEY, "Value": bounce_message_id})
+        try:
+            self._client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+        except ClientError as error:
+            raise self._classify(error, bucket, key) from error
+
+    def claim_send(self, bucket: str, key: str, *, sqs_message_id: str, now: datetime) -> bool:
+        """Create ``<key>`` + ``CLAIM_SUFFIX`` unless it exists; True when this call created it."""
+        body = json.dumps({"sqsMessageId": sqs_message_id, "claimedAt": now.isoformat()})
+        try:
+            self._client.put_object(
+                Bucket=bucket,
+                Key=key + CLAIM_SUFFIX,
+                Body=body.encode(),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if _error_code(error) in _CLAIM_TAKEN_CODES:
+                return False
+            raise self._classify(error, bucket, key) from error
+        return True
+
+    def claimed_at(self, bucket: str, key: str) -> datetime | None:
+        """When the send claim of the object was written (S3's LastModified), or None if none."""
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
+        except ClientError as error:
+            if _error_code(error) in _MISSING_CODES:
+                return None
+            raise
+        last_modified: datetime = response["LastModified"]
+        return last_modified
+
+    def release_claim(self, bucket: str, key: str) -> None:
+        """Delete the send claim so that a later delivery may claim the message again."""
+        self._client.delete_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
+
+    @staticmethod
+    def _classify(error: ClientError, bucket: str, key: str) -> Exception:
+        """A missing object is permanent; anything else is left for a later delivery."""
+        code = _error_code(error)
+        if code in _MISSING_CODES:
+            return PermanentError(
+                REASON_MAIL_OBJECT_MISSING, f"s3://{bucket}/{key} does not exist (S3 {code})"
+            )
+        return error

@@ -1,0 +1,215 @@
+"""SendBounce with pacing, retries with backoff and jitter, a deadline and the 24-hour window.
+
+botocore's own retries are turned off on the SES client (``clients.ses_client_kwargs()``) so that
+this module decides every attempt: each one takes a pacing slot, and none starts unless the Lambda
+has time left to finish it and to tag the object afterwards (``after_send_reserve_s``), nor once
+SES's SendBounce window is about to close. The S3 and SQS clients
+(``clients.aws_client_kwargs()``) retry once with short timeouts, so one call has a known bound.
+"""
+
+# No `from __future__ import annotations`: typing.NamedTuple would compile every string
+# annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.contract import (
+    AFTER_SEND_RESERVE_S,
+    REASON_EXPIRED,
+    REASON_INVALID_REQUEST,
+    REASON_OUTCOME_UNKNOWN,
+    REASON_SES_CONNECTION,
+    REASON_SES_REJECTED,
+    REASON_SES_THROTTLED,
+    REASON_SES_UNAVAILABLE,
+    SEND_ATTEMPT_TIMEOUT_S,
+    SEND_WINDOW_MARGIN_S,
+)
+from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
+
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
+)
+SERVER_ERROR_CODES = frozenset(
+    {"ServiceUnavailable", "InternalFailure", "InternalError", "ServiceUnavailableException"}
+)
+# Raised before any request is made (no credentials, no region): SES cannot have sent anything.
+_NOT_SENT_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    NoRegionError,
+)
+
+
+class SendBounceClient(Protocol):
+    """What the sender needs of a boto3 SES client (fakes in tests implement the same)."""
+
+    def send_bounce(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+class RetryPolicy(NamedTuple):
+    """Attempt limit and exponential backoff with equal jitter, in seconds."""
+
+    max_attempts: int = 6
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+    attempt_timeout_s: float = SEND_ATTEMPT_TIMEOUT_S
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Delay before retry ``retry_number`` (1-based): half the ceiling plus a random half."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (retry_number - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class SendResult(NamedTuple):
+    """A successful SendBounce: the bounce's MessageId and how many attempts it took."""
+
+    message_id: str
+    attempts: int
+    throttles: int
+
+
+def _ignore() -> None:
+    return None
+
+
+class BounceSender:
+    """Sends SendBounce requests through one SES client, paced and retried."""
+
+    def __init__(
+        self,
+        client: SendBounceClient,
+        pacer: Pacer,
+        *,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        after_send_reserve_s: float = AFTER_SEND_RESERVE_S,
+    ) -> None:
+        self._client = client
+        self._pacer = pacer
+        self.retry = retry or RetryPolicy()
+        self.after_send_reserve_s = after_send_reserve_s
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def send(
+        self,
+        request: Mapping[str, Any],
+        *,
+        remaining_seconds: Callable[[], float],
+        window_seconds: Callable[[], float] | None = None,
+        on_throttle: Callable[[], None] = _ignore,
+    ) -> SendResult:
+        """Send one bounce; return its MessageId.
+
+        ``remaining_seconds`` is the Lambda time left; ``window_seconds`` the time left until
+        SES's 24-hour SendBounce window closes (None: not checked). Raises ``PermanentError``
+        when SES refuses the request, when an answer is lost (``ses-outcome-unknown``) or when the
+        next attempt would start less than ``SEND_WINDOW_MARGIN_S`` before the window closes
+        (``expired``); ``SendDeadlineExceeded`` when no time is left for another attempt;
+        ``TransientSendError`` when the attempts run out or no request could be made.
+        """
+        throttles = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            wait_s = self._pacer.delay()
+            self._require_window(window_seconds, wait_s, attempt)
+            self._require_time(remaining_seconds, wait_s, attempt)
+            self._pacer.wait()
+            try:
+                response = self._client.send_bounce(**request)
+            except ClientError as error:
+                code = str(error.response.get("Error", {}).get("Code", ""))
+                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if code in THROTTLING_CODES:
+                    throttles += 1
+                    on_throttle()
+                    failure = TransientSendError(REASON_SES_THROTTLED, f"SES throttled: {error}")
+                elif code in SERVER_ERROR_CODES or status >= 500:
+                    failure = TransientSendError(
+                        REASON_SES_UNAVAILABLE, f"SES server error: {error}"
+                    )
+                else:
+                    raise PermanentError(
+                        f"{REASON_SES_REJECTED}:{code or status}",
+                        f"SES rejected SendBounce: {error}",
+                    ) from error
+            except ParamValidationError as error:
+                raise PermanentError(
+                    REASON_INVALID_REQUEST, f"botocore refused the request: {error}"
+                ) from error
+            except _NOT_SENT_ERRORS as error:
+                # No connection was made (or no request signed), so SES never saw the request:
+                # safe to retry.
+                failure = TransientSendError(
+                    REASON_SES_CONNECTION, f"SES connection failed: {error}"
+                )
+            except (BotocoreConnectionError, HTTPClientError) as error:
+                # Any other connection failure (SSLError, ReadTimeoutError, ConnectionClosedError,
+                # ...) may come after the request went out: SES may have sent the bounce.
+                # Retrying could send it twice, so the record goes to the dead-letter queue for
+                # an operator to check instead.
+                raise PermanentError(
+                    REASON_OUTCOME_UNKNOWN,
+                    f"SendBounce sent but no response received, the bounce may have gone out: "
+                    f"{error}",
+                ) from error
+            else:
+                return SendResult(str(response["MessageId"]), attempt, throttles)
+            if attempt >= self.retry.max_attempts:
+                raise TransientSendError(
+                    failure.reason, f"gave up after {attempt} attempts: {failure.message}"
+                ) from failure
+            delay = self.retry.backoff(attempt, self._rng)
+            self._require_window(window_seconds, delay, attempt + 1)
+            self._require_time(remaining_seconds, delay, attempt + 1)
+            self._sleep(delay)
+
+    @property
+    def min_send_seconds(self) -> float:
+        """Lambda time one attempt needs: its timeout plus the reserve for what follows it."""
+        return self.retry.attempt_timeout_s + self.after_send_reserve_s
+
+    def _require_window(
+        self, window_seconds: Callable[[], float] | None, wait_s: float, attempt: int
+    ) -> None:
+        if window_seconds is None:
+            return
+        left = window_seconds() - wait_s
+        if left <= SEND_WINDOW_MARGIN_S:
+            raise PermanentError(
+                REASON_EXPIRED,
+                f"attempt {attempt} would start {left:.2f} s before the 24-hour SendBounce "
+                f"window closes; at least {SEND_WINDOW_MARGIN_S:.2f} s are needed",
+            )
+
+    def _require_time(
+        self, remaining_seconds: Callable[[], float], wait_s: float, attempt: int
+    ) -> None:
+        remaining = remaining_seconds()
+        needed = wait_s + self.min_send_seconds
+        if remaining < needed:
+            raise SendDeadlineExceeded(
+                f"attempt {attempt} needs {needed:.2f} s ({wait_s:.2f} s wait + "
+                f"{self.retry.attempt_timeout_s:.2f} s timeout + {self.after_send_reserve_s:.2f} "
+                f"s reserve after the send), only {remaining:.2f} s remain"
+            )

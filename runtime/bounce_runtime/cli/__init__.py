@@ -1,0 +1,59 @@
+"""Operator commands: ``python -m bounce_runtime <command> ...``.
+
+Each command group is a module with ``add_commands(commands)``: it adds its subparsers to the
+``add_subparsers()`` object ``commands`` and sets ``run`` on each, a callable taking the parsed
+arguments and returning the exit status. Registering a group is one line in ``COMMAND_GROUPS``
+(or a ``register`` call). Bad input: a one-line message on stderr and exit status 1 (2 for
+command-line usage errors); no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from bounce_runtime.errors import CommandError, PermanentError
+
+PROG = "python -m bounce_runtime"
+DESCRIPTION = "Operator commands of the bounce runtime (no AWS call unless a command says so)."
+
+# The modules whose add_commands() build the command line, in help order.
+COMMAND_GROUPS: list[str] = [
+    "bounce_runtime.cli.plan",
+]
+_registered: list[Callable[[Any], None]] = []
+
+
+def register(add_commands: Callable[[Any], None]) -> None:
+    """Add a command group given by its ``add_commands`` function (after ``COMMAND_GROUPS``)."""
+    _registered.append(add_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser of ``python -m bounce_runtime``."""
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_GROUPS:
+        importlib.import_module(module).add_commands(commands)
+    for add_commands in _registered:
+        add_commands(commands)
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit status (argparse exits 2 on usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except (CommandError, PermanentError, ValueError) as error:
+        _fail(str(error))
+    return status

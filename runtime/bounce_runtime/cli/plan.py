@@ -1,0 +1,202 @@
+"""Commands ``plan`` and ``validate-policy``: preview the bounce plan for a notification, check
+a policy file.
+
+``plan --notification N.json --bounce-sender ADDR ...`` makes no AWS call and prints one JSON
+document; ``validate-policy P.json`` prints a one-line summary of a valid policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from bounce_runtime.contract import recipient_key
+from bounce_runtime.core.decision import MessagePlan, needs_full_headers, plan_message
+from bounce_runtime.core.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
+from bounce_runtime.core.headers import parse_raw_headers
+from bounce_runtime.core.notification import parse_notification_body
+from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
+from bounce_runtime.core.policy_json import parse_policy_json
+from bounce_runtime.errors import CommandError, PolicyError
+
+
+def _read_text(path: str, what: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {what} {path!r}: {error}") from None
+
+
+def _read_bytes(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise CommandError(f"cannot read {what} {path!r}: {error}") from None
+
+
+def _load_policy(path: str | None) -> BouncePolicy:
+    if path is None:
+        return default_policy()
+    try:
+        return parse_policy_json(_read_text(path, "policy"))
+    except PolicyError as error:
+        raise CommandError(f"invalid policy {path!r}: {error}") from None
+
+
+def _recipient_arns(path: str | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    text = _read_text(path, "recipient ARNs")
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise CommandError(f"recipient ARNs {path!r}: not valid JSON ({error})") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in data.items()
+    ):
+        raise CommandError(
+            f"recipient ARNs {path!r}: expected a JSON object of recipient domains or "
+            "addresses to SES identity ARNs"
+        )
+    return {recipient_key(key): value for key, value in data.items()}
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CommandError(
+            f"--now {text!r}: expected an ISO 8601 time with a time zone, e.g. 2024-05-01T12:00:00Z"
+        )
+    return moment
+
+
+def _decision_json(plan: MessagePlan) -> list[dict[str, Any]]:
+    rows = []
+    for decision in plan.decisions:
+        bounce = decision.bounce
+        rows.append(
+            {
+                "recipient": decision.recipient,
+                "action": decision.action,
+                "reason": decision.reason,
+                "rule": decision.rule,
+                "bounce_type": bounce.bounce_type if isinstance(bounce, BounceAction) else None,
+                # With BounceType alone SES writes the DSN itself: no status of ours to show.
+                "dsn_status": (
+                    bounce.dsn_status
+                    if isinstance(bounce, BounceAction) and bounce.dsn is not None
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The plan document of ``plan``."""
+    policy = _load_policy(args.policy)
+    if policy.needs_object_size and args.object_size is None:
+        parser.error("--object-size is required: the policy matches on message size")
+    now = _parse_now(args.now)
+    sender = SenderIdentity(
+        bounce_sender=args.bounce_sender,
+        bounce_sender_arn=args.bounce_sender_arn,
+        recipient_arns=_recipient_arns(args.recipient_arns),
+    )
+    notification = parse_notification_body(_read_text(args.notification, "notification"))
+    warnings = []
+    headers = None
+    if args.headers_from is not None:
+        headers = parse_raw_headers(_read_bytes(args.headers_from, "message"))
+    elif needs_full_headers(notification, policy):
+        warnings.append(
+            "mail.headersTruncated is true: the header guards saw only the notification's "
+            "headers; pass --headers-from MESSAGE.eml to check the full header block"
+        )
+    plan = plan_message(
+        notification, policy, now=now, object_size=args.object_size, headers=headers
+    )
+    return {
+        "ses_message_id": notification.mail.message_id,
+        "mail_timestamp": format_timestamp(notification.mail.timestamp),
+        "now": format_timestamp(now),
+        "sender": notification.mail.source,
+        "outcome": plan.outcome,
+        "reason": plan.reason,
+        "decisions": _decision_json(plan),
+        "warnings": warnings,
+        "request": build_send_bounce_request(plan, sender),
+    }
+
+
+def _policy_summary(path: str) -> str:
+    policy = _load_policy(path)
+    guards_on = [name for name in GUARD_NAMES if getattr(policy.guards, name)]
+    default = policy.default
+    default_text = (
+        f"bounce ({default.bounce_type})" if isinstance(default, BounceAction) else default.type
+    )
+    return (
+        f"ok: {path}: {len(policy.rules)} rules, {policy.pattern_count()} address patterns, "
+        f"default {default_text}, guards on: {', '.join(guards_on) or 'none'}, "
+        f"needs object size: {'yes' if policy.needs_object_size else 'no'}"
+    )
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes >= 0")
+    return value
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``plan`` and ``validate-policy`` to the ``add_subparsers()`` object ``commands``."""
+    plan = commands.add_parser(
+        "plan", help="print the decisions and SendBounce request for a notification (no AWS call)"
+    )
+    plan.add_argument(
+        "--notification", required=True, help="SQS body / SES notification JSON file; - for stdin"
+    )
+    plan.add_argument("--bounce-sender", required=True, help="From address of the bounce")
+    plan.add_argument("--bounce-sender-arn", help="identity ARN for sending authorization")
+    plan.add_argument(
+        "--recipient-arns", help="JSON file: recipient domain or address -> identity ARN"
+    )
+    plan.add_argument("--policy", help="policy JSON file (default: the default policy)")
+    plan.add_argument(
+        "--object-size", type=_non_negative_int, help="size of the stored message in bytes"
+    )
+    plan.add_argument(
+        "--headers-from", help="raw message file whose header block the header guards read"
+    )
+    plan.add_argument("--now", help="ISO 8601 time with zone (default: the current time)")
+    plan.set_defaults(run=lambda args: _print_plan(args, plan))
+    validate = commands.add_parser("validate-policy", help="check a policy JSON file")
+    validate.add_argument("policy", help="policy JSON file")
+    validate.set_defaults(run=_print_policy_summary)
+
+
+def _print_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    print(json.dumps(_plan(args, parser), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _print_policy_summary(args: argparse.Namespace) -> int:
+    print(_policy_summary(args.policy))
+    return 0

@@ -1,0 +1,1 @@
+"""Pure core: no boto3, no I/O, no clock."""

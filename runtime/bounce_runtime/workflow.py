@@ -1,0 +1,393 @@
+"""One SQS record, start to end: parse, plan, claim, send, tag, or dead-letter with a reason.
+
+``RecordWorkflow.run`` says whether the record is finished (SQS may delete it) or must be
+redelivered; it raises ``OutOfTime`` when the batch must stop. The batch loop is ``processor``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore, bounce_tag_in
+from bounce_runtime.adapters.ses_sender import BounceSender, SendResult
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
+from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.contract import (
+    AWS_CALL_BOUND_S,
+    DLQ_DETAIL_MAX_CHARS,
+    METRIC_BOUNCES_SENT,
+    METRIC_DUPLICATES_SKIPPED,
+    METRIC_MESSAGES_EXPIRED,
+    METRIC_PERMANENT_FAILURES,
+    METRIC_RECIPIENTS_ACCEPTED,
+    METRIC_RECIPIENTS_BOUNCED,
+    METRIC_RECIPIENTS_SUPPRESSED,
+    METRIC_SEND_BOUNCE_THROTTLED,
+    METRIC_TAGGING_FAILURES,
+    REASON_EXPIRED,
+    REASON_MALFORMED_NOTIFICATION,
+    REASON_OUTCOME_UNKNOWN,
+)
+from bounce_runtime.core.decision import (
+    SEND_BOUNCE_WINDOW,
+    MessagePlan,
+    needs_full_headers,
+    plan_message,
+)
+from bounce_runtime.core.dsn import build_send_bounce_request
+from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
+from bounce_runtime.errors import (
+    MalformedNotification,
+    OutOfTime,
+    PermanentError,
+    ReasonedError,
+    SendClaimHeld,
+    SendDeadlineExceeded,
+    TransientSendError,
+)
+
+# Plan as if this much later: a bounce is not started when SES's 24-hour window is about to close.
+EXPIRY_MARGIN = timedelta(minutes=1)
+TAG_ATTEMPTS = 3
+TAG_RETRY_DELAY_S = 0.1
+_RECIPIENT_METRICS = {
+    "bounce": METRIC_RECIPIENTS_BOUNCED,
+    "accept": METRIC_RECIPIENTS_ACCEPTED,
+    "suppress": METRIC_RECIPIENTS_SUPPRESSED,
+}
+
+
+class RecordWorkflow:
+    """Takes one record to its end; every dependency is injected.
+
+    ``aws_call_bound_s`` is the longest one S3 or SQS call can take (the clients' timeouts and
+    attempts): no record claims or retries tagging without time for its calls.
+
+    A record ends as: bounced (then tagged), accepted or suppressed, skipped as a duplicate,
+    dead-lettered with a reason, or left for SQS to redeliver. Before sending, the record claims
+    the message (``MailStore.claim_send``): only the delivery that wins the claim may send, so no
+    bounce goes out twice.
+    """
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        mail_store: MailStore,
+        sender: BounceSender,
+        dead_letter: DeadLetterQueue,
+        metrics: BatchMetrics,
+        logger: JsonLogger,
+        now: Callable[[], datetime],
+        remaining_seconds: Callable[[], float],
+        sleep: Callable[[float], None] = time.sleep,
+        aws_call_bound_s: float = AWS_CALL_BOUND_S,
+    ) -> None:
+        self.config = config
+        self._identity = config.sender_identity()
+        self._mail_store = mail_store
+        self._sender = sender
+        self._dead_letter = dead_letter
+        self._metrics = metrics
+        self._log = logger
+        self._now = now
+        self._remaining_seconds = remaining_seconds
+        self._sleep = sleep
+        self.aws_call_bound_s = aws_call_bound_s
+
+    def run(self, record: Mapping[str, Any], sqs_id: str, seen_ses_ids: set[str]) -> bool:
+        """True when the record is finished (SQS may delete it), False to have it redelivered.
+
+        ``seen_ses_ids`` holds the SES message ids of the batch so far (a duplicate is skipped).
+        """
+        body = record.get("body")
+        ses_id: str | None = None
+        try:
+            if not isinstance(body, str):
+                raise MalformedNotification(f"body: expected a string, got {type(body).__name__}")
+            notification = parse_notification_body(body)
+            ses_id = notification.mail.message_id
+            if ses_id in seen_ses_ids:
+                self._metrics.count(METRIC_DUPLICATES_SKIPPED)
+                self._log.info(
+                    "duplicate in batch: skipped", ses_message_id=ses_id, sqs_message_id=sqs_id
+                )
+                return True
+            seen_ses_ids.add(ses_id)
+            self._handle(notification, sqs_id)
+            return True
+        except PermanentError as error:
+            original = body if isinstance(body, str) and body else json.dumps(body)
+            return self.dead_letter_record(original, sqs_id, ses_id, error.reason, error.message)
+        except SendDeadlineExceeded as error:
+            raise OutOfTime(str(error)) from error
+        except OutOfTime:
+            raise
+        except Exception as error:  # transient, an AWS error or a bug: SQS redelivers the record
+            fields = {
+                "ses_message_id": ses_id,
+                "sqs_message_id": sqs_id,
+                "reason": getattr(error, "reason", type(error).__name__),
+                "detail": str(error)[:DLQ_DETAIL_MAX_CHARS],
+            }
+            if isinstance(error, ReasonedError):  # classified: the reason says it all
+                self._log.error("record failed: left for redelivery", **fields)
+            else:  # unexpected: the traceback tells where
+                self._log.exception("record failed: left for redelivery", error, **fields)
+            return False
+
+    def bad_record(self, record: object, sqs_id: str) -> bool:
+        """A record that is not a JSON object: dead-lettered when it has a body, else failed."""
+        detail = f"SQS record: expected a JSON object, got {type(record).__name__}"
+        if isinstance(record, str) and record:
+            return self.dead_letter_record(
+                record, sqs_id, None, REASON_MALFORMED_NOTIFICATION, detail
+            )
+        self._log.error(
+            "record failed: not an SQS record",
+            sqs_message_id=sqs_id,
+            reason=REASON_MALFORMED_NOTIFICATION,
+            detail=detail,
+        )
+        return False
+
+    def _handle(self, notification: ReceivedNotification, sqs_id: str) -> None:
+        ses_id = notification.mail.message_id
+        action = notification.receipt.action
+        policy = self.config.policy
+        object_size = (
+            self._mail_store.object_size(action.bucket_name, action.object_key)
+            if policy.needs_object_size
+            else None
+        )
+        headers = (
+            self._mail_store.read_headers(action.bucket_name, action.object_key)
+            if needs_full_headers(notification, policy)
+            else None
+        )
+        plan = plan_message(
+            notification,
+            policy,
+            now=self._now() + EXPIRY_MARGIN,
+            object_size=object_size,
+            headers=headers,
+        )
+        tags: list[dict[str, str]] = []
+        if plan.outcome in ("bounce", "expired"):
+            tags = self._mail_store.tags(action.bucket_name, action.object_key)
+            earlier = bounce_tag_in(tags)
+            if earlier is not None:
+                self._skip_bounced(ses_id, sqs_id, earlier)
+                return
+        if plan.outcome == "expired":
+            raise PermanentError(
+                REASON_EXPIRED,
+                f"received at {notification.mail.timestamp.isoformat()}: more than 24 hours "
+                "ago, past the SendBounce window",
+            )
+        request = build_send_bounce_request(plan, self._identity)
+        if request is None:
+            self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
+            return
+        needed = self.aws_call_bound_s + self._sender.min_send_seconds
+        if self._remaining_seconds() < needed:
+            raise OutOfTime(
+                f"{self._remaining_seconds():.1f} s left: claiming and sending need {needed:.1f} s"
+            )
+        if not self._claim(action.bucket_name, action.object_key, ses_id, sqs_id):
+            return
+        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
+        result = self._send_claimed(
+            request,
+            action.bucket_name,
+            action.object_key,
+            ses_id,
+            window_seconds=lambda: (window_closes - self._now()).total_seconds(),
+        )
+        self._metrics.count(METRIC_BOUNCES_SENT)
+        self._tag(action.bucket_name, action.object_key, result.message_id, ses_id, tags)
+        self._finish(
+            plan,
+            ses_id,
+            sqs_id,
+            bounce_message_id=result.message_id,
+            attempts=result.attempts,
+            throttles=result.throttles,
+        )
+
+    def _skip_bounced(self, ses_id: str, sqs_id: str, bounce_message_id: str) -> None:
+        self._metrics.count(METRIC_DUPLICATES_SKIPPED)
+        self._log.info(
+            "already bounced: skipped",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            bounce_message_id=bounce_message_id,
+        )
+
+    def _claim(self, bucket: str, key: str, ses_id: str, sqs_id: str) -> bool:
+        """Claim the message's send; False when another delivery has bounced it meanwhile.
+
+        Raises ``SendClaimHeld`` while another delivery's claim is younger than the claim TTL
+        (it may still be sending), and ``PermanentError`` (``ses-outcome-unknown``) for an older
+        claim whose object was never tagged: that delivery stopped after claiming (or could not
+        tag, or release the claim), so the bounce may or may not have gone out: never resent.
+        """
+        if self._mail_store.claim_send(bucket, key, sqs_message_id=sqs_id, now=self._now()):
+            return True
+        earlier = self._mail_store.bounce_tag(bucket, key)
+        if earlier is not None:
+            self._skip_bounced(ses_id, sqs_id, earlier)
+            return False
+        claimed_at = self._mail_store.claimed_at(bucket, key)
+        if claimed_at is None:
+            raise SendClaimHeld(f"the send claim of s3://{bucket}/{key} was just released")
+        age_s = (self._now() - claimed_at).total_seconds()
+        ttl_s = self.config.send_claim_ttl_seconds
+        if age_s < ttl_s:
+            raise SendClaimHeld(
+                f"another delivery claimed the send {age_s:.0f} s ago (claim TTL {ttl_s:.0f} s)"
+            )
+        raise PermanentError(
+            REASON_OUTCOME_UNKNOWN,
+            f"the send was claimed at {claimed_at.isoformat()} ({age_s:.0f} s ago, claim TTL "
+            f"{ttl_s:.0f} s) but s3://{bucket}/{key} was never tagged: the delivery that claimed "
+            "it stopped, could not tag, or could not release the claim; the bounce may have gone "
+            "out",
+        )
+
+    def _send_claimed(
+        self,
+        request: Mapping[str, Any],
+        bucket: str,
+        key: str,
+        ses_id: str,
+        *,
+        window_seconds: Callable[[], float],
+    ) -> SendResult:
+        """Send under the claim; release it when SES certainly did not send the bounce."""
+        try:
+            return self._sender.send(
+                request,
+                remaining_seconds=self._remaining_seconds,
+                window_seconds=window_seconds,
+                on_throttle=lambda: self._metrics.count(METRIC_SEND_BOUNCE_THROTTLED),
+            )
+        except TransientSendError:
+            self._release(bucket, key, ses_id)
+            raise
+        except PermanentError as error:
+            if error.reason != REASON_OUTCOME_UNKNOWN:
+                self._release(bucket, key, ses_id)
+            raise
+
+    def _release(self, bucket: str, key: str, ses_id: str) -> None:
+        """Delete the claim; if that fails it stays, and a redelivery is dead-lettered."""
+        try:
+            self._mail_store.release_claim(bucket, key)
+        except Exception as error:  # the claim stays: a redelivery ends in the dead-letter queue
+            self._log.error(
+                "send claim not released: a redelivery will be dead-lettered",
+                ses_message_id=ses_id,
+                object=f"s3://{bucket}/{key}",
+                detail=str(error)[:DLQ_DETAIL_MAX_CHARS],
+            )
+
+    def _tag(
+        self,
+        bucket: str,
+        key: str,
+        bounce_message_id: str,
+        ses_id: str,
+        tags: list[dict[str, str]],
+    ) -> None:
+        """Tag the object (merging ``tags``, its tag set read before the send); a failure is
+        logged and counted, never a reason to send again. A retry starts only if it can finish
+        before the Lambda timeout."""
+        for attempt in range(1, TAG_ATTEMPTS + 1):
+            try:
+                self._mail_store.tag_bounced(bucket, key, bounce_message_id, tags)
+                return
+            except Exception as error:  # the bounce is out: nothing may send it again
+                delay = TAG_RETRY_DELAY_S * attempt
+                if (
+                    attempt == TAG_ATTEMPTS
+                    or self._remaining_seconds() < delay + self.aws_call_bound_s
+                ):
+                    self._metrics.count(METRIC_TAGGING_FAILURES)
+                    self._log.error(
+                        "bounce sent but the object could not be tagged",
+                        ses_message_id=ses_id,
+                        bounce_message_id=bounce_message_id,
+                        object=f"s3://{bucket}/{key}",
+                        detail=str(error)[:DLQ_DETAIL_MAX_CHARS],
+                    )
+                    return
+                self._sleep(delay)
+
+    def _finish(
+        self,
+        plan: MessagePlan,
+        ses_id: str,
+        sqs_id: str,
+        *,
+        bounce_message_id: str | None,
+        **fields: Any,
+    ) -> None:
+        decisions = []
+        for decision in plan.decisions:
+            self._metrics.count(_RECIPIENT_METRICS[decision.action], reason=decision.reason)
+            decisions.append(
+                {
+                    "recipient": decision.recipient,
+                    "decision": decision.action,
+                    "reason": decision.reason,
+                }
+            )
+        self._log.info(
+            f"message {plan.outcome}",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            outcome=plan.outcome,
+            recipients=decisions,
+            bounce_message_id=bounce_message_id,
+            **fields,
+        )
+
+    def dead_letter_record(
+        self, body: str, sqs_id: str, ses_id: str | None, reason: str, detail: str
+    ) -> bool:
+        """Send the record's body to the dead-letter queue with ``reason``; True when sent,
+        False (the record is redelivered and the dead letter tried again) when that failed."""
+        try:
+            self._dead_letter.send(
+                body=body,
+                reason=reason,
+                detail=detail,
+                sqs_message_id=sqs_id,
+                ses_message_id=ses_id,
+            )
+        except Exception as error:  # SQS redelivers the record; the dead letter is tried again
+            self._log.error(
+                "dead-letter send failed: left for redelivery",
+                ses_message_id=ses_id,
+                sqs_message_id=sqs_id,
+                reason=reason,
+                detail=str(error)[:DLQ_DETAIL_MAX_CHARS],
+            )
+            return False
+        self._metrics.count(METRIC_PERMANENT_FAILURES, reason=reason)
+        if reason == REASON_EXPIRED:
+            self._metrics.count(METRIC_MESSAGES_EXPIRED)
+        self._log.warning(
+            "dead-lettered",
+            ses_message_id=ses_id,
+            sqs_message_id=sqs_id,
+            reason=reason,
+            detail=detail[:DLQ_DETAIL_MAX_CHARS],
+        )
+        return True

@@ -1,0 +1,151 @@
+"""RuntimeConfig.from_environ: the environment contract and its error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.errors import ConfigError
+
+SENDER_ARN = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+BASE = {
+    "BOUNCE_SENDER": "mailer-daemon@example.com",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+}
+
+
+def config_error(environ: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as raised:
+        RuntimeConfig.from_environ(environ)
+    assert raised.value.reason == "invalid-config"
+    return str(raised.value)
+
+
+def test_minimal_environment_uses_the_defaults() -> None:
+    config = RuntimeConfig.from_environ(BASE)
+    assert config.bounce_sender == "mailer-daemon@example.com"
+    assert config.dead_letter_queue_url == BASE["DEAD_LETTER_QUEUE_URL"]
+    assert config.policy == default_policy()
+    assert config.bounce_sender_arn is None
+    assert dict(config.recipient_identity_arns) == {}
+    assert config.send_rate_per_second == 1.0
+    assert config.send_claim_ttl_seconds == 900.0
+    assert config.metrics_namespace == "CdkSesBounce"
+    assert config.function_name == "unknown"
+    assert config.log_level == "INFO"
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    policy = {"default": {"type": "accept"}}
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(policy), encoding="utf-8")
+    config = RuntimeConfig.from_environ(
+        {
+            **BASE,
+            "BOUNCE_SENDER_ARN": SENDER_ARN,
+            "RECIPIENT_IDENTITY_ARNS": json.dumps({"Example.COM": SENDER_ARN}),
+            "BOUNCE_POLICY_FILE": str(policy_file),
+            "SEND_RATE_PER_SECOND": "0.5",
+            "SEND_CLAIM_TTL_SECONDS": "120",
+            "METRICS_NAMESPACE": "Mail/Bounces",
+            "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert config.log_level == "DEBUG"
+    assert config.bounce_sender_arn == SENDER_ARN
+    assert dict(config.recipient_identity_arns) == {"example.com": SENDER_ARN}
+    assert config.policy == BouncePolicy.from_dict(policy)
+    assert config.send_rate_per_second == 0.5
+    assert config.send_claim_ttl_seconds == 120.0
+    assert (config.metrics_namespace, config.function_name) == ("Mail/Bounces", "bounce-fn")
+    identity = config.sender_identity()
+    assert identity.bounce_sender == "mailer-daemon@example.com"
+    assert identity.bounce_sender_arn == SENDER_ARN
+    assert dict(identity.recipient_arns) == {"example.com": SENDER_ARN}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BOUNCE_SENDER", "", "BOUNCE_SENDER is '': an email address such as "
+         "bounces@example.com is required"),
+        ("BOUNCE_SENDER", "Bounces <b@example.com>", "BOUNCE_SENDER is 'Bounces <b@example.com>': "
+         "an email address such as bounces@example.com is required"),
+        ("DEAD_LETTER_QUEUE_URL", "dlq", "DEAD_LETTER_QUEUE_URL is 'dlq': an SQS queue URL "
+         "(https://...) is required"),
+        ("SEND_RATE_PER_SECOND", "0", "SEND_RATE_PER_SECOND is '0': a number of calls per "
+         "second > 0 is required"),
+        ("SEND_RATE_PER_SECOND", "fast", "SEND_RATE_PER_SECOND is 'fast': a number of calls per "
+         "second > 0 is required"),
+        ("SEND_RATE_PER_SECOND", "inf", "SEND_RATE_PER_SECOND is 'inf': a number of calls per "
+         "second > 0 is required"),
+        ("SEND_CLAIM_TTL_SECONDS", "-5", "SEND_CLAIM_TTL_SECONDS is '-5': a number of seconds "
+         "> 0 is required"),
+        ("SEND_CLAIM_TTL_SECONDS", "2m", "SEND_CLAIM_TTL_SECONDS is '2m': a number of seconds "
+         "> 0 is required"),
+        ("BOUNCE_SENDER_ARN", "arn:aws:sns:us-east-1:1:topic", "BOUNCE_SENDER_ARN has "
+         "'arn:aws:sns:us-east-1:1:topic': an SES identity ARN "
+         "arn:<partition>:ses:<region>:<account>:identity/<address or domain> is required"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL is 'verbose': one of DEBUG, INFO, WARNING, ERROR "
+         "is required"),
+        ("RECIPIENT_IDENTITY_ARNS", "[]", "RECIPIENT_IDENTITY_ARNS is '[]': a JSON object mapping "
+         "recipient domains or addresses to SES identity ARNs is required"),
+        ("RECIPIENT_IDENTITY_ARNS", '{"example.com": "nope"}', "RECIPIENT_IDENTITY_ARNS has "
+         "'nope': an SES identity ARN "
+         "arn:<partition>:ses:<region>:<account>:identity/<address or domain> is required"),
+    ],
+)  # fmt: skip
+def test_a_bad_variable_is_named_with_its_value_and_what_is_allowed(
+    name: str, value: str, message: str
+) -> None:
+    assert config_error({**BASE, name: value}) == message
+
+
+def test_a_missing_required_variable_is_named() -> None:
+    environ = dict(BASE)
+    del environ["DEAD_LETTER_QUEUE_URL"]
+    assert config_error(environ) == (
+        "DEAD_LETTER_QUEUE_URL is None: an SQS queue URL (https://...) is required"
+    )
+
+
+def test_invalid_json_in_recipient_arns_is_a_config_error() -> None:
+    message = config_error({**BASE, "RECIPIENT_IDENTITY_ARNS": "{oops"})
+    assert message.startswith(
+        "RECIPIENT_IDENTITY_ARNS is '{oops': a JSON object mapping recipient domains or "
+        "addresses to SES identity ARNs is required (Expecting property name"
+    )
+
+
+def test_a_missing_policy_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "absent.json"
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(path)})
+    assert message == (
+        f"BOUNCE_POLICY_FILE {str(path)!r} cannot be read: "
+        f"[Errno 2] No such file or directory: {str(path)!r}"
+    )
+
+
+def test_a_broken_policy_is_a_config_error_that_keeps_the_policy_message(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"default": {"type": "explode"}}), encoding="utf-8")
+    with pytest.raises(Exception) as policy_error:
+        BouncePolicy.from_dict({"default": {"type": "explode"}})
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(path)})
+    assert (
+        message == f"BOUNCE_POLICY_FILE {str(path)!r} is not a valid policy: {policy_error.value}"
+    )
+
+
+def test_a_policy_file_that_is_not_json_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text("{not json", encoding="utf-8")
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(path)})
+    assert message.startswith(
+        f"BOUNCE_POLICY_FILE {str(path)!r} is not a valid policy: policy: not valid JSON"
+    )

@@ -1,0 +1,279 @@
+"""End to end: moto S3 and SQS, the local SES over HTTP, the real Lambda handler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import bounce_runtime.handler as handler_module
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.errors import ConfigError
+from bounce_runtime.handler import handler
+from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
+from support.local_ses import LocalSes
+
+REGION = "us-east-1"
+SENDER = "mailer-daemon@example.com"
+
+
+class Context:
+    """Lambda's context: time left until a deadline on the monotonic clock, and the ids."""
+
+    def __init__(self, seconds: float = 300.0, request_id: str = "req-1") -> None:
+        self.deadline = time.monotonic() + seconds
+        self.aws_request_id = request_id
+        self.function_name = "bounce-fn"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+class World:
+    """The AWS side of one test: bucket, dead-letter queue, local SES."""
+
+    def __init__(self, ses: LocalSes) -> None:
+        self.ses = ses
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.dlq_url = self.sqs.create_queue(QueueName="bounce-dlq")["QueueUrl"]
+
+    def store(self, message_id: str) -> dict[str, Any]:
+        """Store the mail object (with a tag of its own) and return the SQS record for it."""
+        self.s3.put_object(
+            Bucket=BUCKET,
+            Key=OBJECT_KEY_PREFIX + message_id,
+            Body=b"From: sender@example.net\r\nTo: recipient@example.com\r\n\r\nHello\r\n",
+            Tagging="retention=30d",
+        )
+        return self.record(message_id)
+
+    @staticmethod
+    def record(message_id: str) -> dict[str, Any]:
+        """The SQS record for a message received a minute ago (the handler reads the real clock)."""
+        received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+        body = notification(message_id=message_id, timestamp=received.replace("+00:00", "Z"))
+        return sqs_record(body, message_id="sqs-" + message_id)
+
+    def tags(self, message_id: str) -> dict[str, str]:
+        tag_set = self.s3.get_object_tagging(Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + message_id)
+        return {tag["Key"]: tag["Value"] for tag in tag_set["TagSet"]}
+
+    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
+        received = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            (message["Body"],
+             {name: value["StringValue"] for name, value in message["MessageAttributes"].items()})
+            for message in received
+        ]  # fmt: skip
+
+    def bounced_ids(self) -> list[str]:
+        return [call.params["OriginalMessageId"] for call in self.ses.calls]
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with LocalSes(rate_per_second=50.0, region=REGION) as ses, mock_aws():
+        created = World(ses)
+        for name, value in {
+            "BOUNCE_SENDER": SENDER,
+            "DEAD_LETTER_QUEUE_URL": created.dlq_url,
+            "SEND_RATE_PER_SECOND": "50",
+            "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
+            "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("BOUNCE_POLICY_FILE", raising=False)
+        monkeypatch.setattr(handler_module, "_container", None)
+        yield created
+
+
+def test_batch_bounces_tags_dead_letters_and_never_bounces_twice(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, rejected, last = world.store("mail-1"), world.store("mail-2"), world.store("mail-4")
+    malformed = sqs_record("this is not a notification", message_id="sqs-mail-3")
+    missing = world.record("mail-5")  # no object stored
+    world.ses.inject_errors(("Throttling", 400))  # first attempt of mail-1 is throttled
+    # mail-1 then succeeds on its retry; mail-2's attempt is rejected permanently.
+    original_handle = world.ses.handle
+
+    def reject_mail_2(pairs: Any, now: float) -> str:
+        if ("OriginalMessageId", "mail-2") in list(pairs):
+            world.ses.inject_errors(("MessageRejected", 400))
+        return original_handle(pairs, now)
+
+    world.ses.handle = reject_mail_2  # type: ignore[method-assign]
+
+    response = handler(sqs_event([first, rejected, malformed, last, missing]), Context())
+
+    assert response == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-1", "mail-4"]
+    assert world.ses.throttled == 1
+    assert world.tags("mail-1") == {
+        "retention": "30d",
+        BOUNCE_TAG_KEY: world.ses.calls[0].message_id,
+    }
+    assert world.tags("mail-2") == {"retention": "30d"}
+    # The sent bounces keep their send claims; the refused one gave its claim back.
+    stored = world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(o["Key"] for o in stored if o["Key"].endswith(CLAIM_SUFFIX)) == [
+        f"{OBJECT_KEY_PREFIX}mail-1{CLAIM_SUFFIX}",
+        f"{OBJECT_KEY_PREFIX}mail-4{CLAIM_SUFFIX}",
+    ]
+    letters = {
+        attributes["sqs-message-id"]: (body, attributes)
+        for body, attributes in world.dead_letters()
+    }
+    assert sorted(letters) == ["sqs-mail-2", "sqs-mail-3", "sqs-mail-5"]
+    assert letters["sqs-mail-2"][0] == rejected["body"]
+    assert letters["sqs-mail-2"][1]["reason"] == "ses-rejected:MessageRejected"
+    assert letters["sqs-mail-2"][1]["ses-message-id"] == "mail-2"
+    assert letters["sqs-mail-3"] == (
+        "this is not a notification",
+        {"reason": "malformed-notification", "sqs-message-id": "sqs-mail-3",
+         "detail": letters["sqs-mail-3"][1]["detail"]},
+    )  # fmt: skip
+    assert letters["sqs-mail-3"][1]["detail"].startswith("body: not JSON")
+    assert letters["sqs-mail-5"][1]["reason"] == "mail-object-missing"
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert (emf["BouncesSent"], emf["SendBounceThrottled"], emf["PermanentFailures"]) == (2, 1, 3)
+
+    # SQS delivers mail-1 again (e.g. the batch response was lost): no second bounce.
+    again = handler(sqs_event([first]), Context())
+    assert again == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-1", "mail-4"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert (emf["BouncesSent"], emf["DuplicatesSkipped"]) == (0, 1)
+
+
+def test_clients_are_created_once_per_container(world: World) -> None:
+    handler(sqs_event([world.store("mail-a")]), Context())
+    container = handler_module._container
+    handler(sqs_event([world.store("mail-b")]), Context())
+    assert container is not None and handler_module._container is container
+    assert world.bounced_ids() == ["mail-a", "mail-b"]
+
+
+def test_invalid_configuration_fails_the_invocation_and_is_logged(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEND_RATE_PER_SECOND", "-1")
+    with pytest.raises(ConfigError) as raised:
+        handler(sqs_event([world.store("mail-c")]), Context())
+    message = "SEND_RATE_PER_SECOND is '-1': a number of calls per second > 0 is required"
+    assert str(raised.value) == message
+    logged = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (logged["level"], logged["reason"], logged["detail"]) == (
+        "ERROR",
+        "invalid-config",
+        message,
+    )
+    # The log says what happens to the batch: nothing is dead-lettered by the runtime.
+    assert "the invocation fails" in logged["message"]
+    assert "SQS redelivers" in logged["message"]
+    assert (logged["request_id"], logged["function_name"]) == ("req-1", "bounce-fn")
+    assert world.dead_letters() == []
+    assert handler_module._container is None
+    assert world.bounced_ids() == []
+
+
+def test_importing_the_handler_does_not_import_boto3() -> None:
+    code = "import sys, bounce_runtime.handler; print('boto3' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return [line for line in lines if "_aws" not in line]
+
+
+def test_every_log_line_carries_the_request_id_and_function_name(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler(sqs_event([world.store("mail-r"), world.record("mail-missing")]), Context())
+    handler(sqs_event([world.store("mail-s")]), Context(request_id="req-2"))
+    lines = log_lines(capsys)
+    assert len(lines) >= 5
+    assert [line["request_id"] for line in lines].count("req-2") == 2  # message + batch done
+    assert {line["request_id"] for line in lines} == {"req-1", "req-2"}
+    assert {line["function_name"] for line in lines} == {"bounce-fn"}
+
+
+def test_log_level_comes_from_the_environment(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    handler(sqs_event([world.store("mail-w"), world.record("mail-gone")]), Context())
+    lines = log_lines(capsys)
+    assert [(line["level"], line["message"]) for line in lines] == [("WARNING", "dead-lettered")]
+    assert world.bounced_ids() == ["mail-w"]
+
+
+def test_an_invalid_log_level_is_a_config_error_naming_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError) as raised:
+        handler(sqs_event([world.store("mail-l")]), Context())
+    assert (
+        str(raised.value) == "LOG_LEVEL is 'LOUD': one of DEBUG, INFO, WARNING, ERROR is required"
+    )
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = world.store("mail-bug")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug in planning")
+
+    monkeypatch.setattr("bounce_runtime.workflow.plan_message", broken)
+    response = handler(sqs_event([record]), Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-bug"}]}
+    (failed,) = [line for line in log_lines(capsys) if line["level"] == "ERROR"]
+    assert (failed["reason"], failed["detail"]) == ("ZeroDivisionError", "a bug in planning")
+    assert failed["traceback"].startswith("Traceback (most recent call last):")
+    assert "in broken" in failed["traceback"]
+    assert failed["request_id"] == "req-1"
+
+
+def test_a_classified_failure_is_logged_without_a_traceback(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = world.store("mail-t")  # another delivery has just claimed its send
+    world.s3.put_object(Bucket=BUCKET, Key=f"{OBJECT_KEY_PREFIX}mail-t{CLAIM_SUFFIX}", Body=b"{}")
+    response = handler(sqs_event([record]), Context())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-t"}]}
+    (failed,) = [line for line in log_lines(capsys) if line["level"] == "ERROR"]
+    assert failed["reason"] == "send-claim-held"
+    assert "traceback" not in failed
+
+
+def test_an_event_that_is_not_sqs_fails_the_invocation_with_a_traceback(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="not SQS"):
+        handler({"detail-type": "Scheduled Event"}, Context())
+    (failed,) = log_lines(capsys)
+    assert failed["message"].startswith("invocation failed")
+    assert failed["reason"] == "ValueError"
+    assert "Traceback (most recent call last):" in failed["traceback"]

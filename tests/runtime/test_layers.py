@@ -1,0 +1,110 @@
+"""The runtime's layers, as the tree shows them: a pure core, AWS adapters, the rest on top."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bounce_runtime
+
+PACKAGE = Path(bounce_runtime.__file__).parent
+CORE = sorted((PACKAGE / "core").glob("*.py"))
+PURE = [PACKAGE / "contract.py", PACKAGE / "errors.py", *CORE]
+# Modules a pure module may not import: AWS, I/O, processes, the clock, randomness.
+IMPURE = {
+    "boto3", "botocore", "os", "io", "sys", "socket", "subprocess", "pathlib", "shutil",
+    "tempfile", "time", "random", "threading", "urllib", "http", "logging",
+}  # fmt: skip
+PURE_RUNTIME_MODULES = ("bounce_runtime.contract", "bounce_runtime.errors", "bounce_runtime.core")
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (at any depth of the file, lazy imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_pure_modules_import_no_aws_io_or_clock(path: Path) -> None:
+    modules = imports_of(path)
+    assert {m for m in modules if m.split(".")[0] in IMPURE} == set()
+    own = {m for m in modules if m.startswith("bounce_runtime")}
+    assert {m for m in own if not m.startswith(PURE_RUNTIME_MODULES)} == set()
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_pure_modules_read_no_clock_and_open_no_file(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert [ast.unparse(f) for f in calls if isinstance(f, ast.Name) and f.id == "open"] == []
+    clock = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
+    assert [ast.unparse(f) for f in calls if isinstance(f, ast.Attribute) and f.attr in clock] == []
+
+
+def test_importing_the_pure_core_loads_no_botocore() -> None:
+    names = ", ".join(f"bounce_runtime.core.{p.stem}" for p in CORE if p.stem != "__init__")
+    code = f"import sys, {names}; print(sorted(m for m in sys.modules if 'boto' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_layers_say_what_they_are() -> None:
+    assert (PACKAGE / "core/__init__.py").read_text() == (
+        '"""Pure core: no boto3, no I/O, no clock."""\n'
+    )
+    assert (PACKAGE / "adapters/__init__.py").read_text() == (
+        '"""AWS adapters: the only modules that talk to AWS (boto3 clients are injected)."""\n'
+    )
+
+
+def test_only_adapters_import_botocore() -> None:
+    talking = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if any(m.split(".")[0] in {"boto3", "botocore"} for m in imports_of(path))
+    }
+    # The handler builds the clients (boto3 imported on the first invocation).
+    assert talking <= {"handler.py"} | {f"adapters/{p.name}" for p in PACKAGE.glob("adapters/*")}
+    assert "adapters/ses_sender.py" in talking
+
+
+def test_every_error_class_lives_in_errors_and_carries_a_reason() -> None:
+    from bounce_runtime import errors
+
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        classes = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+        bases = {ast.unparse(b) for c in classes for b in c.bases}
+        assert not bases & {"Exception", "ValueError", "RuntimeError"}, path
+    classes = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, Exception)
+    ]
+    assert len(classes) >= 10
+    for cls in classes:
+        if issubclass(cls, errors.ReasonedError):
+            try:
+                error = cls("what went wrong")  # type: ignore[call-arg]
+            except TypeError:  # (reason, message): the reason is the caller's
+                error = cls("some-reason", "what went wrong")
+            reason = error.reason
+            assert str(error) == "what went wrong"
+        else:
+            reason = getattr(cls, "reason", None)
+        assert isinstance(reason, str), cls
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", reason), (cls, reason)

@@ -1,0 +1,593 @@
+"""BatchProcessor with Stubber on real S3, SES and SQS clients (requests checked by the models)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+from bounce_runtime.adapters.mail_store import MailStore
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
+from bounce_runtime.config import RuntimeConfig
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.processor import BatchProcessor
+from support.events import (
+    BUCKET,
+    MESSAGE_ID,
+    OBJECT_KEY_PREFIX,
+    RECIPIENT,
+    notification,
+    sqs_event,
+    sqs_record,
+)
+
+NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)  # one hour after the events' receipt time
+SENDER = "mailer-daemon@example.com"
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bounce-dlq"
+CLAIM_TTL_S = 120.0
+
+
+def object_of(message_id: str) -> dict[str, str]:
+    return {"Bucket": BUCKET, "Key": OBJECT_KEY_PREFIX + message_id}
+
+
+def claim_of(message_id: str) -> dict[str, str]:
+    return {"Bucket": BUCKET, "Key": OBJECT_KEY_PREFIX + message_id + CLAIM_SUFFIX}
+
+
+def bounce_request(message_id: str = MESSAGE_ID, recipient: str = RECIPIENT) -> dict[str, Any]:
+    return {
+        "OriginalMessageId": message_id,
+        "BounceSender": SENDER,
+        "MessageDsn": {
+            "ReportingMta": "dns; example.com",
+            "ArrivalDate": "2024-05-01T12:00:00.000Z",
+        },
+        "BouncedRecipientInfoList": [{"Recipient": recipient, "BounceType": "DoesNotExist"}],
+    }
+
+
+def attribute(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+class Rig:
+    """A processor on stubbed clients, a fake clock and captured logs and metrics."""
+
+    def __init__(
+        self, s3: Any, ses: Any, sqs: Any, fake_time: Any, *, policy: BouncePolicy | None = None,
+        rate: float = 10.0,
+    ) -> None:  # fmt: skip
+        self.s3, self.ses, self.sqs = Stubber(s3), Stubber(ses), Stubber(sqs)
+        self.logs, self.emf = io.StringIO(), io.StringIO()
+        config = RuntimeConfig(
+            bounce_sender=SENDER,
+            dead_letter_queue_url=DLQ_URL,
+            policy=policy or default_policy(),
+            send_claim_ttl_seconds=CLAIM_TTL_S,
+        )
+        self.processor = BatchProcessor(
+            config,
+            mail_store=MailStore(s3),
+            sender=BounceSender(
+                ses,
+                Pacer(rate, clock=fake_time.clock, sleep=fake_time.sleep),
+                sleep=fake_time.sleep,
+                rng=random.Random(3),
+            ),
+            dead_letter=DeadLetterQueue(sqs, DLQ_URL),
+            metrics=BatchMetrics("CdkSesBounce", "bounce-fn", now=lambda: NOW, stream=self.emf),
+            logger=JsonLogger(self.logs, now=lambda: NOW),
+            now=lambda: NOW,
+            remaining_ms=fake_time.remaining_ms,
+            sleep=fake_time.sleep,
+        )
+
+    def run(self, *records: dict[str, Any]) -> list[str]:
+        with self.s3, self.ses, self.sqs:
+            response = self.processor.process(sqs_event(records))
+            for stub in (self.s3, self.ses, self.sqs):
+                stub.assert_no_pending_responses()
+        return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+    def expect_untagged(self, message_id: str = MESSAGE_ID) -> None:
+        self.s3.add_response("get_object_tagging", {"TagSet": []}, object_of(message_id))
+
+    def expect_claim(self, message_id: str = MESSAGE_ID, sqs_id: str | None = None) -> None:
+        claim = {"sqsMessageId": sqs_id or "sqs-" + message_id, "claimedAt": NOW.isoformat()}
+        self.s3.add_response(
+            "put_object",
+            {"ETag": '"claim"'},
+            {**claim_of(message_id), "Body": json.dumps(claim).encode(),
+             "ContentType": "application/json", "IfNoneMatch": "*"},
+        )  # fmt: skip
+
+    def expect_claim_lost(self, code: str = "PreconditionFailed", status: int = 412) -> None:
+        self.s3.add_client_error("put_object", code, http_status_code=status)
+
+    def expect_release(self, message_id: str = MESSAGE_ID) -> None:
+        self.s3.add_response("delete_object", {}, claim_of(message_id))
+
+    def expect_tagging(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
+        # The tag set was read once before the send: no second GetObjectTagging.
+        self.s3.add_response(
+            "put_object_tagging",
+            {},
+            {
+                **object_of(message_id),
+                "Tagging": {"TagSet": [{"Key": BOUNCE_TAG_KEY, "Value": bounce_id}]},
+            },
+        )
+
+    def expect_bounce(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
+        self.expect_untagged(message_id)
+        self.expect_claim(message_id)
+        self.ses.add_response("send_bounce", {"MessageId": bounce_id}, bounce_request(message_id))
+        self.expect_tagging(bounce_id, message_id)
+
+    def expect_dead_letter(self, record: dict[str, Any], reason: str, ses_id: str | None) -> None:
+        attributes = {"reason": attribute(reason), "detail": ANY,
+                      "sqs-message-id": attribute(record["messageId"])}  # fmt: skip
+        if ses_id is not None:
+            attributes["ses-message-id"] = attribute(ses_id)
+        self.sqs.add_response(
+            "send_message",
+            {"MessageId": "dlq-" + record["messageId"]},
+            {"QueueUrl": DLQ_URL, "MessageBody": record["body"], "MessageAttributes": attributes},
+        )
+
+    def totals(self) -> dict[str, int]:
+        document = json.loads(self.emf.getvalue().splitlines()[0])
+        names = [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+        return {name: document[name] for name in names if document[name]}
+
+    def by_reason(self) -> dict[str, dict[str, int]]:
+        result = {}
+        for line in self.emf.getvalue().splitlines()[1:]:
+            document = json.loads(line)
+            names = [m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            result[document["Reason"]] = {name: document[name] for name in names}
+        return result
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.logs.getvalue().splitlines()]
+
+
+def record_for(message_id: str = MESSAGE_ID, **fields: Any) -> dict[str, Any]:
+    return sqs_record(notification(message_id=message_id, **fields), message_id="sqs-" + message_id)
+
+
+def test_bounce_is_sent_tagged_logged_and_counted(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_bounce("bounce-1")
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1}
+    assert rig.by_reason() == {"default-rule": {"RecipientsBounced": 1}}
+    sent = [line for line in rig.log_lines() if line["message"] == "message bounce"]
+    assert sent == [
+        {
+            "timestamp": NOW.isoformat(),
+            "level": "INFO",
+            "message": "message bounce",
+            "ses_message_id": MESSAGE_ID,
+            "sqs_message_id": "sqs-" + MESSAGE_ID,
+            "outcome": "bounce",
+            "recipients": [
+                {"recipient": RECIPIENT, "decision": "bounce", "reason": "default-rule"}
+            ],
+            "bounce_message_id": "bounce-1",
+            "attempts": 1,
+            "throttles": 0,
+        }
+    ]
+
+
+def test_tagging_merges_with_the_objects_existing_tags(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    existing = [{"Key": "retention", "Value": "30d"}]
+    rig.s3.add_response("get_object_tagging", {"TagSet": existing}, object_of(MESSAGE_ID))
+    rig.expect_claim()
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-m"}, bounce_request())
+    rig.s3.add_response(
+        "put_object_tagging",
+        {},
+        {**object_of(MESSAGE_ID),
+         "Tagging": {"TagSet": [*existing, {"Key": BOUNCE_TAG_KEY, "Value": "bounce-m"}]}},
+    )  # fmt: skip
+    assert rig.run(record_for()) == []
+
+
+def test_throttling_then_success_counts_the_throttles(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
+    rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-2"}, bounce_request())
+    rig.expect_tagging("bounce-2")
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "SendBounceThrottled": 2}
+
+
+def test_server_error_is_retried(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.ses.add_client_error("send_bounce", "ServiceUnavailable", http_status_code=503)
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-3"}, bounce_request())
+    rig.expect_tagging("bounce-3")
+    assert rig.run(record_for()) == []
+    assert rig.totals()["BouncesSent"] == 1
+
+
+def test_permanent_rejection_goes_to_the_dead_letter_queue_and_the_batch_goes_on(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rejected, fine = record_for("rejected-1"), record_for("fine-2")
+    rig.expect_untagged("rejected-1")
+    rig.expect_claim("rejected-1")
+    rig.ses.add_client_error("send_bounce", "MessageRejected", "Email address is not verified.")
+    rig.expect_release("rejected-1")  # SES refused: nothing went out, a redelivery may try again
+    rig.sqs.add_response(
+        "send_message",
+        {"MessageId": "dlq-1"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": rejected["body"],
+            "MessageAttributes": {
+                "reason": attribute("ses-rejected:MessageRejected"),
+                "detail": attribute(
+                    "SES rejected SendBounce: An error occurred (MessageRejected) when calling "
+                    "the SendBounce operation: Email address is not verified."
+                ),
+                "sqs-message-id": attribute("sqs-rejected-1"),
+                "ses-message-id": attribute("rejected-1"),
+            },
+        },
+    )
+    rig.expect_bounce("bounce-4", "fine-2")
+    assert rig.run(rejected, fine) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "PermanentFailures": 1}
+    assert rig.by_reason()["ses-rejected:MessageRejected"] == {"PermanentFailures": 1}
+
+
+def test_a_failed_dead_letter_send_reports_the_record(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = sqs_record("not json", message_id="sqs-bad")
+    rig.sqs.add_client_error("send_message", "AWS.SimpleQueueService.NonExistentQueue")
+    assert rig.run(record) == ["sqs-bad"]
+    assert "PermanentFailures" not in rig.totals()
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["message"], line["reason"]) for line in failed] == [
+        ("dead-letter send failed: left for redelivery", "malformed-notification")
+    ]
+
+
+def test_malformed_body_in_the_middle_does_not_stop_the_batch(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    first, bad, last = record_for("m-1"), sqs_record("{}", message_id="sqs-bad"), record_for("m-3")
+    rig.expect_bounce("bounce-m1", "m-1")
+    rig.expect_dead_letter(bad, "malformed-notification", None)
+    rig.expect_bounce("bounce-m3", "m-3")
+    assert rig.run(first, bad, last) == []
+    assert rig.totals()["BouncesSent"] == 2
+    assert rig.by_reason()["malformed-notification"] == {"PermanentFailures": 1}
+
+
+def test_deadline_reports_the_rest_of_the_batch(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    # 40 s left: record 1 goes at once; record 2 must wait 20 s for its pacing slot and an
+    # attempt needs 6 s plus 22 s for tagging after it, so it is not started; record 3 is never
+    # touched.
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, rate=0.05)
+    fake_time.deadline = fake_time.now + 40.0
+    records = [record_for("d-1"), record_for("d-2"), record_for("d-3")]
+    rig.expect_bounce("bounce-d1", "d-1")
+    rig.expect_untagged("d-2")
+    rig.expect_claim("d-2")
+    rig.expect_release("d-2")  # no attempt was started: the claim is given back
+    assert rig.run(*records) == ["sqs-d-2", "sqs-d-3"]
+    stop = [line for line in rig.log_lines() if line["level"] == "WARNING"]
+    assert stop[0]["message"] == "time is short: leaving the rest of the batch for redelivery"
+    assert stop[0]["unprocessed"] == 2
+
+
+def test_no_record_starts_inside_the_safety_margin(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    # Margin: GetObject (headers), GetObjectTagging and the claim (11 s each) + one 6 s attempt.
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    fake_time.deadline = fake_time.now + 38.9
+    assert rig.processor.safety_margin_s == 39.0
+    assert rig.run(record_for("t-1"), record_for("t-2")) == ["sqs-t-1", "sqs-t-2"]
+
+
+def test_the_safety_margin_counts_the_head_object_of_a_size_policy(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    policy = BouncePolicy.from_dict({"rules": [{"match": {"min_size_bytes": 10},
+                                     "action": {"type": "accept"}}]})  # fmt: skip
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=policy)
+    assert rig.processor.safety_margin_s == 50.0
+
+
+def test_missing_object_is_dead_lettered(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.s3.add_client_error("get_object_tagging", "NoSuchKey", http_status_code=404)
+    rig.sqs.add_response(
+        "send_message",
+        {"MessageId": "dlq-2"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": record["body"],
+            "MessageAttributes": {
+                "reason": attribute("mail-object-missing"),
+                "detail": attribute(
+                    f"s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID} does not exist (S3 NoSuchKey)"
+                ),
+                "sqs-message-id": attribute(record["messageId"]),
+                "ses-message-id": attribute(MESSAGE_ID),
+            },
+        },
+    )
+    assert rig.run(record) == []
+
+
+def test_transient_s3_error_reports_only_that_record(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.s3.add_client_error("get_object_tagging", "SlowDown", http_status_code=503)
+    rig.expect_bounce("bounce-s2", "s-2")
+    assert rig.run(record_for("s-1"), record_for("s-2")) == ["sqs-s-1"]
+
+
+def test_a_tagged_object_is_skipped_as_a_duplicate(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.s3.add_response(
+        "get_object_tagging", {"TagSet": [{"Key": BOUNCE_TAG_KEY, "Value": "bounce-0"}]}
+    )
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"DuplicatesSkipped": 1}
+
+
+def test_duplicates_within_a_batch_are_sent_once(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    body = notification()
+    rig.expect_untagged()
+    rig.expect_claim(sqs_id="a")
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-5"}, bounce_request())
+    rig.expect_tagging("bounce-5")
+    assert rig.run(sqs_record(body, message_id="a"), sqs_record(body, message_id="b")) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "DuplicatesSkipped": 1}
+
+
+def test_a_tagging_failure_after_the_send_is_counted_but_the_record_is_done(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.ses.add_response("send_bounce", {"MessageId": "bounce-6"}, bounce_request())
+    for _ in range(3):
+        rig.s3.add_client_error("put_object_tagging", "InternalError", http_status_code=500)
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "TaggingFailures": 1}
+    assert fake_time.sleeps[-2:] == [0.1, 0.2]
+
+
+def test_expired_message_is_dead_lettered_and_counted(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    received = NOW - timedelta(hours=23, minutes=59, seconds=30)  # inside the 1-minute margin
+    record = record_for(timestamp=received.isoformat().replace("+00:00", "Z"))
+    rig.expect_untagged()
+    rig.expect_dead_letter(record, "expired", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.totals() == {"MessagesExpired": 1, "PermanentFailures": 1}
+    assert rig.by_reason() == {"expired": {"PermanentFailures": 1}}
+
+
+def test_suppressed_message_needs_no_aws_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for(extra_headers=[("Auto-Submitted", "auto-replied")])
+    assert rig.run(record) == []
+    assert rig.totals() == {"RecipientsSuppressed": 1}
+    assert rig.by_reason() == {"auto-submitted": {"RecipientsSuppressed": 1}}
+
+
+def test_truncated_headers_are_read_from_the_object(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    raw = b"From: a@example.net\r\nList-Id: <news.example.net>\r\n\r\nbody"
+    rig.s3.add_response(
+        "get_object",
+        {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
+        {**object_of(MESSAGE_ID), "Range": "bytes=0-65535"},
+    )
+    assert rig.run(record_for(headers_truncated=True)) == []
+    assert rig.by_reason() == {"list-traffic": {"RecipientsSuppressed": 1}}
+
+
+def test_object_size_is_read_only_when_the_policy_matches_on_size(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    policy = BouncePolicy.from_dict(
+        {
+            "rules": [{"match": {"min_size_bytes": 1000}, "action": {"type": "bounce",
+                       "bounce_type": "MessageTooLarge"}}],
+            "default": {"type": "accept"},
+        }
+    )  # fmt: skip
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=policy)
+    rig.s3.add_response("head_object", {"ContentLength": 10}, object_of(MESSAGE_ID))
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"RecipientsAccepted": 1}
+
+
+def claimed(seconds_ago: float) -> dict[str, Any]:
+    return {"LastModified": NOW - timedelta(seconds=seconds_ago), "ContentLength": 60}
+
+
+@pytest.mark.parametrize(("code", "status"), [("PreconditionFailed", 412),
+                                              ("ConditionalRequestConflict", 409)])  # fmt: skip
+def test_a_lost_claim_on_a_tagged_object_is_a_duplicate(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, code: str, status: int
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost(code, status)
+    rig.s3.add_response(
+        "get_object_tagging", {"TagSet": [{"Key": BOUNCE_TAG_KEY, "Value": "bounce-w"}]}
+    )
+    assert rig.run(record_for()) == []
+    assert rig.totals() == {"DuplicatesSkipped": 1}
+
+
+def test_a_fresh_claim_of_another_delivery_leaves_the_record_for_redelivery(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_response("head_object", claimed(CLAIM_TTL_S - 1), claim_of(MESSAGE_ID))
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {}
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["reason"], line["detail"]) for line in failed] == [
+        ("send-claim-held", "another delivery claimed the send 119 s ago (claim TTL 120 s)")
+    ]
+
+
+def test_a_claim_released_while_it_is_read_leaves_the_record_for_redelivery(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_client_error("head_object", "404", http_status_code=404)
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [line["detail"] for line in failed] == [
+        f"the send claim of s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID} was just released"
+    ]
+
+
+def test_a_stale_claim_on_an_untagged_object_is_dead_lettered_never_resent(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_response("head_object", claimed(CLAIM_TTL_S), claim_of(MESSAGE_ID))
+    rig.sqs.add_response(
+        "send_message",
+        {"MessageId": "dlq-3"},
+        {
+            "QueueUrl": DLQ_URL,
+            "MessageBody": record["body"],
+            "MessageAttributes": {
+                "reason": attribute("ses-outcome-unknown"),
+                "detail": attribute(
+                    "the send was claimed at 2024-05-01T12:58:00+00:00 (120 s ago, claim TTL 120 s)"
+                    f" but s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID} was never tagged: the "
+                    "delivery that claimed it stopped, could not tag, or could not release the "
+                    "claim; the bounce may have gone out"
+                ),
+                "sqs-message-id": attribute(record["messageId"]),
+                "ses-message-id": attribute(MESSAGE_ID),
+            },
+        },
+    )
+    assert rig.run(record) == []
+    assert rig.totals() == {"PermanentFailures": 1}
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+
+
+def test_sending_given_up_after_the_attempts_releases_the_claim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    rig.expect_untagged()
+    rig.expect_claim()
+    for _ in range(6):
+        rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
+    rig.expect_release()
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {"SendBounceThrottled": 6}
+
+
+def test_a_failed_release_is_logged_and_the_record_still_ends_by_its_error(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.ses.add_client_error("send_bounce", "MessageRejected", "Email address is not verified.")
+    rig.s3.add_client_error("delete_object", "AccessDenied", "Access Denied", 403)
+    rig.expect_dead_letter(record, "ses-rejected:MessageRejected", MESSAGE_ID)
+    assert rig.run(record) == []
+    errors = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["message"], line["object"]) for line in errors] == [
+        (
+            "send claim not released: a redelivery will be dead-lettered",
+            f"s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID}",
+        )
+    ]
+
+
+def test_a_send_without_an_answer_keeps_the_claim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    def no_answer(**_: Any) -> dict[str, Any]:
+        raise ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+
+    ses_client.send_bounce = no_answer
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+    rig.expect_untagged()
+    rig.expect_claim()  # and no delete_object: the bounce may have gone out
+    rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
