@@ -27,6 +27,8 @@ from py314 import compile_package, run_script
 
 PROBE = Path(__file__).resolve().parents[1] / "py314" / "shipped_bytecode_probe.py"
 BROKEN_SOURCE = 'raise ImportError("the source was compiled, not the shipped bytecode")\n'
+# The Lambda's entry point (the function's `handler` setting names it).
+HANDLER = Path(RUNTIME_PACKAGE) / "handler.py"
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -87,10 +89,7 @@ def test_stale_or_foreign_bytecode_is_not_shipped(
     shutil.copytree(runtime_package_dir(), package, ignore=shutil.ignore_patterns("__pycache__"))
     bytecode = tmp_path / "bytecode"
     shutil.copytree(compiled_twice[0], bytecode)
-    edited, timestamped, checked, foreign, removed = (
-        Path(RUNTIME_PACKAGE) / f"{name}.py"
-        for name in ("handler", "dsn", "policy", "pacing", "headers")
-    )
+    edited, timestamped, checked, foreign, removed = modules_of(package.parent)[:5]
     # A source changed after compiling; 3.14 bytecode that checks the source's timestamp or hash
     # (flags 0 or 0b11); bytecode of another Python (this 3.11); no bytecode at all.
     source = package.parent
@@ -137,26 +136,27 @@ def test_cpython_314_loads_the_shipped_bytecode_not_the_source(
     shutil.copytree(staged, shipped)
     for module in modules_of(shipped):
         (shipped / module).write_text(BROKEN_SOURCE)
-    # Controls: the same without one module's bytecode, with that source broken, then intact.
+    # Controls: the same without the handler's bytecode, its source broken, then intact.
     without_bytecode = tmp_path / "without-bytecode"
     shutil.copytree(shipped, without_bytecode)
-    (without_bytecode / bytecode_name(Path(RUNTIME_PACKAGE) / "dsn.py")).unlink()
+    (without_bytecode / bytecode_name(HANDLER)).unlink()
     compiled_at_import = tmp_path / "compiled-at-import"
     shutil.copytree(without_bytecode, compiled_at_import)
-    shutil.copyfile(
-        runtime_package_dir() / "dsn.py", compiled_at_import / RUNTIME_PACKAGE / "dsn.py"
-    )
+    shutil.copyfile(runtime_package_dir().parent / HANDLER, compiled_at_import / HANDLER)
 
     loaded, broken, compiled = run_probe(shipped, without_bytecode, compiled_at_import)
 
     assert loaded["error"] is None
-    handler = loaded["modules"][f"{RUNTIME_PACKAGE}.handler"]
-    assert handler["file"] == str(shipped / RUNTIME_PACKAGE / "handler.py")
-    assert handler["cached"] == str(shipped / bytecode_name(Path(RUNTIME_PACKAGE) / "handler.py"))
-    assert handler["loader"] == "SourceFileLoader"
+    # Every runtime module the handler needs came from the asset, through its bytecode.
+    assert f"{RUNTIME_PACKAGE}.handler" in loaded["modules"]
+    for module in loaded["modules"].values():
+        source = Path(module["file"])
+        assert source.is_relative_to(shipped)
+        assert module["cached"] == str(shipped / bytecode_name(source.relative_to(shipped)))
+        assert module["loader"] == "SourceFileLoader"
     assert loaded["written"] == []
 
     assert broken["error"] == "ImportError: the source was compiled, not the shipped bytecode"
     # Without shipped bytecode, 3.14 compiles the source and (were the folder writable) caches it.
     assert compiled["error"] is None
-    assert compiled["written"] == [bytecode_name(Path(RUNTIME_PACKAGE) / "dsn.py").as_posix()]
+    assert compiled["written"] == [bytecode_name(HANDLER).as_posix()]

@@ -24,6 +24,7 @@ RUNTIME_TESTS = "tests/runtime"
 CANNOT_RUN_ON_PYODIDE: dict[str, str] = {
     "import moto": "moto needs the compiled `cryptography` wheel, which Pyodide lacks offline",
     "test_module_runs_as_a_command": "starts a subprocess (Pyodide has none)",
+    "test_importing_the_pure_core_loads_no_botocore": "starts a subprocess (Pyodide has none)",
     "test_the_client_config_makes_botocore_try_exactly_once": (
         "serves the local SES on a socket from a thread (Pyodide has neither)"
     ),
