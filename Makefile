@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # CPython 3.14, the Lambda's Python, runs here as Pyodide (WebAssembly) under that Node 22.
 PY314 := $(PY) tools/py314/py314.py
 
-.PHONY: setup synth test lint typecheck pytest test-py314 py314-site bytecode bench clean
+.PHONY: setup synth test lint typecheck pytest test-py314 py314-site bytecode dist bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,6 +32,10 @@ synth: setup bytecode
 # The runtime compiled by CPython 3.14 for the Lambda asset (skipped when up to date).
 bytecode: setup
 	$(PY314) bytecode
+
+# The wheel (dist/), carrying that bytecode.
+dist: setup bytecode
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 # Pure-Python wheels for the runtime's tests on 3.14, downloaded once into .cache/py314.
 py314-site: setup
@@ -58,4 +62,4 @@ bench: setup
 
 clean:
 	rm -rf cdk.out build dist .mypy_cache .ruff_cache .hypothesis
-	rm -rf constructs/cdk_ses_bounce/runtime_bytecode
+	rm -rf constructs/cdk_ses_bounce/runtime-bytecode

@@ -24,7 +24,7 @@ EXCLUDED_FROM_RUNTIME = ("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py", 
 LAMBDA_PYTHON_MAGIC = bytes.fromhex("2b0e0d0a")
 LAMBDA_PYTHON_CACHE_TAG = "cpython-314"
 # The runtime package compiled by that Python (`make bytecode`): not in git, shipped in the wheel.
-RUNTIME_BYTECODE_DIR = Path(__file__).resolve().parent / "runtime_bytecode"
+RUNTIME_BYTECODE_DIR = Path(__file__).resolve().parent / "runtime-bytecode"
 # PEP 552 flags: hash-based, source not checked (Lambda's code is read-only and never changes).
 _UNCHECKED_HASH = 0b01
 
