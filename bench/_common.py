@@ -35,3 +35,22 @@ def target(label: str, value: float, limit: float, unit: str, *, at_least: bool 
     verdict = "met" if met else "MISSED"
     print(f"  target {label}: {shown}{suffix} {sign} {limit:g}{suffix}: {verdict}")
     return met
+
+
+def policy_document(size: int) -> dict[str, object]:
+    """One bounce rule with `size` recipient patterns: addresses and domains, half each."""
+    patterns = [
+        f"user{n}@retired{n % 97}.example.com" if n % 2 else f"dept{n}.example.org"
+        for n in range(size)
+    ]
+    return {
+        "version": 1,
+        "rules": [
+            {
+                "name": "retired",
+                "match": {"recipients": patterns},
+                "action": {"type": "bounce", "bounce_type": "DoesNotExist"},
+            }
+        ],
+        "default": {"type": "accept"},
+    }

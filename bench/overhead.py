@@ -22,7 +22,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from _common import target, use_repo_paths
+from _common import policy_document, target, use_repo_paths
 
 from bounce_runtime.core.decision import plan_message
 from bounce_runtime.core.dsn import (
@@ -37,25 +37,6 @@ PER_MESSAGE_TARGET_MS = 0.5
 FLATNESS_TARGET = 1.5
 SIZES = (1_000, 10_000, 100_000)
 START = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
-
-
-def policy_document(size: int) -> dict[str, object]:
-    """One bounce rule with `size` recipient patterns: addresses and domains, half each."""
-    patterns = [
-        f"user{n}@retired{n % 97}.example.com" if n % 2 else f"dept{n}.example.org"
-        for n in range(size)
-    ]
-    return {
-        "version": 1,
-        "rules": [
-            {
-                "name": "retired",
-                "match": {"recipients": patterns},
-                "action": {"type": "bounce", "bounce_type": "DoesNotExist"},
-            }
-        ],
-        "default": {"type": "accept"},
-    }
 
 
 def bodies(count: int, size: int, rng: random.Random) -> list[str]:

@@ -1,18 +1,28 @@
-"""Pacing at the SendBounce limit: a backlog drained by concurrent workers running the real handler.
+"""Pacing at the SendBounce limit: a backlog drained by worker processes running the real handler.
 
-moto's server (S3 + SQS) and the local SES run on 127.0.0.1. The backlog (stored mail in S3, one
-notification per message on the queue) is drained by `--workers` processes, each a stand-in for one
-concurrent Lambda instance: receive up to 10 messages, call ``bounce_runtime.handler.handler`` with
-them as an SQS event, delete all but the reported failures. Each worker gets the budget the
-construct gives an instance, ``SEND_RATE_PER_SECOND = rate / workers``.
+Run 1 (the shared budget, strict SES): two processors (each its own bucket, queue, dead-letter
+queue and policy) share one send budget, a DynamoDB item on moto's server reached by the real
+botocore client (``AWS_ENDPOINT_URL_DYNAMODB``). `--workers` processes per processor stand in for
+concurrent Lambda containers; each runs ``bounce_runtime.handler.handler`` with the runtime's own
+``BounceSender``, whose pacer seam takes a budget slot before every SendBounce attempt
+(``support.local_budget.BudgetPacer``), so claims, tags, retries and dead letters are the
+runtime's. Every container is replaced after `--lifetime` seconds: the process exits between two
+batches and a new process (empty local state) takes its place. The local SES is strict: a call
+less than 1/rate after the previous accepted call is answered Throttling.
 
-The local SES enforces the limit as a token bucket of `--workers` tokens refilled at `--rate`
-(independent instances each pacing at rate/workers can line up, never more than `workers` calls at
-once); "violations" recounts the arrival times of every call with that same rule.
+Run 2 (the old model): per-container pacing at rate/workers, no budget, against a token bucket of
+`--workers` tokens (what the per-container Pacer can promise).
 
-    python bench/pacing.py [--messages 120] [--workers 2] [--rate 10]
+Slots are spaced 1/rate + SEND_BUDGET_MARGIN_S, the production margin (20 ms), unscaled: it is
+a fixed time (clock difference between hosts, lateness a call may have), so the default rate is
+2/s, the fastest at which that margin still leaves >= 0.95 of the limit (500 / 520 ms = 0.96).
+At 10/s the same margin would cap the ratio at 0.83; scaling the margin down instead would test a
+lateness tolerance (1 ms) that a loaded 2-core machine cannot keep.
 
-Targets: achieved rate / limit >= 0.95; zero violations, zero lost, zero duplicate bounces.
+    python bench/pacing.py [--messages 60] [--rate 2] [--workers 2] [--lifetime 8]
+
+Targets (run 1): achieved rate / limit >= 0.95; 0 calls closer than 1/rate; 0 Throttling; 0 lost;
+0 duplicates. Run 2 keeps the old targets (token-bucket violations, lost, duplicates).
 """
 
 from __future__ import annotations
@@ -22,11 +32,12 @@ import json
 import logging
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,12 +50,14 @@ if TYPE_CHECKING:
 
 use_repo_paths()
 
-BUCKET = "bench-mail"
-PREFIX = "incoming/"
 SENDER = "mailer-daemon@example.com"
 BOUNCED_DOMAIN = "retired.example.com"
 FUNCTION_TIMEOUT_S = 60.0
 VISIBILITY_TIMEOUT_S = 120
+BATCH_SIZE = 3
+BUDGET_ID = "bench-account-region"
+# A worker's exit codes: the queue is drained, or the container's lifetime is over.
+DRAINED, REPLACED = 0, 3
 RAW_MAIL = (
     "From: Sender Name <sender@example.net>\r\nTo: {}\r\nSubject: hello\r\n"
     "Message-ID: <bench@mail.example.net>\r\n\r\nBody text.\r\n"
@@ -74,6 +87,28 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+@dataclass(frozen=True)
+class Processor:
+    """One processor's resources and the SES message ids of its backlog."""
+
+    name: str
+    environ: dict[str, str]
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    ses_ids: list[str]
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """How the workers of run 1 reach and use the shared budget."""
+
+    table_name: str
+    rate_per_second: float
+    margin_s: float
+    late_tolerance_s: float
+
+
 def lambda_records(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> list[dict[str, Any]]:
     """SQS ReceiveMessage results as the records of a Lambda SQS event."""
     return [
@@ -92,37 +127,49 @@ def lambda_records(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> lis
     ]
 
 
-def worker(environ: dict[str, str], queue_url: str, queue_arn: str, name: str, log: str) -> None:
-    """One concurrent instance: receive -> handler -> delete until the queue is drained.
+def queue_is_empty(sqs: Any, queue_url: str) -> bool:
+    """No message visible or in flight."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(int(value) == 0 for value in attributes.values())
 
-    The handler's log lines and metrics go to `log`.
-    """
-    os.environ.update(environ)
-    sys.stdout = open(log, "w", encoding="utf-8")  # noqa: SIM115 (closed when the process ends)
+
+def drain(
+    queue_url: str,
+    queue_arn: str,
+    name: str,
+    handle: Callable[[dict[str, Any], LambdaContext], Mapping[str, Any]],
+    lifetime_s: float,
+) -> int:
+    """Receive -> handler -> delete until the queue is drained (DRAINED) or the container's
+    lifetime is over (REPLACED, checked between batches)."""
     import boto3
 
-    from bounce_runtime.handler import handler
-
     sqs = boto3.client("sqs")
+    born = time.monotonic()
     idle_since: float | None = None
     while True:
+        if time.monotonic() - born > lifetime_s:
+            return REPLACED
         answer = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=BATCH_SIZE,
             VisibilityTimeout=VISIBILITY_TIMEOUT_S,
             AttributeNames=["All"],
         )
         messages = answer.get("Messages", [])
         if not messages:
             idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since > 2.0 and queue_is_empty(sqs, queue_url):
-                return
+            if time.monotonic() - idle_since > 1.0 and queue_is_empty(sqs, queue_url):
+                return DRAINED
             time.sleep(0.05)
             continue
         idle_since = None
         records = lambda_records(messages, queue_arn)
         context = LambdaContext(name, time.monotonic() + FUNCTION_TIMEOUT_S)
-        response = handler({"Records": records}, context)
+        response = handle({"Records": records}, context)
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         done: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
@@ -133,149 +180,130 @@ def worker(environ: dict[str, str], queue_url: str, queue_arn: str, name: str, l
             sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
 
 
-def queue_is_empty(sqs: Any, queue_url: str) -> bool:
-    """No message visible or in flight."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return all(int(value) == 0 for value in attributes.values())
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=120, help="backlog size")
-    parser.add_argument("--workers", type=int, default=2, help="concurrent instances")
-    parser.add_argument("--rate", type=float, default=10.0, help="SendBounce limit, calls/s")
-    args = parser.parse_args()
-
+def budget_worker(
+    environ: dict[str, str],
+    processor: Processor,
+    name: str,
+    log: str,
+    stats: str,
+    lifetime_s: float,
+    settings: BudgetSettings,
+) -> None:
+    """One container of run 1: the real handler, its sender pacing through the shared budget."""
+    os.environ.update(environ)
+    sys.stdout = open(log, "a", encoding="utf-8")  # noqa: SIM115 (closed when the process ends)
     import boto3
-    from moto.server import ThreadedMotoServer
+
+    from bounce_runtime import handler as lambda_handler
+    from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
+    from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
+    from bounce_runtime.adapters.mail_store import MailStore
+    from bounce_runtime.adapters.send_budget import SendBudget, send_budget_client_kwargs
+    from bounce_runtime.adapters.ses_sender import BounceSender
+    from bounce_runtime.config import RuntimeConfig
+    from support.local_budget import BudgetPacer
+
+    config = RuntimeConfig.from_environ(os.environ)
+    budget = SendBudget(
+        boto3.client("dynamodb", **send_budget_client_kwargs()),
+        table_name=settings.table_name,
+        budget_id=BUDGET_ID,
+        rate_per_second=settings.rate_per_second,
+        margin_s=settings.margin_s,
+        late_tolerance_s=settings.late_tolerance_s,
+    )
+    invocation: list[LambdaContext] = []
+    sender_holder: list[BounceSender] = []
+
+    def max_wait_s() -> float:
+        remaining = invocation[-1].get_remaining_time_in_millis() / 1000.0
+        return remaining - sender_holder[0].min_send_seconds
+
+    pacer = BudgetPacer(budget, max_wait_s)
+    sender = BounceSender(boto3.client("ses", **ses_client_kwargs()), pacer)  # type: ignore[arg-type]
+    sender_holder.append(sender)
+    lambda_handler._container = lambda_handler.Container(
+        config=config,
+        mail_store=MailStore(boto3.client("s3", **aws_client_kwargs())),
+        sender=sender,
+        dead_letter=DeadLetterQueue(
+            boto3.client("sqs", **aws_client_kwargs()), config.dead_letter_queue_url
+        ),
+    )
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
+        invocation.append(context)
+        return lambda_handler.handler(event, context)
+
+    code = drain(processor.queue_url, processor.queue_arn, name, handle, lifetime_s)
+    Path(stats).write_text(
+        json.dumps(
+            {
+                "take_seconds": pacer.take_seconds,
+                "slot_starts": pacer.slot_starts,
+                "missed_slots": budget.missed_slots,
+            }
+        ),
+        encoding="utf-8",
+    )
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def pacer_worker(environ: dict[str, str], processor: Processor, name: str, log: str) -> None:
+    """One container of run 2: the real handler with its own per-container Pacer."""
+    os.environ.update(environ)
+    sys.stdout = open(log, "a", encoding="utf-8")  # noqa: SIM115 (closed when the process ends)
+    from bounce_runtime.handler import handler
+
+    sys.stdout.flush()
+    os._exit(drain(processor.queue_url, processor.queue_arn, name, handler, float("inf")))
+
+
+def make_processor(
+    name: str, messages: int, base_environ: dict[str, str], scratch: Path, first_index: int
+) -> Processor:
+    """A bucket, queue and dead-letter queue with ``messages`` stored mails and notifications."""
+    import boto3
 
     from support.events import notification
-    from support.local_ses import LocalSes, count_rate_violations
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    moto_url = f"http://{host}:{port}"
-    try:
-        with (
-            LocalSes(
-                rate_per_second=args.rate, burst=args.workers, verified={"example.com"}
-            ) as ses,
-            tempfile.TemporaryDirectory() as scratch,
-        ):
-            environ = {
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_DEFAULT_REGION": "eu-west-1",
-                "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
-                "AWS_ENDPOINT_URL_S3": moto_url,
-                "AWS_ENDPOINT_URL_SQS": moto_url,
-                "BOUNCE_SENDER": SENDER,
-                "RECIPIENT_IDENTITY_ARNS": "{}",
-                "SEND_RATE_PER_SECOND": str(args.rate / args.workers),
-                "AWS_LAMBDA_FUNCTION_NAME": "bench-bounce",
-            }
-            os.environ.update(environ)
-            policy_path = Path(scratch) / "policy.json"
-            policy_path.write_text(json.dumps(POLICY), encoding="utf-8")
-            environ["BOUNCE_POLICY_FILE"] = str(policy_path)
-
-            s3 = boto3.client("s3")
-            sqs = boto3.client("sqs")
-            s3.create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-            )
-            dlq_url = sqs.create_queue(QueueName="bench-dlq")["QueueUrl"]
-            queue_url = sqs.create_queue(
-                QueueName="bench-queue",
-                Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)},
-            )["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]["QueueArn"]
-            environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-
-            ses_ids: list[str] = []
-            timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            for index in range(args.messages):
-                ses_id = f"bench{index:06d}{'x' * 20}"
-                key = f"{PREFIX}{ses_id}"
-                recipient = f"user{index}@{BOUNCED_DOMAIN}"
-                s3.put_object(Bucket=BUCKET, Key=key, Body=RAW_MAIL.format(recipient).encode())
-                body = notification(
-                    message_id=ses_id,
-                    timestamp=timestamp,
-                    recipients=[recipient],
-                    bucket=BUCKET,
-                    object_key=key,
-                )
-                sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
-                ses_ids.append(ses_id)
-
-            context = multiprocessing.get_context("spawn")
-            logs = [Path(scratch) / f"worker-{n}.log" for n in range(args.workers)]
-            workers = [
-                context.Process(
-                    target=worker, args=(environ, queue_url, queue_arn, log.stem, str(log))
-                )
-                for log in logs
-            ]
-            for process in workers:
-                process.start()
-            for process in workers:
-                process.join()
-            failed_workers = [p.exitcode for p in workers if p.exitcode != 0]
-            handler_lines = [
-                json.loads(line)
-                for log in logs
-                for line in log.read_text(encoding="utf-8").splitlines()
-                if line.startswith("{")
-            ]
-
-            dead_letters = drain_ids(sqs, dlq_url)
-            calls = list(ses.calls)
-            attempts = list(ses.attempts)
-    finally:
-        moto.stop()
-
-    times = [c.time for c in calls]
-    span = times[-1] - times[0] if len(times) > 1 else 0.0
-    achieved = (len(times) - 1) / span if span > 0 else 0.0
-    bounced = Counter(c.params["OriginalMessageId"] for c in calls)
-    lost = [i for i in ses_ids if i not in bounced and i not in dead_letters]
-    duplicates = sum(n - 1 for n in bounced.values())
-    rated = [a.time for a in attempts if a.error_code in ("", "Throttling")]
-    violations = count_rate_violations(rated, args.rate, args.workers)
-    throttled = sum(1 for a in attempts if a.error_code == "Throttling")
-    strict_gaps = count_rate_violations(times, args.rate, 1)
-    ratio = achieved / args.rate
-
-    print(
-        f"pacing ({args.messages} messages, {args.workers} workers at"
-        f" {args.rate / args.workers:g}/s each, limit {args.rate:g}/s, burst {args.workers})"
-    )
-    print(f"  SendBounce accepted: {len(calls)} in {span:.2f} s")
-    print(f"  achieved rate: {achieved:.3f}/s; ratio to limit: {ratio:.3f}")
-    print(f"  violations (token bucket {args.rate:g}/s, burst {args.workers}): {violations}")
-    print(f"  Throttling answers: {throttled}")
-    print(f"  accepted calls closer than 1/rate to the previous one (burst 1 rule): {strict_gaps}")
-    print(
-        f"  dead-lettered: {len(dead_letters)}; lost: {len(lost)}; duplicate bounces: {duplicates}"
-    )
-    errors = Counter(line["message"] for line in handler_lines if line.get("level") == "ERROR")
-    if errors:
-        print(f"  handler errors logged: {dict(errors)}")
-    if failed_workers:
-        print(f"  worker exit codes: {failed_workers}")
-    target("achieved / limit", ratio, 0.95, "", at_least=True)
-    target("violations", violations, 0, "")
-    target("lost", len(lost), 0, "")
-    target("duplicates", duplicates, 0, "")
-    return 1 if failed_workers else 0
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    bucket = f"bench-mail-{name}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    dlq_url = sqs.create_queue(QueueName=f"bench-dlq-{name}")["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=f"bench-queue-{name}",
+        Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S)},
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    policy_path = scratch / f"policy-{name}.json"
+    policy_path.write_text(json.dumps(POLICY), encoding="utf-8")
+    environ = {
+        **base_environ,
+        "BOUNCE_POLICY_FILE": str(policy_path),
+        "DEAD_LETTER_QUEUE_URL": dlq_url,
+        "AWS_LAMBDA_FUNCTION_NAME": f"bench-bounce-{name}",
+    }
+    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    ses_ids: list[str] = []
+    for index in range(first_index, first_index + messages):
+        ses_id = f"bench{index:06d}{'x' * 20}"
+        key = f"incoming/{ses_id}"
+        recipient = f"user{index}@{BOUNCED_DOMAIN}"
+        s3.put_object(Bucket=bucket, Key=key, Body=RAW_MAIL.format(recipient).encode())
+        body = notification(
+            message_id=ses_id,
+            timestamp=timestamp,
+            recipients=[recipient],
+            bucket=bucket,
+            object_key=key,
+        )
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+        ses_ids.append(ses_id)
+    return Processor(name, environ, queue_url, queue_arn, dlq_url, ses_ids)
 
 
 def drain_ids(sqs: Any, queue_url: str) -> set[str]:
@@ -292,6 +320,389 @@ def drain_ids(sqs: Any, queue_url: str) -> set[str]:
             attribute = message.get("MessageAttributes", {}).get("ses-message-id", {})
             ids.add(attribute.get("StringValue", message["MessageId"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What SES saw and where every message ended."""
+
+    calls: list[Any]
+    attempts: list[Any]
+    dead_letters: set[str]
+    ses_ids: list[str]
+    worker_failures: list[int]
+    restarts: int
+    stats: list[dict[str, Any]]
+    handler_errors: Counter[str]
+
+    def bounced(self) -> Counter[str]:
+        return Counter(c.params["OriginalMessageId"] for c in self.calls)
+
+    def lost(self) -> int:
+        bounced = self.bounced()
+        return sum(1 for i in self.ses_ids if i not in bounced and i not in self.dead_letters)
+
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in self.bounced().values())
+
+    def achieved(self) -> tuple[float, float]:
+        """Accepted calls per second over the span from the first to the last, and the span."""
+        times = sorted(c.time for c in self.calls)
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        return ((len(times) - 1) / span if span > 0 else 0.0), span
+
+
+def run(
+    args: argparse.Namespace, *, strict: bool, margin_s: float, late_tolerance_s: float
+) -> Outcome:
+    """Drain two processors' backlogs through `--workers` containers each."""
+    import boto3
+
+    from support.local_budget import create_budget_table, moto_server
+    from support.local_ses import LocalSes
+
+    context = multiprocessing.get_context("spawn")
+    burst = 1 if strict else args.workers * 2
+    per_processor = args.messages // 2
+    with (
+        moto_server(own_process=True) as moto_url,
+        moto_server(own_process=True) as dynamodb_url,
+        LocalSes(
+            rate_per_second=args.rate, burst=burst, strict=strict, verified={"example.com"}
+        ) as ses,
+        tempfile.TemporaryDirectory() as scratch_dir,
+    ):
+        scratch = Path(scratch_dir)
+        base_environ = {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
+            "AWS_ENDPOINT_URL_S3": moto_url,
+            "AWS_ENDPOINT_URL_SQS": moto_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+            "BOUNCE_SENDER": SENDER,
+            "RECIPIENT_IDENTITY_ARNS": "{}",
+            # Run 2: each container paces itself at its share, as the construct used to set it.
+            "SEND_RATE_PER_SECOND": str(args.rate / (2 * args.workers)),
+        }
+        os.environ.update(base_environ)
+        processors = [
+            make_processor(name, per_processor, base_environ, scratch, n * per_processor)
+            for n, name in enumerate(("first", "second"))
+        ]
+        settings = BudgetSettings(
+            create_budget_table(dynamodb_url), args.rate, margin_s, late_tolerance_s
+        )
+
+        incarnations = Counter[str]()
+        logs: list[Path] = []
+        stats: list[Path] = []
+
+        def start(processor: Processor, slot: int) -> Any:
+            name = f"{processor.name}-{slot}"
+            incarnations[name] += 1
+            log = scratch / f"{name}.log"
+            logs.append(log)
+            if strict:
+                stat = scratch / f"{name}-{incarnations[name]}.json"
+                stats.append(stat)
+                worker_args: tuple[Any, ...] = (
+                    processor.environ,
+                    processor,
+                    name,
+                    str(log),
+                    str(stat),
+                    args.lifetime,
+                    settings,
+                )
+                process = context.Process(target=budget_worker, args=worker_args)
+            else:
+                process = context.Process(
+                    target=pacer_worker, args=(processor.environ, processor, name, str(log))
+                )
+            process.start()
+            return process
+
+        running = {
+            (p.name, slot): (p, start(p, slot)) for p in processors for slot in range(args.workers)
+        }
+        failures: list[int] = []
+        restarts = 0
+        last_progress = time.monotonic()
+        while running:
+            time.sleep(0.02)
+            if args.verbose and time.monotonic() - last_progress > 1.0:
+                last_progress = time.monotonic()
+                print(
+                    f"    {len(ses.calls)} accepted, {ses.throttled} throttled, "
+                    f"{restarts} replaced, running {sorted(running)}",
+                    file=sys.stderr,
+                )
+            for key, (processor, process) in list(running.items()):
+                if process.exitcode is None:
+                    continue
+                del running[key]
+                if process.exitcode == REPLACED:
+                    restarts += 1
+                    running[key] = (processor, start(processor, key[1]))
+                elif process.exitcode != DRAINED:
+                    failures.append(process.exitcode)
+        sqs = boto3.client("sqs")
+        dead_letters = set().union(*(drain_ids(sqs, p.dlq_url) for p in processors))
+        errors = Counter(
+            line_data["message"]
+            for log in set(logs)
+            for line in log.read_text(encoding="utf-8").splitlines()
+            if line.startswith("{")
+            for line_data in [json.loads(line)]
+            if line_data.get("level") == "ERROR"
+        )
+        return Outcome(
+            calls=list(ses.calls),
+            attempts=list(ses.attempts),
+            dead_letters=dead_letters,
+            ses_ids=[i for p in processors for i in p.ses_ids],
+            worker_failures=failures,
+            restarts=restarts,
+            stats=[json.loads(s.read_text(encoding="utf-8")) for s in stats if s.exists()],
+            handler_errors=errors,
+        )
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of a non-empty sequence."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def report_budget_run(args: argparse.Namespace, outcome: Outcome, margin_s: float) -> None:
+    from support.local_ses import count_close_calls
+
+    achieved, span = outcome.achieved()
+    ratio = achieved / args.rate
+    close = count_close_calls(
+        [a.time for a in outcome.attempts if a.error_code in ("", "Throttling")], args.rate
+    )
+    throttled = sum(1 for a in outcome.attempts if a.error_code == "Throttling")
+    takes = [t for s in outcome.stats for t in s["take_seconds"]]
+    missed = sum(s["missed_slots"] for s in outcome.stats)
+    spacing_ms = (1.0 / args.rate + margin_s) * 1000
+    print(
+        f"pacing, run 1: shared budget, strict SES ({args.messages} messages, 2 processors x "
+        f"{args.workers} containers, limit {args.rate:g}/s, spacing {spacing_ms:.1f} ms, "
+        f"containers replaced every {args.lifetime:g} s)"
+    )
+    print(f"  SendBounce accepted: {len(outcome.calls)} in {span:.2f} s")
+    print(f"  achieved rate: {achieved:.3f}/s; ratio to limit: {ratio:.3f}")
+    print(f"  calls closer than 1/rate to the previous one: {close}")
+    print(f"  Throttling answers: {throttled}")
+    print(
+        f"  dead-lettered: {len(outcome.dead_letters)}; lost: {outcome.lost()}; "
+        f"duplicate bounces: {outcome.duplicates()}"
+    )
+    print(f"  containers replaced: {outcome.restarts}; slots given up (reached late): {missed}")
+    if takes:
+        print(
+            f"  time to take a slot (DynamoDB round trips, local): median "
+            f"{statistics.median(takes) * 1000:.1f} ms, p99 {percentile(takes, 0.99) * 1000:.1f}"
+            f" ms over {len(takes)} takes"
+        )
+    delays = arrival_delays(outcome)
+    if delays:
+        print(
+            f"  slot start -> SES arrival: median {statistics.median(delays) * 1000:.1f} ms, "
+            f"p99 {percentile(delays, 0.99) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms "
+            f"(the margin allows {margin_s * 1000:.0f} ms between two calls' delays)"
+        )
+    report_problems(outcome)
+    target("achieved / limit", ratio, 0.95, "", at_least=True)
+    target("calls closer than 1/rate", close, 0, "")
+    target("Throttling answers", throttled, 0, "")
+    target("lost", outcome.lost(), 0, "")
+    target("duplicates", outcome.duplicates(), 0, "")
+
+
+def arrival_delays(outcome: Outcome) -> list[float]:
+    """For each SES attempt, seconds from the latest slot start before it to its arrival."""
+    import bisect
+
+    starts = sorted(t for s in outcome.stats for t in s.get("slot_starts", []))
+    delays = []
+    for attempt in outcome.attempts:
+        index = bisect.bisect_right(starts, attempt.wall_time) - 1
+        if index >= 0:
+            delays.append(attempt.wall_time - starts[index])
+    return delays
+
+
+def report_pacer_run(args: argparse.Namespace, outcome: Outcome) -> None:
+    from support.local_ses import count_close_calls, count_rate_violations
+
+    achieved, span = outcome.achieved()
+    burst = args.workers * 2
+    rated = [a.time for a in outcome.attempts if a.error_code in ("", "Throttling")]
+    violations = count_rate_violations(rated, args.rate, burst)
+    close = count_close_calls([c.time for c in outcome.calls], args.rate)
+    print(
+        f"pacing, run 2: per-container pacing, token bucket ({args.messages} messages, "
+        f"{2 * args.workers} containers at {args.rate / (2 * args.workers):g}/s each, limit "
+        f"{args.rate:g}/s, burst {burst})"
+    )
+    print(f"  SendBounce accepted: {len(outcome.calls)} in {span:.2f} s")
+    print(f"  achieved rate: {achieved:.3f}/s; ratio to limit: {achieved / args.rate:.3f}")
+    print(f"  violations (token bucket {args.rate:g}/s, burst {burst}): {violations}")
+    print(f"  accepted calls closer than 1/rate (what strict SES would throttle): {close}")
+    print(
+        f"  dead-lettered: {len(outcome.dead_letters)}; lost: {outcome.lost()}; "
+        f"duplicate bounces: {outcome.duplicates()}"
+    )
+    report_problems(outcome)
+    target("token-bucket violations", violations, 0, "")
+    target("lost (per-container pacing)", outcome.lost(), 0, "")
+    target("duplicates (per-container pacing)", outcome.duplicates(), 0, "")
+
+
+def report_problems(outcome: Outcome) -> None:
+    if outcome.handler_errors:
+        print(f"  handler errors logged: {dict(outcome.handler_errors)}")
+    if outcome.worker_failures:
+        print(f"  worker exit codes: {outcome.worker_failures}")
+
+
+class S3Slots:
+    """For comparison only: the same slot rule on one S3 object with conditional PutObject
+    (If-Match on the ETag last seen, If-None-Match: * for the first). S3 returns no body on 412,
+    so a lost race costs a GetObject before the next try."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, spacing_s: float) -> None:
+        self.s3, self.bucket, self.key, self.spacing_s = s3, bucket, key, spacing_s
+        self.etag: str | None = None
+        self.next_free: float | None = None
+
+    def take(self) -> float:
+        from botocore.exceptions import ClientError
+
+        for _ in range(64):
+            slot = max(time.time() + 0.01, self.next_free or 0.0)
+            condition = {"IfMatch": self.etag} if self.etag else {"IfNoneMatch": "*"}
+            try:
+                answer = self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    Body=f"{slot + self.spacing_s:.6f}".encode(),
+                    **condition,
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
+                    raise
+                current = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+                self.etag = current["ETag"]
+                self.next_free = float(current["Body"].read())
+                continue
+            self.etag, self.next_free = answer["ETag"], slot + self.spacing_s
+            return slot
+        raise RuntimeError("S3 slot: 64 lost races")
+
+
+def timed_takes(take: Callable[[], Any], takes: int, timings: list[float]) -> None:
+    """Take ``takes`` slots, appending the seconds each took (list.append is atomic)."""
+    for _ in range(takes):
+        started = time.perf_counter()
+        take()
+        timings.append(time.perf_counter() - started)
+
+
+def compare_stores(takers: int, takes: int) -> None:
+    """Median and p99 time to take a slot from DynamoDB and from S3, alone and contended."""
+    import threading
+
+    import boto3
+
+    from bounce_runtime.adapters.send_budget import SendBudget
+    from support.local_budget import CREDENTIALS, REGION, create_budget_table, dynamodb_client
+    from support.local_budget import moto_server as local_moto
+
+    spacing_s = 0.001  # slots are only taken, never waited for: the store's latency alone
+    with local_moto(own_process=True) as url:
+        table = create_budget_table(url)
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=url, **CREDENTIALS)
+        s3.create_bucket(Bucket="budget", CreateBucketConfiguration={"LocationConstraint": REGION})
+
+        def dynamodb_taker(budget_id: str) -> Callable[[], Any]:
+            budget = SendBudget(
+                dynamodb_client(url),
+                table_name=table,
+                budget_id=budget_id,
+                rate_per_second=1000.0,
+                margin_s=0.0,
+                late_tolerance_s=0.0,
+                max_attempts=64,
+            )
+            return lambda: budget.take(latest_start_s=time.time() + 3600)
+
+        def s3_taker(key: str) -> Callable[[], Any]:
+            client = boto3.client("s3", region_name=REGION, endpoint_url=url, **CREDENTIALS)
+            return S3Slots(client, "budget", key, spacing_s).take
+
+        for store, make in (("DynamoDB UpdateItem", dynamodb_taker), ("S3 PutObject", s3_taker)):
+            for parallel in (1, takers):
+                key = f"{store[:2]}-{parallel}"
+                timings: list[float] = []
+                make(key)()  # warm-up: creates the item or object
+                threads = [
+                    threading.Thread(target=timed_takes, args=(make(key), takes, timings))
+                    for _ in range(parallel)
+                ]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                print(
+                    f"  {store:<20} {parallel} taker(s): median "
+                    f"{statistics.median(timings) * 1000:.1f} ms, p99 "
+                    f"{percentile(timings, 0.99) * 1000:.1f} ms over {len(timings)} takes"
+                )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=60, help="backlog size (both queues)")
+    parser.add_argument("--rate", type=float, default=2.0, help="SendBounce limit, calls/s")
+    parser.add_argument("--workers", type=int, default=2, help="containers per processor")
+    parser.add_argument(
+        "--lifetime", type=float, default=8.0, help="seconds before a container is replaced"
+    )
+    parser.add_argument("--verbose", action="store_true", help="progress on stderr")
+    parser.add_argument(
+        "--only",
+        choices=("budget", "pacer", "stores"),
+        help="one run (default: budget and pacer); stores: DynamoDB vs S3 slot latency",
+    )
+    args = parser.parse_args()
+    print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.only == "stores":
+        print("slot stores on moto's server, relative local figures (not AWS latencies)")
+        compare_stores(takers=4, takes=25)
+        return 0
+
+    from bounce_runtime.contract import SEND_BUDGET_LATE_TOLERANCE_S, SEND_BUDGET_MARGIN_S
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    margin_s, late_s = SEND_BUDGET_MARGIN_S, SEND_BUDGET_LATE_TOLERANCE_S
+    failed = False
+    if args.only in (None, "budget"):
+        outcome = run(args, strict=True, margin_s=margin_s, late_tolerance_s=late_s)
+        report_budget_run(args, outcome, margin_s)
+        failed |= bool(outcome.worker_failures)
+    if args.only in (None, "pacer"):
+        outcome = run(args, strict=False, margin_s=margin_s, late_tolerance_s=late_s)
+        report_pacer_run(args, outcome)
+        failed |= bool(outcome.worker_failures)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -81,7 +81,8 @@ def new_alarms(
                 statistic=cloudwatch.Stats.MAXIMUM, period=defaults.DEAD_LETTER_ALARM_PERIOD
             ),
             1,
-            "records failed permanently or expired; see their reason attributes",
+            "records failed permanently or expired (see their reason attributes), or SNS could "
+            "not deliver notifications to the queue",
         ),
         oldest_message_age=alarm(
             "OldestMessageAgeAlarm",

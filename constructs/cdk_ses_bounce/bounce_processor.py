@@ -233,7 +233,8 @@ class BounceProcessor(Construct):
 
     @property
     def dead_letter_queue(self) -> sqs.Queue:
-        """Dead-letter queue: permanent failures, expired and over-received records."""
+        """Dead-letter queue: permanent failures, expired and over-received records, and
+        notifications SNS could not deliver to the queue."""
         return self._messaging.dead_letter_queue
 
     @property

@@ -38,6 +38,12 @@ FUNCTION_MEMORY_MB: Final = 256
 FUNCTION_RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
 FUNCTION_ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 LOG_RETENTION: Final = logs.RetentionDays.THREE_MONTHS
+ACTIVATION_MEMORY_MB: Final = 128  # the rule set activation handler (Lambda's default, explicit)
+# Lambda caps the environment at 4 KB (names and values); besides the values that grow with the
+# props, it holds the variable names, numbers, the policy path, the dead-letter queue URL (at most
+# ~170 bytes) and the bucket name (at most 63 bytes).
+LAMBDA_ENVIRONMENT_BYTES: Final = 4096
+OTHER_ENVIRONMENT_BYTES: Final = 640
 
 # Alarms.
 OLDEST_MESSAGE_AGE_THRESHOLD: Final = cdk.Duration.hours(1)

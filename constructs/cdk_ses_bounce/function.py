@@ -110,15 +110,21 @@ def grant_runtime_access(
     )
 
 
+def recipient_key(recipient: str) -> str:
+    """The runtime's lookup key of a recipient (a token is passed on as it is)."""
+    return recipient if cdk.Token.is_unresolved(recipient) else contract.recipient_key(recipient)
+
+
 def runtime_environment(
-    scope: Construct, props: Props, dead_letter_queue: sqs.IQueue
+    scope: Construct, props: Props, bucket: s3.IBucket, dead_letter_queue: sqs.IQueue
 ) -> dict[str, str]:
     """The environment the runtime reads (names from `bounce_runtime.contract`)."""
+    stack = cdk.Stack.of(scope)
     environment = {
         contract.ENV_BOUNCE_SENDER: props.bounce_sender,
-        contract.ENV_RECIPIENT_IDENTITY_ARNS: cdk.Stack.of(scope).to_json_string(
+        contract.ENV_RECIPIENT_IDENTITY_ARNS: stack.to_json_string(
             {
-                contract.recipient_key(recipient): arn
+                recipient_key(recipient): arn
                 for recipient, arn in props.recipient_identity_arns.items()
             }
         ),
@@ -128,6 +134,12 @@ def runtime_environment(
         # A claim older than one invocation can only be left by a function that was stopped.
         contract.ENV_SEND_CLAIM_TTL_SECONDS: str(int(props.function_timeout.to_seconds())),
         contract.ENV_METRICS_NAMESPACE: props.metrics_namespace,
+        # What this processor owns: the runtime acts on nothing else.
+        contract.ENV_OWNED_RECIPIENTS: stack.to_json_string(
+            list(dict.fromkeys(recipient_key(recipient) for recipient in props.recipients))
+        ),
+        contract.ENV_MAIL_BUCKET: bucket.bucket_name,
+        contract.ENV_OBJECT_KEY_PREFIX: props.object_key_prefix,
     }
     if props.bounce_sender_arn is not None:
         environment[contract.ENV_BOUNCE_SENDER_ARN] = props.bounce_sender_arn
@@ -152,7 +164,7 @@ def new_function(
     )
     log_group.grant_write(role)
     grant_runtime_access(role, props, bucket, props.recipient_identity_arns)
-    return lambda_.Function(
+    function = lambda_.Function(
         scope,
         "Function",
         runtime=defaults.FUNCTION_RUNTIME,
@@ -160,13 +172,27 @@ def new_function(
         handler=contract.HANDLER,
         code=lambda_.Code.from_asset(str(stage_runtime())),
         layers=[policy_layer],
-        environment=runtime_environment(scope, props, dead_letter_queue),
+        environment=runtime_environment(scope, props, bucket, dead_letter_queue),
         timeout=props.function_timeout,
         memory_size=defaults.FUNCTION_MEMORY_MB,
         role=role,
         log_group=log_group,
         description="cdk-ses-bounce: sends SES bounces for received mail",
     )
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaDLQ",
+        "Only the SQS event source invokes the function, synchronously; a Lambda dead-letter "
+        "target applies to asynchronous invocations. Failed records reach the dead-letter queue "
+        "through the queue's redrive policy or from the runtime, with a reason",
+    )
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaTracing",
+        "Active tracing needs xray:PutTraceSegments on Resource '*' (X-Ray actions have no "
+        "resource type); each record's outcome is in the structured logs and EMF metrics instead",
+    )
+    return function
 
 
 def consume_queue(
@@ -184,3 +210,10 @@ def consume_queue(
         )
     )
     dead_letter_queue.grant_send_messages(function)
+    nag.acknowledge(
+        function,
+        "Serverless-LambdaEventSourceMappingDestination",
+        "Lambda takes an on-failure destination only for stream and Kafka event sources, not "
+        "for SQS: records that keep failing move to the dead-letter queue through the queue's "
+        "redrive policy, and the runtime dead-letters what it cannot process with a reason",
+    )

@@ -1,5 +1,14 @@
 """The notification path: the topic SES publishes to (with its key), the queue the function reads
-and the dead-letter queue, and the topic's subscription."""
+and the dead-letter queue, and the topic's subscription.
+
+SES may publish to the topic and use its key when `aws:SourceAccount` is this account. The SES
+developer guide shows an `aws:SourceArn` (the receipt rule) only for publishing to a topic of
+another account, and says a topic of the same account needs no policy; its key policy for an
+encrypted topic has no condition at all
+(https://docs.aws.amazon.com/ses/latest/dg/receiving-email-permissions.html#receiving-email-permissions-sns).
+A condition on a value SES is not documented to present could silently stop every notification,
+so these statements keep the account condition only.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_ses_bounce import defaults
+from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.props import Props
 
 SES_PRINCIPAL = "ses.amazonaws.com"
@@ -76,6 +85,12 @@ def new_queues(
         enforce_ssl=True,
         retention_period=defaults.DEAD_LETTER_RETENTION,
     )
+    nag.acknowledge(
+        dead_letter_queue,
+        "Serverless-SQSRedrivePolicy",
+        "This is the dead-letter queue: its messages stay for triage and replay until they "
+        "expire, and a redrive policy on it would move them out of sight of its alarm",
+    )
     batching_seconds = max_batching_window.to_seconds() if max_batching_window else 0
     queue = sqs.Queue(
         scope,
@@ -102,7 +117,14 @@ def new_messaging(scope: Construct, props: Props) -> Messaging:
         max_batching_window=props.max_batching_window,
         max_receive_count=props.max_receive_count,
     )
-    topic.add_subscription(subscriptions.SqsSubscription(queue, raw_message_delivery=True))
+    # What SNS cannot deliver to the queue goes to the dead-letter queue instead of being
+    # dropped; CDK adds the queue policy the SNS guide asks for (SQS:SendMessage from
+    # sns.amazonaws.com, aws:SourceArn = the topic).
+    topic.add_subscription(
+        subscriptions.SqsSubscription(
+            queue, raw_message_delivery=True, dead_letter_queue=dead_letter_queue
+        )
+    )
     return Messaging(
         topic_key=topic_key, topic=topic, dead_letter_queue=dead_letter_queue, queue=queue
     )

@@ -3,6 +3,7 @@ problem (unresolved tokens are skipped); `add_warnings` annotates what deploys b
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -307,6 +308,30 @@ def checked_policy(
         return default_policy()
 
 
+def environment_size_problems(props: Props) -> list[str]:
+    """Problems of the function's environment size (Lambda allows 4 KB for all variables); the
+    recipients and identity ARNs are the parts that grow with the props."""
+    values = [
+        props.bounce_sender,
+        props.bounce_sender_arn or "",
+        props.object_key_prefix,
+        props.metrics_namespace,
+        json.dumps([contract.recipient_key(r) for r in props.recipients], separators=(",", ":")),
+        json.dumps(dict(props.recipient_identity_arns), separators=(",", ":")),
+    ]
+    size = defaults.OTHER_ENVIRONMENT_BYTES + sum(
+        len(value.encode()) for value in values if not cdk.Token.is_unresolved(value)
+    )
+    if size <= defaults.LAMBDA_ENVIRONMENT_BYTES:
+        return []
+    return [
+        f"the function's environment would take about {size} bytes, more than the "
+        f"{defaults.LAMBDA_ENVIRONMENT_BYTES} that Lambda allows: recipients (passed to the "
+        "runtime as OWNED_RECIPIENTS) and recipient_identity_arns are too long; split them "
+        "over more than one BounceProcessor"
+    ]
+
+
 def validate_props(scope: Construct, props: Props) -> BouncePolicy:
     """The validated bounce policy; raises one ValueError listing every problem of `props`."""
     largest_margin = largest_record_time_margin_seconds()
@@ -354,6 +379,7 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
             why=" (the 24-hour SendBounce window)",
         ),
         *metrics_namespace_problems(props.metrics_namespace),
+        *environment_size_problems(props),
         *batching_problems(props.batch_size, props.max_batching_window),
         *bucket_problems(
             props.bucket,
@@ -397,6 +423,13 @@ def add_warnings(scope: Construct, props: Props, policy: BouncePolicy) -> None:
             "cdk-ses-bounce:unresolvedRegion",
             "The stack region is unresolved, so whether SES receives mail there cannot be "
             "checked: give the stack a concrete region (env) to check it at synth time",
+        )
+    if props.alarm_action is None:
+        cdk.Annotations.of(scope).add_warning_v2(
+            "cdk-ses-bounce:noAlarmAction",
+            "No alarm_action: the alarms on dead letters, waiting mail, function errors, "
+            "throttling and permanent failures notify nobody. Pass alarm_action (for example "
+            "an SNS action), or acknowledge this warning if something else watches the alarms",
         )
     if (too_long := batch_outlasts_timeout_warning(props, policy)) is not None:
         cdk.Annotations.of(scope).add_warning_v2("cdk-ses-bounce:batchOutlastsTimeout", too_long)

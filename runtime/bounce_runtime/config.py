@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bounce_runtime.contract import (
     DEFAULT_LOG_LEVEL,
@@ -18,7 +18,6 @@ from bounce_runtime.contract import (
     ENV_BOUNCE_SENDER,
     ENV_BOUNCE_SENDER_ARN,
     ENV_DEAD_LETTER_QUEUE_URL,
-    ENV_FUNCTION_NAME,
     ENV_LOG_LEVEL,
     ENV_METRICS_NAMESPACE,
     ENV_RECIPIENT_IDENTITY_ARNS,
@@ -27,12 +26,15 @@ from bounce_runtime.contract import (
     IDENTITY_ARN_FORM,
     LOG_LEVELS,
     UNKNOWN_FUNCTION_NAME,
+    function_name,
     identity_arn_problem,
     recipient_key,
 )
-from bounce_runtime.core.dsn import SenderIdentity
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError, PolicyError
+
+if TYPE_CHECKING:
+    from bounce_runtime.core.dsn import SenderIdentity
 
 
 def _required(environ: Mapping[str, str], name: str, allowed: str) -> str:
@@ -106,8 +108,9 @@ def _log_level(environ: Mapping[str, str]) -> str:
 
 
 def load_policy(path: str) -> BouncePolicy:
-    """Read a policy JSON file; a missing, unreadable or invalid file is a ``ConfigError``."""
-    from bounce_runtime.core.policy_json import parse_policy_json
+    """Read a policy file, compiled (what the construct ships: loaded fast) or as written
+    (checked in full); a missing, unreadable or invalid file is a ``ConfigError``."""
+    from bounce_runtime.core.policy_json import load_policy_text
 
     try:
         with open(path, encoding="utf-8") as policy_file:
@@ -115,16 +118,11 @@ def load_policy(path: str) -> BouncePolicy:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{ENV_BOUNCE_POLICY_FILE} {path!r} cannot be read: {error}") from error
     try:
-        return parse_policy_json(text)
+        return load_policy_text(text)
     except PolicyError as error:
         raise ConfigError(
             f"{ENV_BOUNCE_POLICY_FILE} {path!r} is not a valid policy: {error}"
         ) from error
-
-
-def lambda_function_name(environ: Mapping[str, str]) -> str:
-    """The Lambda function's name (set by Lambda), or ``unknown`` outside Lambda."""
-    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
 class RuntimeConfig(NamedTuple):
@@ -165,12 +163,14 @@ class RuntimeConfig(NamedTuple):
             ),
             metrics_namespace=environ.get(ENV_METRICS_NAMESPACE, "").strip()
             or DEFAULT_METRICS_NAMESPACE,
-            function_name=lambda_function_name(environ),
+            function_name=function_name(environ),
             log_level=_log_level(environ),
         )
 
-    def sender_identity(self) -> SenderIdentity:
+    def sender_identity(self) -> "SenderIdentity":
         """The identities that SendBounce requests are built with."""
+        from bounce_runtime.core.dsn import SenderIdentity
+
         return SenderIdentity(
             bounce_sender=self.bounce_sender,
             bounce_sender_arn=self.bounce_sender_arn,

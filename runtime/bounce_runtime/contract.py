@@ -11,6 +11,7 @@ imports it at synth time; ``tests/docs`` checks the documentation's tables again
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 # Environment variables (construct -> runtime) ----------------------------------------------------
@@ -63,6 +64,12 @@ DLQ_ATTR_DETAIL: Final = "detail"
 DLQ_ATTR_SES_MESSAGE_ID: Final = "ses-message-id"
 DLQ_ATTR_SQS_MESSAGE_ID: Final = "sqs-message-id"
 DLQ_DETAIL_MAX_CHARS: Final = 1000
+
+# Construct IDs inside a BounceProcessor that operators' tools look up by path ------------------
+# A resource's CloudFormation metadata "aws:cdk:path" is "<stack>/<processor>/<id>/Resource".
+
+QUEUE_CONSTRUCT_ID: Final = "Queue"
+DEAD_LETTER_QUEUE_CONSTRUCT_ID: Final = "DeadLetterQueue"
 
 # Metrics (CloudWatch EMF) ------------------------------------------------------------------------
 
@@ -122,6 +129,8 @@ REASON_INVALID_CONFIG: Final = "invalid-config"
 REASON_MAIL_OBJECT_MISSING: Final = "mail-object-missing"
 REASON_OUTCOME_UNKNOWN: Final = "ses-outcome-unknown"
 REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP status>"
+# An unexpected error after the send claim, before SendBounce was called: the claim is released.
+REASON_FAILED_BEFORE_SEND: Final = "failed-before-send"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
@@ -136,6 +145,7 @@ DEAD_LETTER_REASONS: Final = (
     REASON_MAIL_OBJECT_MISSING,
     REASON_OUTCOME_UNKNOWN,
     REASON_SES_REJECTED,
+    REASON_FAILED_BEFORE_SEND,
 )
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,
@@ -193,6 +203,42 @@ def record_time_margin_seconds(
     return max(MIN_RECORD_MARGIN_S, calls * call_bound_s + send_attempt_s)
 
 
+# Send budget (one DynamoDB item per account and region; see adapters/send_budget.py) -----------
+
+# The budget table's partition key (a string: the budget id) and the item's attribute holding the
+# next free slot (a number: seconds since the epoch, wall clock).
+SEND_BUDGET_KEY_ATTRIBUTE: Final = "budget_id"
+SEND_BUDGET_NEXT_FREE_ATTRIBUTE: Final = "next_free_s"
+# The item key a budget uses unless told otherwise, and the grammar of budget ids.
+DEFAULT_SEND_BUDGET_ID: Final = "ses-send-bounce"
+SEND_BUDGET_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+SEND_BUDGET_ID_FORM: Final = (
+    "1 to 128 characters: letters, digits, '.', '_', ':' and '-', starting with a letter or digit"
+)
+# The highest rate a budget accepts (calls per second); SendBounce allows 1.
+MAX_SEND_RATE_PER_SECOND: Final = 1000.0
+# Slots are spaced 1/rate + SEND_BUDGET_MARGIN_S apart. The margin covers the clock difference
+# between two hosts (each within about 1 ms of UTC with the Amazon Time Sync Service; allowed 10x
+# that, since Lambda documents no figure) and the lateness a call may have past its slot: a slot
+# not started within SEND_BUDGET_LATE_TOLERANCE_S of its time is given up, never used late.
+SEND_BUDGET_CLOCK_SKEW_S: Final = 0.010
+SEND_BUDGET_LATE_TOLERANCE_S: Final = 0.010
+SEND_BUDGET_MARGIN_S: Final = SEND_BUDGET_CLOCK_SKEW_S + SEND_BUDGET_LATE_TOLERANCE_S
+# A slot starts at least this long after it is taken, so that the answer of the conditional write
+# (a few ms in-region) normally arrives before the slot and the call is not late.
+SEND_BUDGET_LEAD_S: Final = 0.010
+# Conditional writes one take may make (lost races and retried errors together), and the longest
+# pause between them (jittered), before the budget counts as unavailable.
+SEND_BUDGET_MAX_ATTEMPTS: Final = 8
+SEND_BUDGET_RETRY_MAX_DELAY_S: Final = 0.050
+# The DynamoDB client of the budget: no botocore retries (the budget retries), short timeouts. A
+# write whose answer is lost may have taken a slot: that slot is wasted, never shared.
+SEND_BUDGET_CONNECT_TIMEOUT_S: Final = 1.0
+SEND_BUDGET_READ_TIMEOUT_S: Final = 1.0
+# Why a record is left for redelivery when the budget cannot be reached (never sent unpaced).
+REASON_SEND_BUDGET_UNAVAILABLE: Final = "send-budget-unavailable"
+METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
+
 # Addresses and identities ------------------------------------------------------------------------
 
 IDENTITY_ARN_FORM: Final = "arn:<partition>:ses:<region>:<account>:identity/<address or domain>"
@@ -207,6 +253,11 @@ def identity_arn_problem(value: str) -> str | None:
     if re.fullmatch(IDENTITY_ARN_PATTERN, value, re.ASCII):
         return None
     return f"is not an SES identity ARN {IDENTITY_ARN_FORM}"
+
+
+def function_name(environ: Mapping[str, str]) -> str:
+    """The Lambda function's name from the environment Lambda sets, or ``unknown`` outside it."""
+    return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
 def recipient_key(recipient: str) -> str:

@@ -15,11 +15,14 @@ Pure: standard library only.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bounce_runtime.contract import (
     REASON_DEADLINE,
     REASON_INVALID_CONFIG,
     REASON_INVALID_REQUEST,
     REASON_MALFORMED_NOTIFICATION,
+    REASON_SEND_BUDGET_UNAVAILABLE,
     REASON_SEND_CLAIM_HELD,
 )
 
@@ -89,6 +92,14 @@ class SendDeadlineExceeded(TransientSendError):
         super().__init__(REASON_DEADLINE, message)
 
 
+class SendBudgetUnavailable(TransientSendError):
+    """The shared SendBounce budget could not be reached or kept losing races: nothing was sent,
+    and nothing may be (there is no unpaced fallback); the record goes back to the queue."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(REASON_SEND_BUDGET_UNAVAILABLE, message)
+
+
 class SendClaimHeld(ReasonedError):
     """Another delivery of the message holds its send claim and may still be sending: the record
     is left for redelivery, by when that delivery has tagged the object or died."""
@@ -125,3 +136,15 @@ class CommandError(Exception):
     """Bad input to a CLI command: reported on stderr with exit status 1."""
 
     reason = "invalid-input"
+
+
+class OperationsError(CommandError):
+    """An operator command met bad input or a state it cannot act on: one line for the operator."""
+
+
+class ReplayFailed(OperationsError):
+    """An AWS call failed mid-replay; ``outcome`` (a ``ReplayOutcome``) holds what was done."""
+
+    def __init__(self, message: str, outcome: Any) -> None:
+        super().__init__(message)
+        self.outcome = outcome

@@ -1,6 +1,7 @@
 """Lambda entry point: one set of clients per container, one ``BatchProcessor`` per invocation.
 
-boto3 is imported on the first invocation, not at import time, to keep the module cheap to load.
+What builds the container (boto3, the environment reader and policy loader, the client settings)
+is imported on the first invocation, not at import time, to keep the module cheap to load.
 Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``) redirect them.
 Every log line of an invocation carries its ``request_id`` and ``function_name``.
 """
@@ -10,9 +11,8 @@ Every log line of an invocation carries its ``request_id`` and ``function_name``
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.pacing import Pacer
@@ -24,22 +24,19 @@ from bounce_runtime.adapters.telemetry import (
     JsonLogger,
     utc_now,
 )
-from bounce_runtime.config import RuntimeConfig, lambda_function_name
+from bounce_runtime.contract import function_name
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.processor import BatchProcessor, BatchResponse
 
-
-class LambdaContext(Protocol):
-    """The part of Lambda's context object the handler needs (``aws_request_id`` and
-    ``function_name`` are read when present)."""
-
-    def get_remaining_time_in_millis(self) -> int: ...
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import LambdaContext
+    from bounce_runtime.config import RuntimeConfig
 
 
 class Container(NamedTuple):
     """What lives as long as the Lambda container: config, clients, the pacer's budget."""
 
-    config: RuntimeConfig
+    config: "RuntimeConfig"
     mail_store: MailStore
     sender: BounceSender
     dead_letter: DeadLetterQueue
@@ -53,6 +50,9 @@ def build_container(environ: Mapping[str, str]) -> Container:
     timeouts, so each call is bounded by ``AWS_CALL_BOUND_S``; SES: no botocore retry)."""
     import boto3
 
+    from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
+    from bounce_runtime.config import RuntimeConfig
+
     config = RuntimeConfig.from_environ(environ)
     s3 = boto3.client("s3", **aws_client_kwargs())
     ses = boto3.client("ses", **ses_client_kwargs())
@@ -65,15 +65,14 @@ def build_container(environ: Mapping[str, str]) -> Container:
     )
 
 
-def _invocation_fields(context: LambdaContext) -> dict[str, Any]:
+def _invocation_fields(context: "LambdaContext") -> dict[str, Any]:
     return {
         FIELD_REQUEST_ID: getattr(context, "aws_request_id", None),
-        FIELD_FUNCTION_NAME: getattr(context, "function_name", None)
-        or lambda_function_name(os.environ),
+        FIELD_FUNCTION_NAME: getattr(context, "function_name", None) or function_name(os.environ),
     }
 
 
-def handler(event: Mapping[str, Any], context: LambdaContext) -> BatchResponse:
+def handler(event: Mapping[str, Any], context: "LambdaContext") -> BatchResponse:
     """Process one SQS batch; returns the partial batch response.
 
     An invalid configuration fails the invocation (nothing is processed): SQS keeps the batch's

@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
-from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import AWS_CALL_BOUND_S, record_time_margin_seconds
 from bounce_runtime.errors import OutOfTime
 from bounce_runtime.workflow import RecordWorkflow
+
+if TYPE_CHECKING:
+    from bounce_runtime.config import RuntimeConfig
 
 BatchResponse = dict[str, list[dict[str, str]]]
 

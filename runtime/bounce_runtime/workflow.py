@@ -10,13 +10,12 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore, bounce_tag_in
 from bounce_runtime.adapters.ses_sender import BounceSender, SendResult
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
-from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import (
     AWS_CALL_BOUND_S,
     DLQ_DETAIL_MAX_CHARS,
@@ -30,6 +29,7 @@ from bounce_runtime.contract import (
     METRIC_SEND_BOUNCE_THROTTLED,
     METRIC_TAGGING_FAILURES,
     REASON_EXPIRED,
+    REASON_FAILED_BEFORE_SEND,
     REASON_MALFORMED_NOTIFICATION,
     REASON_OUTCOME_UNKNOWN,
 )
@@ -39,7 +39,6 @@ from bounce_runtime.core.decision import (
     needs_full_headers,
     plan_message,
 )
-from bounce_runtime.core.dsn import build_send_bounce_request
 from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
 from bounce_runtime.errors import (
     MalformedNotification,
@@ -50,6 +49,9 @@ from bounce_runtime.errors import (
     SendDeadlineExceeded,
     TransientSendError,
 )
+
+if TYPE_CHECKING:
+    from bounce_runtime.config import RuntimeConfig
 
 # Plan as if this much later: a bounce is not started when SES's 24-hour window is about to close.
 EXPIRY_MARGIN = timedelta(minutes=1)
@@ -89,7 +91,6 @@ class RecordWorkflow:
         aws_call_bound_s: float = AWS_CALL_BOUND_S,
     ) -> None:
         self.config = config
-        self._identity = config.sender_identity()
         self._mail_store = mail_store
         self._sender = sender
         self._dead_letter = dead_letter
@@ -190,7 +191,7 @@ class RecordWorkflow:
                 f"received at {notification.mail.timestamp.isoformat()}: more than 24 hours "
                 "ago, past the SendBounce window",
             )
-        request = build_send_bounce_request(plan, self._identity)
+        request = self._request(plan)
         if request is None:
             self._finish(plan, ses_id, sqs_id, bounce_message_id=None)
             return
@@ -199,9 +200,9 @@ class RecordWorkflow:
             raise OutOfTime(
                 f"{self._remaining_seconds():.1f} s left: claiming and sending need {needed:.1f} s"
             )
+        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
         if not self._claim(action.bucket_name, action.object_key, ses_id, sqs_id):
             return
-        window_closes = notification.mail.timestamp + SEND_BOUNCE_WINDOW
         result = self._send_claimed(
             request,
             action.bucket_name,
@@ -219,6 +220,15 @@ class RecordWorkflow:
             attempts=result.attempts,
             throttles=result.throttles,
         )
+
+    def _request(self, plan: MessagePlan) -> dict[str, Any] | None:
+        """The SendBounce request of ``plan``, or None when it bounces no one. The request
+        builder is imported here: a message that is accepted or suppressed never needs it."""
+        if not plan.bounced:
+            return None
+        from bounce_runtime.core.dsn import build_send_bounce_request
+
+        return build_send_bounce_request(plan, self.config.sender_identity())
 
     def _skip_bounced(self, ses_id: str, sqs_id: str, bounce_message_id: str) -> None:
         self._metrics.count(METRIC_DUPLICATES_SKIPPED)
@@ -284,6 +294,13 @@ class RecordWorkflow:
             if error.reason != REASON_OUTCOME_UNKNOWN:
                 self._release(bucket, key, ses_id)
             raise
+        except Exception as error:  # the sender classifies every error of the call: SES unseen
+            self._release(bucket, key, ses_id)
+            raise PermanentError(
+                REASON_FAILED_BEFORE_SEND,
+                f"{type(error).__name__} before SendBounce was called (the claim was released): "
+                f"{error}",
+            ) from error
 
     def _release(self, bucket: str, key: str, ses_id: str) -> None:
         """Delete the claim; if that fails it stays, and a redelivery is dead-lettered."""

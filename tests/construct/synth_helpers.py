@@ -10,7 +10,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import assertions
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from cfnlint.api import ManualArgs, lint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,9 @@ class Synthesized:
 
 
 def synthesize(app: cdk.App, outdir: Path) -> Synthesized:
-    """Synthesize with cdk-nag AwsSolutions; findings are returned, not raised."""
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    """Synthesize with the cdk-nag AwsSolutions and Serverless packs; findings are returned, not
+    raised."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     try:
         app.synth()
     except RuntimeError as error:

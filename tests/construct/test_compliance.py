@@ -1,4 +1,4 @@
-"""cdk-nag AwsSolutions, cfn-lint and parliament on every synthesized template."""
+"""cdk-nag (AwsSolutions and Serverless), cfn-lint and parliament on every synthesized template."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ ARN_OF_TYPE = {
 
 
 @pytest.mark.parametrize("app", SYNTHESIZED_APPS)
-def test_cdk_nag_aws_solutions_finds_nothing(app: str, request: pytest.FixtureRequest) -> None:
+def test_cdk_nag_aws_solutions_and_serverless_find_nothing(
+    app: str, request: pytest.FixtureRequest
+) -> None:
     synthesized: Synthesized = request.getfixturevalue(app)
     assert synthesized.nag_violations == []
 
@@ -59,7 +61,10 @@ def test_construct_carries_its_acknowledgements_with_reasons(
             if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                 acknowledged.setdefault(construct.node.path, {}).update(entry.data)
     assert sorted(acknowledged) == [
+        "Test/Bounces/DeadLetterQueue",
+        "Test/Bounces/Function",
         "Test/Bounces/FunctionRole",
+        "Test/Bounces/RuleSetActivation/Function",
         "Test/Bounces/RuleSetActivation/Role",
     ]
     function_ids = list(acknowledged["Test/Bounces/FunctionRole"])
@@ -70,6 +75,18 @@ def test_construct_carries_its_acknowledgements_with_reasons(
     ]
     assert list(acknowledged["Test/Bounces/RuleSetActivation/Role"]) == [
         "Annotation::AwsSolutions-IAM5[Resource::*]"
+    ]
+    assert list(acknowledged["Test/Bounces/DeadLetterQueue"]) == [
+        "Annotation::Serverless-SQSRedrivePolicy"
+    ]
+    assert list(acknowledged["Test/Bounces/Function"]) == [
+        "Annotation::Serverless-LambdaDLQ",
+        "Annotation::Serverless-LambdaTracing",
+        "Annotation::Serverless-LambdaEventSourceMappingDestination",
+    ]
+    assert list(acknowledged["Test/Bounces/RuleSetActivation/Function"]) == [
+        "Annotation::Serverless-LambdaDLQ",
+        "Annotation::Serverless-LambdaTracing",
     ]
     reasons = [r for data in acknowledged.values() for r in data.values()]
     assert all(len(str(reason)) > 40 for reason in reasons)

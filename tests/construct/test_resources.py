@@ -7,11 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import assertions
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ses as ses
 from aws_cdk.assertions import Match
 from construct.synth_helpers import ACCOUNT, REGION, Synthesized, resources_of_type
+from constructs import Construct
 
 from cdk_ses_bounce import BounceProcessor
+from cdk_ses_bounce.receiving import RULE_NAME_PATTERN, rule_name
 
 EXAMPLE = "SesBounceExample"
 
@@ -80,29 +85,184 @@ def test_rule_matches_recipients_with_scanning_and_s3_action(example: Synthesize
     )
 
 
+def references(value: Any) -> set[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt)."""
+    if isinstance(value, list):
+        return {found for item in value for found in references(item)}
+    if not isinstance(value, dict):
+        return set()
+    found = {str(value["Ref"])} if "Ref" in value else set()
+    if "Fn::GetAtt" in value:
+        found.add(str(value["Fn::GetAtt"][0]))
+    return found | {f for key, item in value.items() if key != "Ref" for f in references(item)}
+
+
+def ses_statement(template: dict[str, Any], policy_id: str) -> dict[str, Any]:
+    """The mail bucket policy's statement for SES."""
+    statements = template["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in statements if s.get("Principal") == {"Service": "ses.amazonaws.com"}]
+    return dict(statement)
+
+
+def rule_arn(rule_set: Any, rule_name: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":ses:{REGION}:{ACCOUNT}:receipt-rule-set/",
+                rule_set,
+                f":receipt-rule/{rule_name}",
+            ],
+        ]
+    }
+
+
 def test_rule_depends_on_bucket_policy_and_topic_policy(example: Synthesized) -> None:
     template = example.templates[EXAMPLE]
-    _, rule = only(template, "AWS::SES::ReceiptRule")
+    rule_id, rule = only(template, "AWS::SES::ReceiptRule")
     bucket_policies = resources_of_type(template, "AWS::S3::BucketPolicy")
     (mail_policy_id,) = [k for k in bucket_policies if "MailBucket" in k]
     (topic_policy_id, _) = only(template, "AWS::SNS::TopicPolicy")
     assert sorted(rule["DependsOn"]) == sorted([mail_policy_id, topic_policy_id])
-    buckets = resources_of_type(template, "AWS::S3::Bucket")
-    (mail_id,) = [k for k in buckets if "MailBucket" in k]
-    ses_put = [
-        s
-        for s in bucket_policies[mail_policy_id]["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Principal") == {"Service": "ses.amazonaws.com"}
+    # ... and the policy comes first: it neither depends on nor refers to the rule (no cycle,
+    # and SES can test-write when the rule is created: aws-cdk #30143).
+    mail_policy = bucket_policies[mail_policy_id]
+    assert "DependsOn" not in mail_policy
+    assert rule_id not in references(mail_policy)
+
+
+def test_ses_may_store_mail_only_for_this_processors_rule(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    _, rule = only(template, "AWS::SES::ReceiptRule")
+    rule_set_id, _ = only(template, "AWS::SES::ReceiptRuleSet")
+    (mail_policy_id,) = [
+        k for k in resources_of_type(template, "AWS::S3::BucketPolicy") if "MailBucket" in k
     ]
-    assert ses_put == [
-        {
-            "Action": "s3:PutObject",
-            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-            "Effect": "Allow",
-            "Principal": {"Service": "ses.amazonaws.com"},
-            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [mail_id, "Arn"]}, "/inbound/*"]]},
+    (mail_id,) = [k for k in resources_of_type(template, "AWS::S3::Bucket") if "MailBucket" in k]
+    assert rule["Properties"]["Rule"]["Name"] == "SesBounceExample-BounceProcessor-3B25251A"
+    assert ses_statement(template, mail_policy_id) == {
+        "Action": "s3:PutObject",
+        "Condition": {
+            "StringEquals": {
+                "aws:SourceAccount": ACCOUNT,
+                "aws:SourceArn": rule_arn(
+                    {"Ref": rule_set_id}, "SesBounceExample-BounceProcessor-3B25251A"
+                ),
+            }
+        },
+        "Effect": "Allow",
+        "Principal": {"Service": "ses.amazonaws.com"},
+        "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [mail_id, "Arn"]}, "/inbound/*"]]},
+        "Sid": "AllowSesToStoreMailForItsRule",
+    }
+
+
+def test_passed_rule_set_scopes_the_bucket_policy_to_the_rule_in_it(
+    full_options: Synthesized,
+) -> None:
+    template = full_options.templates["Full"]
+    rules = resources_of_type(template, "AWS::SES::ReceiptRule")
+    ((rule_id, rule),) = [(k, r) for k, r in rules.items() if k.startswith("Bounces")]
+    (policy_id,) = [
+        k for k in resources_of_type(template, "AWS::S3::BucketPolicy") if "MailBucket" in k
+    ]
+    name = rule["Properties"]["Rule"]["Name"]
+    assert name.startswith("Full-Bounces-")
+    assert ses_statement(template, policy_id)["Condition"]["StringEquals"]["aws:SourceArn"] == (
+        rule_arn(rule["Properties"]["RuleSetName"], name)
+    )
+    assert policy_id in rule["DependsOn"]
+    assert rule_id not in references(template["Resources"][policy_id])
+
+
+def test_imported_rule_set_is_named_in_the_bucket_policy(
+    new_stack: Callable[..., cdk.Stack],
+) -> None:
+    stack = new_stack()
+    imported = ses.ReceiptRuleSet.from_receipt_rule_set_name(stack, "Imported", "production")
+    processor = BounceProcessor(
+        stack,
+        "Bounces",
+        recipients=["old.example.com"],
+        bounce_sender="b@example.com",
+        rule_set=imported,
+    )
+    document = stack.resolve(processor.bucket.policy.document.to_json())  # type: ignore[union-attr]
+    (statement,) = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    name = rule_name(processor)
+    assert name.startswith("Test-Bounces-")
+    assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":ses:{REGION}:{ACCOUNT}:receipt-rule-set/production:receipt-rule/{name}",
+            ],
+        ]
+    }
+
+
+def test_a_bucket_of_another_stack_names_the_rule_without_the_rule_set() -> None:
+    app = cdk.App()
+    storage = cdk.Stack(app, "Storage")
+    bucket = s3.Bucket(storage, "Mail")
+    stack = cdk.Stack(app, "Processing")
+    processor = BounceProcessor(
+        stack,
+        "Bounces",
+        recipients=["old.example.com"],
+        bounce_sender="b@example.com",
+        bucket=bucket,
+    )
+    document = storage.resolve(bucket.policy.document.to_json())  # type: ignore[union-attr]
+    (statement,) = [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    name = rule_name(processor)
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+    assert statement["Condition"]["StringLike"] == {
+        "aws:SourceArn": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":ses:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    f":receipt-rule-set/*:receipt-rule/{name}",
+                ],
+            ]
         }
-    ]
+    }
+    app.synth()  # no cyclic reference between the stacks
+
+
+def test_rule_names_are_valid_and_unique_in_a_shared_rule_set(
+    composition: Synthesized,
+) -> None:
+    rules = resources_of_type(composition.templates["Composed"], "AWS::SES::ReceiptRule")
+    names = [r["Properties"]["Rule"]["Name"] for r in rules.values()]
+    assert sorted(names) == sorted(set(names))
+    assert all(RULE_NAME_PATTERN.fullmatch(name) for name in names)
+
+
+@pytest.mark.parametrize(
+    "construct_id",
+    ["Bounces", "a" * 200, "Ünïcode bounces", "-dash_and.dots-", "x"],
+)
+def test_derived_rule_names_meet_the_ses_grammar(
+    new_stack: Callable[..., cdk.Stack], construct_id: str
+) -> None:
+    stack = new_stack()
+    scope = Construct(stack, construct_id)
+    name = rule_name(scope)
+    assert RULE_NAME_PATTERN.fullmatch(name), name
+    assert len(name) <= 64
 
 
 def test_full_options_rule_position_tls_and_prefix(full_options: Synthesized) -> None:
@@ -268,12 +428,38 @@ def test_queue_subscribed_with_raw_delivery(example: Synthesized) -> None:
     _, subscription = only(template, "AWS::SNS::Subscription")
     queues = resources_of_type(template, "AWS::SQS::Queue")
     (queue_id,) = [k for k in queues if "DeadLetter" not in k]
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
     assert subscription["Properties"] == {
         "Endpoint": {"Fn::GetAtt": [queue_id, "Arn"]},
         "Protocol": "sqs",
         "RawMessageDelivery": True,
+        "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}},
         "TopicArn": {"Ref": topic_id},
     }
+
+
+def test_sns_may_dead_letter_only_from_the_topic(example: Synthesized) -> None:
+    template = example.templates[EXAMPLE]
+    topic_id, _ = only(template, "AWS::SNS::Topic")
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    (policy,) = [
+        p
+        for p in resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": dlq_id}]
+    ]
+    allowed = [
+        s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"
+    ]
+    assert allowed == [
+        {
+            "Action": "sqs:SendMessage",
+            "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": topic_id}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Resource": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        }
+    ]
 
 
 def test_queues_encrypted_tls_only_with_redrive(example: Synthesized) -> None:
@@ -321,6 +507,7 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
     layer_id, layer = only(template, "AWS::Lambda::LayerVersion")
     queues = resources_of_type(template, "AWS::SQS::Queue")
     (dlq_id,) = [k for k in queues if "DeadLetter" in k]
+    (mail_id,) = [k for k in resources_of_type(template, "AWS::S3::Bucket") if "MailBucket" in k]
     properties = function["Properties"]
     assert properties["Runtime"] == "python3.14"
     assert properties["Architectures"] == ["arm64"]
@@ -336,6 +523,9 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
         "SEND_RATE_PER_SECOND": "0.5",
         "SEND_CLAIM_TTL_SECONDS": "120",  # the function timeout
         "METRICS_NAMESPACE": "CdkSesBounce",
+        "OWNED_RECIPIENTS": '["retired.example.com","old-sales@example.com"]',
+        "MAIL_BUCKET": {"Ref": mail_id},
+        "OBJECT_KEY_PREFIX": "inbound/",
     }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]

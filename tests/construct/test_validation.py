@@ -7,9 +7,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns as sns
 
 from bounce_runtime import contract
 from cdk_ses_bounce import BounceProcessor, defaults, validation
@@ -239,26 +241,63 @@ def test_receiving_regions_context_key_overrides_the_list(
 def test_unresolved_region_warns(new_stack: NewStack) -> None:
     stack = new_stack(env=None)
     build(stack)
-    warnings = [
-        entry.data
-        for construct in stack.node.find_all()
-        for entry in construct.node.metadata
-        if entry.type == "aws:cdk:warning"
-    ]
-    assert warnings == [
+    assert warnings_of(stack) == [
         "The stack region is unresolved, so whether SES receives mail there cannot be checked: "
         "give the stack a concrete region (env) to check it at synth time "
         "[ack: cdk-ses-bounce:unresolvedRegion]"
     ]
 
 
+NO_ALARM_ACTION = (
+    "No alarm_action: the alarms on dead letters, waiting mail, function errors, throttling and "
+    "permanent failures notify nobody. Pass alarm_action (for example an SNS action), or "
+    "acknowledge this warning if something else watches the alarms "
+    "[ack: cdk-ses-bounce:noAlarmAction]"
+)
+
+
 def warnings_of(stack: cdk.Stack) -> list[str]:
+    """The stack's warnings, except the one about a missing alarm_action."""
     return [
         str(entry.data)
         for construct in stack.node.find_all()
         for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning" and entry.data != NO_ALARM_ACTION
+    ]
+
+
+def test_no_alarm_action_warns(new_stack: NewStack) -> None:
+    stack = new_stack()
+    build(stack)
+    warnings = [
+        entry.data
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
         if entry.type == "aws:cdk:warning"
     ]
+    assert warnings == [NO_ALARM_ACTION]
+    stack = new_stack()
+    topic = sns.Topic(stack, "Alarms")
+    build(stack, alarm_action=cloudwatch_actions.SnsAction(topic))
+    assert not [
+        entry
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning"
+    ]
+
+
+def test_too_many_recipients_for_the_function_environment(new_stack: NewStack) -> None:
+    long_addresses = [f"{'x' * 60}{i}@retired-{i}.example.com" for i in range(60)]
+    message = rejected(new_stack(), recipients=long_addresses)
+    assert message.startswith("the function's environment would take about ")
+    assert message.endswith(
+        " bytes, more than the 4096 that Lambda allows: recipients (passed to the runtime as "
+        "OWNED_RECIPIENTS) and recipient_identity_arns are too long; split them over more than "
+        "one BounceProcessor"
+    )
+    hundred_domains = [f"retired-{i:03}.example.com" for i in range(100)]
+    assert build(new_stack(), recipients=hundred_domains).rule is not None
 
 
 SIZE_RULE_POLICY: dict[str, Any] = {

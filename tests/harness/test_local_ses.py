@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
 from support.local_ses import (
     LocalSes,
+    MinimumSpacing,
     TokenBucket,
+    count_close_calls,
     count_rate_violations,
     parse_query_params,
 )
@@ -386,3 +389,49 @@ def test_parse_query_params_builds_lists_in_member_order() -> None:
         "D": {"X": "x"},
         "BouncedRecipientInfoList": [],
     }
+
+
+def test_minimum_spacing_refuses_calls_closer_than_one_interval_to_the_last_accepted() -> None:
+    rule = MinimumSpacing(rate_per_second=10)
+    times = (0.0, 0.05, 0.0999, 0.1, 0.15, 0.2, 0.5, 0.55)
+    assert [rule.try_take(t) for t in times] == [True, False, False, True, False, True, True, False]
+
+
+def test_minimum_spacing_gives_no_credit_for_idle_time_unlike_a_burst_bucket() -> None:
+    strict, bucket = MinimumSpacing(rate_per_second=10), TokenBucket(rate_per_second=10, burst=2)
+    times = (0.0, 5.0, 5.0, 5.05)
+    assert [strict.try_take(t) for t in times] == [True, True, False, False]
+    assert [bucket.try_take(t) for t in times] == [True, True, True, False]
+
+
+def test_count_close_calls_counts_arrivals_nearer_than_one_interval_to_the_previous() -> None:
+    # Sorted: 0, 0.05, 0.1, 0.2, 0.2999, 0.3: gaps 0.05, 0.05, 0.1, 0.0999, 0.0001.
+    assert count_close_calls([0.3, 0.0, 0.05, 0.1, 0.2, 0.2999], rate_per_second=10) == 4
+    assert count_close_calls([], rate_per_second=10) == 0
+
+
+def test_strict_server_throttles_a_call_inside_the_interval_and_accepts_one_after_it() -> None:
+    with LocalSes(rate_per_second=5, strict=True, verified={"example.com"}) as ses:
+        client = ses_client(ses.endpoint_url)
+        client.send_bounce(**request())
+        with pytest.raises(ClientError) as caught:
+            client.send_bounce(**request())
+        assert caught.value.response["Error"]["Code"] == "Throttling"
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        time.sleep(0.2)
+        client.send_bounce(**request())
+        assert [a.error_code for a in ses.attempts] == ["", "Throttling", ""]
+        assert ses.throttled == 1
+        gap = ses.calls[1].time - ses.calls[0].time
+        assert gap >= 0.2
+
+
+def test_strict_server_refuses_a_burst_setting() -> None:
+    with pytest.raises(ValueError, match="strict=True allows no burst: burst must be 1, got 2"):
+        LocalSes(rate_per_second=1, burst=2, strict=True)
+
+
+def test_default_server_keeps_the_token_bucket() -> None:
+    ses = LocalSes(rate_per_second=10, burst=3)
+    assert isinstance(ses.rule, TokenBucket)
+    assert not ses.strict

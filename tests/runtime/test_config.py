@@ -9,6 +9,7 @@ import pytest
 
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.core.policy_json import compile_policy
 from bounce_runtime.errors import ConfigError
 
 SENDER_ARN = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
@@ -148,4 +149,19 @@ def test_a_policy_file_that_is_not_json_is_a_config_error(tmp_path: Path) -> Non
     message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(path)})
     assert message.startswith(
         f"BOUNCE_POLICY_FILE {str(path)!r} is not a valid policy: policy: not valid JSON"
+    )
+
+
+def test_a_compiled_policy_file_loads_to_the_policy_it_was_compiled_from(tmp_path: Path) -> None:
+    policy = BouncePolicy.from_dict({"rules": [{"match": {"recipients": ["*.old.example"]},
+                                                "action": {"type": "bounce"}}],
+                                     "default": {"type": "accept"}})  # fmt: skip
+    path = tmp_path / "policy.json"
+    path.write_text(compile_policy(policy), encoding="utf-8")
+    assert RuntimeConfig.from_environ({**BASE, "BOUNCE_POLICY_FILE": str(path)}).policy == policy
+    path.write_text(compile_policy(policy)[:300], encoding="utf-8")
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(path)})
+    assert message == (
+        f"BOUNCE_POLICY_FILE {str(path)!r} is not a valid policy: compiled policy: cut short "
+        "(no closing brace)"
     )

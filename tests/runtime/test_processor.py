@@ -226,17 +226,23 @@ def test_throttling_then_success_counts_the_throttles(
     assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "SendBounceThrottled": 2}
 
 
-def test_server_error_is_retried(
+def test_a_server_error_is_dead_lettered_as_unknown_and_keeps_the_claim(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
     rig.expect_untagged()
     rig.expect_claim()
     rig.ses.add_client_error("send_bounce", "ServiceUnavailable", http_status_code=503)
-    rig.ses.add_response("send_bounce", {"MessageId": "bounce-3"}, bounce_request())
-    rig.expect_tagging("bounce-3")
-    assert rig.run(record_for()) == []
-    assert rig.totals()["BouncesSent"] == 1
+    # No second attempt, and no DeleteObject of the claim: SES may have sent the bounce.
+    rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
+    assert rig.run(record) == []
+    rig.s3.assert_no_pending_responses()
+    assert rig.totals() == {"PermanentFailures": 1}
+    assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+    messages = [line["message"] for line in rig.log_lines()]
+    assert "send claim not released: a redelivery will be dead-lettered" not in messages
+    assert "message bounce" not in messages
 
 
 def test_permanent_rejection_goes_to_the_dead_letter_queue_and_the_batch_goes_on(
@@ -591,3 +597,53 @@ def test_a_send_without_an_answer_keeps_the_claim(
     rig.expect_dead_letter(record, "ses-outcome-unknown", MESSAGE_ID)
     assert rig.run(record) == []
     assert rig.by_reason() == {"ses-outcome-unknown": {"PermanentFailures": 1}}
+
+
+def test_an_error_after_the_claim_before_sendbounce_releases_it_and_dead_letters(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, monkeypatch: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for()
+
+    def broken_wait() -> float:
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(rig.processor.workflow._sender._pacer, "wait", broken_wait)
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.expect_release()  # SES was never called: a later delivery may claim and send
+    rig.expect_dead_letter(record, "failed-before-send", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.by_reason() == {"failed-before-send": {"PermanentFailures": 1}}
+    (dead,) = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert dead["detail"] == (
+        "OverflowError before SendBounce was called (the claim was released): "
+        "date value out of range"
+    )
+
+
+def test_a_timestamp_whose_window_ends_past_the_last_date_is_malformed(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    record = record_for(timestamp="9999-12-31T12:00:00.000Z")
+    rig.expect_dead_letter(record, "malformed-notification", None)
+    assert rig.run(record) == []  # no claim taken, nothing sent
+    (dead,) = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert dead["detail"].startswith("mail.timestamp: expected an ISO 8601 timestamp")
+
+
+def test_a_lone_surrogate_in_a_notification_does_not_stop_the_batch(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    accept_all = BouncePolicy.from_dict({"default": {"type": "accept"}})
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=accept_all)
+    raw = io.BytesIO()
+    strict = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    rig.processor._log = rig.processor.workflow._log = JsonLogger(strict, now=lambda: NOW)
+    odd = record_for("odd-1", recipients=["us\ud800er@example.com"])
+    assert "\\ud800" in odd["body"]  # a JSON escape: json.loads makes it a lone surrogate
+    assert rig.run(odd, record_for("next-2")) == []
+    lines = [json.loads(line) for line in raw.getvalue().decode("utf-8").splitlines()]
+    assert [line["message"] for line in lines] == ["message accept", "message accept", "batch done"]
+    assert lines[0]["recipients"][0]["recipient"] == "us\ud800er@example.com"

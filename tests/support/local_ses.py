@@ -5,11 +5,16 @@ point a real `ses` client (``endpoint_url=`` or ``AWS_ENDPOINT_URL_SES``) at thi
 standard-library ``ThreadingHTTPServer`` rather than moto's server with a handler added: it needs no
 moto internals, holds no global state between tests, and answers fast enough for timing.
 
-Rate limit: a token bucket of ``burst`` tokens (default 1) refilled at ``rate_per_second``. A call
-is accepted when a token is available and takes it; otherwise it is answered ``Throttling`` and
-changes nothing. With ``burst=1`` this is exactly: a call arriving less than ``1/rate`` seconds
-after the previous accepted call is throttled. :func:`count_rate_violations` applies the same rule
-to a list of arrival times.
+Rate limit, two models:
+- default: a token bucket of ``burst`` tokens (default 1) refilled at ``rate_per_second``. A call
+  is accepted when a token is available and takes it; otherwise it is answered ``Throttling`` and
+  changes nothing. :func:`count_rate_violations` applies the same rule to a list of arrival times.
+- ``strict=True``: SES's documented rule taken literally (one call per second, no burst): a call
+  arriving less than ``1/rate`` seconds after the previous ACCEPTED call is answered
+  ``Throttling`` (HTTP 400), whatever happened before (:class:`MinimumSpacing`). For ``burst=1``
+  the token bucket decides the same; the strict model states the rule directly and refuses a
+  burst setting. :func:`count_close_calls` counts arrivals closer than ``1/rate`` to the one
+  before.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -70,6 +76,8 @@ class Attempt:
 
     time: float
     error_code: str
+    # Arrival on the wall clock (time.time()), to compare with send-budget slots.
+    wall_time: float = 0.0
 
 
 class TokenBucket:
@@ -95,6 +103,35 @@ class TokenBucket:
             self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
+
+
+class MinimumSpacing:
+    """The strict rule: a call closer than ``1/rate_per_second`` to the previous accepted call is
+    refused (and changes nothing); no burst, no credit for idle time."""
+
+    def __init__(self, rate_per_second: float) -> None:
+        if rate_per_second <= 0:
+            raise ValueError(f"rate_per_second must be > 0, got {rate_per_second!r}")
+        self.rate_per_second = rate_per_second
+        self.interval = 1.0 / rate_per_second
+        self._last_accepted: float | None = None
+
+    def try_take(self, now: float) -> bool:
+        """Accept a call arriving at `now` if it is at least one interval after the previous
+        accepted call; say whether it was accepted."""
+        if self._last_accepted is not None and now - self._last_accepted < self.interval * (
+            1 - _EPSILON
+        ):
+            return False
+        self._last_accepted = now
+        return True
+
+
+def count_close_calls(times: Iterable[float], rate_per_second: float) -> int:
+    """How many of `times` (any order) arrive less than ``1/rate`` after the time before them."""
+    ordered = sorted(times)
+    interval = 1.0 / rate_per_second
+    return sum(1 for a, b in pairwise(ordered) if b - a < interval * (1 - _EPSILON))
 
 
 def count_rate_violations(times: Iterable[float], rate_per_second: float, burst: int = 1) -> int:
@@ -237,6 +274,8 @@ class LocalSes:
 
     ``verified`` holds verified identities (addresses and domains, case-insensitive). With
     ``BounceSenderArn`` the named identity must be verified and the sender must belong to it.
+    ``strict=True`` enforces the one-call-per-interval rule (:class:`MinimumSpacing`) instead of
+    the token bucket.
     """
 
     def __init__(
@@ -244,10 +283,16 @@ class LocalSes:
         *,
         rate_per_second: float = 1.0,
         burst: int = 1,
+        strict: bool = False,
         verified: Iterable[str] = ("example.com",),
         region: str = "eu-west-1",
     ) -> None:
-        self.bucket = TokenBucket(rate_per_second, burst)
+        if strict and burst != 1:
+            raise ValueError(f"strict=True allows no burst: burst must be 1, got {burst!r}")
+        self.strict = strict
+        self.rule: TokenBucket | MinimumSpacing = (
+            MinimumSpacing(rate_per_second) if strict else TokenBucket(rate_per_second, burst)
+        )
         self.verified = frozenset(identity.lower() for identity in verified)
         self.region = region
         self.calls: list[AcceptedCall] = []
@@ -261,7 +306,7 @@ class LocalSes:
     @property
     def rate_per_second(self) -> float:
         """The configured limit."""
-        return self.bucket.rate_per_second
+        return self.rule.rate_per_second
 
     @property
     def endpoint_url(self) -> str:
@@ -326,15 +371,16 @@ class LocalSes:
 
     def handle(self, pairs: Sequence[tuple[str, str]], now: float) -> str:
         """Answer one request arriving at `now`: the MessageId, or raise SesError."""
+        wall_time = time.time() - (time.monotonic() - now)
         try:
-            message_id = self._answer(pairs, now)
+            message_id = self._answer(pairs, now, wall_time)
         except SesError as error:
             with self._lock:
-                self.attempts.append(Attempt(now, error.code))
+                self.attempts.append(Attempt(now, error.code, wall_time))
             raise
         return message_id
 
-    def _answer(self, pairs: Sequence[tuple[str, str]], now: float) -> str:
+    def _answer(self, pairs: Sequence[tuple[str, str]], now: float, wall_time: float) -> str:
         params = parse_query_params(pairs)
         action = params.pop("Action", None)
         params.pop("Version", None)
@@ -350,11 +396,11 @@ class LocalSes:
         with self._lock:
             if self._injected:
                 raise self._injected.pop(0)
-            if not self.bucket.try_take(now):
+            if not self.rule.try_take(now):
                 raise SesError("Throttling", "Maximum SendBounce rate exceeded.")
             message_id = f"0102{uuid.uuid4().hex}-000000"
             self.calls.append(AcceptedCall(now, params, message_id))
-            self.attempts.append(Attempt(now, ""))
+            self.attempts.append(Attempt(now, "", wall_time))
         return message_id
 
 

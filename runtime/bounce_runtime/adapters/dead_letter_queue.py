@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from bounce_runtime.contract import (
     DLQ_ATTR_DETAIL,
@@ -14,16 +13,13 @@ from bounce_runtime.contract import (
     DLQ_DETAIL_MAX_CHARS,
 )
 
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import SendMessageClient
+
 # Characters SQS refuses in message attribute values (outside XML 1.0 Char).
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
 _NOT_SQS_TEXT = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
-
-
-class SendMessageClient(Protocol):
-    """What the dead-letter queue needs of a boto3 SQS client (fakes implement the same)."""
-
-    def send_message(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 def _attribute_text(value: str, limit: int | None = None) -> str:

@@ -4,37 +4,22 @@ claim (a conditional write that lets one delivery of a message send its bounce).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_MAIL_OBJECT_MISSING
-from bounce_runtime.core.headers import parse_raw_headers
 from bounce_runtime.core.notification import Header
 from bounce_runtime.errors import PermanentError
+
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import MailObjectClient
 
 HEADER_BLOCK_BYTES = 64 * 1024
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
 # A conditional write lost to an existing object (412) or to a concurrent write of it (409).
 _CLAIM_TAKEN_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-
-
-class MailObjectClient(Protocol):
-    """What the store needs of a boto3 S3 client (fakes in tests implement the same)."""
-
-    def head_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def get_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def get_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def put_object_tagging(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def put_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def delete_object(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 def bounce_tag_in(tags: list[dict[str, str]]) -> str | None:
@@ -64,7 +49,10 @@ class MailStore:
         return int(response["ContentLength"])
 
     def read_headers(self, bucket: str, key: str) -> tuple[Header, ...]:
-        """The header fields of the stored message, from its first 64 KiB."""
+        """The header fields of the stored message, from its first 64 KiB (read only when SES
+        truncated the notification's headers: the header parser is imported then)."""
+        from bounce_runtime.core.headers import parse_raw_headers
+
         try:
             response = self._client.get_object(
                 Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_BYTES - 1}"

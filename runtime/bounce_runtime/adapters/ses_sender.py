@@ -13,7 +13,7 @@ SES's SendBounce window is about to close. The S3 and SQS clients
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import (
     ClientError,
@@ -36,11 +36,13 @@ from bounce_runtime.contract import (
     REASON_SES_CONNECTION,
     REASON_SES_REJECTED,
     REASON_SES_THROTTLED,
-    REASON_SES_UNAVAILABLE,
     SEND_ATTEMPT_TIMEOUT_S,
     SEND_WINDOW_MARGIN_S,
 )
 from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
+
+if TYPE_CHECKING:
+    from bounce_runtime.adapters.protocols import SendBounceClient
 
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
@@ -56,12 +58,6 @@ _NOT_SENT_ERRORS = (
     PartialCredentialsError,
     NoRegionError,
 )
-
-
-class SendBounceClient(Protocol):
-    """What the sender needs of a boto3 SES client (fakes in tests implement the same)."""
-
-    def send_bounce(self, *args: Any, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 class RetryPolicy(NamedTuple):
@@ -95,7 +91,7 @@ class BounceSender:
 
     def __init__(
         self,
-        client: SendBounceClient,
+        client: "SendBounceClient",
         pacer: Pacer,
         *,
         retry: RetryPolicy | None = None,
@@ -121,11 +117,16 @@ class BounceSender:
         """Send one bounce; return its MessageId.
 
         ``remaining_seconds`` is the Lambda time left; ``window_seconds`` the time left until
-        SES's 24-hour SendBounce window closes (None: not checked). Raises ``PermanentError``
-        when SES refuses the request, when an answer is lost (``ses-outcome-unknown``) or when the
-        next attempt would start less than ``SEND_WINDOW_MARGIN_S`` before the window closes
-        (``expired``); ``SendDeadlineExceeded`` when no time is left for another attempt;
-        ``TransientSendError`` when the attempts run out or no request could be made.
+        SES's 24-hour SendBounce window closes (None: not checked).
+
+        Retried: throttling, and a connection that never carried the request (SES certainly did
+        not act). Raises ``PermanentError`` when SES refuses the request (``ses-rejected:...``),
+        when the outcome is unknown (``ses-outcome-unknown``: a 5xx answer, or no answer after
+        the request went out) or when the next attempt would start less than
+        ``SEND_WINDOW_MARGIN_S`` before the window closes (``expired``);
+        ``SendDeadlineExceeded`` when no time is left for another attempt; ``TransientSendError``
+        when the attempts run out. Every error of the SendBounce call itself is one of these, so
+        any other exception was raised before SES was called.
         """
         throttles = 0
         attempt = 0
@@ -145,9 +146,14 @@ class BounceSender:
                     on_throttle()
                     failure = TransientSendError(REASON_SES_THROTTLED, f"SES throttled: {error}")
                 elif code in SERVER_ERROR_CODES or status >= 500:
-                    failure = TransientSendError(
-                        REASON_SES_UNAVAILABLE, f"SES server error: {error}"
-                    )
+                    # SES answered, so the request reached it, and failed on its side: it may
+                    # have sent the bounce before failing. Retrying could send it twice, so the
+                    # record goes to the dead-letter queue for an operator to check instead.
+                    raise PermanentError(
+                        REASON_OUTCOME_UNKNOWN,
+                        f"SES answered with a server error after the request reached it, the "
+                        f"bounce may have gone out: {error}",
+                    ) from error
                 else:
                     raise PermanentError(
                         f"{REASON_SES_REJECTED}:{code or status}",
@@ -163,6 +169,11 @@ class BounceSender:
                 failure = TransientSendError(
                     REASON_SES_CONNECTION, f"SES connection failed: {error}"
                 )
+            except UnicodeEncodeError as error:
+                # botocore encodes the request before it opens a connection: nothing was sent.
+                raise PermanentError(
+                    REASON_INVALID_REQUEST, f"botocore could not encode the request: {error}"
+                ) from error
             except (BotocoreConnectionError, HTTPClientError) as error:
                 # Any other connection failure (SSLError, ReadTimeoutError, ConnectionClosedError,
                 # ...) may come after the request went out: SES may have sent the bounce.
@@ -172,6 +183,13 @@ class BounceSender:
                     REASON_OUTCOME_UNKNOWN,
                     f"SendBounce sent but no response received, the bounce may have gone out: "
                     f"{error}",
+                ) from error
+            except Exception as error:
+                # Anything else the call raised may have come after the request went out.
+                raise PermanentError(
+                    REASON_OUTCOME_UNKNOWN,
+                    f"SendBounce failed unexpectedly, the bounce may have gone out: "
+                    f"{type(error).__name__}: {error}",
                 ) from error
             else:
                 return SendResult(str(response["MessageId"]), attempt, throttles)

@@ -37,6 +37,26 @@ def format_traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
+def write_json_line(stream: TextIO, value: dict[str, Any]) -> None:
+    """Write ``value`` as one JSON line: readable UTF-8, or all-ASCII escapes when it holds
+    text that UTF-8 cannot encode (lone surrogates)."""
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, default=str, ensure_ascii=True)
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _note_dropped(what: str, error: Exception) -> None:
+    """Say on stderr that a line was dropped; never raises."""
+    try:
+        sys.stderr.write(f"cdk-ses-bounce: {what} dropped: {type(error).__name__}\n")
+    except Exception:  # stderr is gone too: nothing more can be done
+        return
+
+
 class JsonLogger:
     """Writes one JSON object per line: ``timestamp``, ``level``, ``message``, the logger's bound
     fields (the handler binds ``request_id`` and ``function_name``) and the line's own fields.
@@ -72,15 +92,21 @@ class JsonLogger:
         return LOG_LEVELS.index(level) >= self._threshold
 
     def log(self, level: str, message: str, **fields: Any) -> None:
-        """Write one line; values that are not JSON types are written as their ``str``."""
+        """Write one line; values that are not JSON types are written as their ``str``.
+
+        Never raises: logging must not fail a batch. Text that is not valid Unicode (a lone
+        surrogate from a JSON escape in a notification) is written escaped, as ``\\udXXX``;
+        a line that cannot be written at all is dropped (a note goes to stderr).
+        """
         if not self.enabled(level):
             return
-        line = {"timestamp": self._now().isoformat(), "level": level, "message": message}
-        line.update(self._bound)
-        line.update(fields)
-        stream = self._stream or sys.stdout
-        stream.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
-        stream.flush()
+        try:
+            line = {"timestamp": self._now().isoformat(), "level": level, "message": message}
+            line.update(self._bound)
+            line.update(fields)
+            write_json_line(self._stream or sys.stdout, line)
+        except Exception as error:
+            _note_dropped("log line", error)
 
     def debug(self, message: str, **fields: Any) -> None:
         self.log("DEBUG", message, **fields)
@@ -140,11 +166,14 @@ class BatchMetrics:
         return documents
 
     def flush(self) -> None:
-        """Write the documents, one JSON line each, and reset the counts."""
-        stream = self._stream or sys.stdout
-        for document in self.documents():
-            stream.write(json.dumps(document, ensure_ascii=False) + "\n")
-        stream.flush()
+        """Write the documents, one JSON line each, and reset the counts. Never raises (as
+        ``JsonLogger.log``): metrics must not fail a batch."""
+        try:
+            stream = self._stream or sys.stdout
+            for document in self.documents():
+                write_json_line(stream, document)
+        except Exception as error:
+            _note_dropped("metrics document", error)
         self.totals = Counter(dict.fromkeys(STANDARD_METRICS, 0))
         self.by_reason.clear()
 

@@ -23,6 +23,7 @@ DESCRIPTION = "Operator commands of the bounce runtime (no AWS call unless a com
 # The modules whose add_commands() build the command line, in help order.
 COMMAND_GROUPS: list[str] = [
     "bounce_runtime.cli.plan",
+    "bounce_runtime.operations.commands",
 ]
 _registered: list[Callable[[Any], None]] = []
 

@@ -19,7 +19,7 @@ from bounce_runtime.core.dsn import SenderIdentity, build_send_bounce_request, f
 from bounce_runtime.core.headers import parse_raw_headers
 from bounce_runtime.core.notification import parse_notification_body
 from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
-from bounce_runtime.core.policy_json import parse_policy_json
+from bounce_runtime.core.policy_json import load_policy_text
 from bounce_runtime.errors import CommandError, PolicyError
 
 
@@ -45,7 +45,7 @@ def _load_policy(path: str | None) -> BouncePolicy:
     if path is None:
         return default_policy()
     try:
-        return parse_policy_json(_read_text(path, "policy"))
+        return load_policy_text(_read_text(path, "policy"), full_check=True)
     except PolicyError as error:
         raise CommandError(f"invalid policy {path!r}: {error}") from None
 

@@ -3,23 +3,27 @@ which compiles patterns into dicts so a lookup costs the same for 10 patterns or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
+from functools import cache
 from typing import Final, Literal
 
 from bounce_runtime.contract import recipient_key
-from bounce_runtime.core.vocabulary import regex
 
 PATTERN_FORMS: Final = "user@example.com, example.com, *.example.com or *@example.com"
 _DOMAIN_LABEL = r"[^\s@*<>()\[\]\\\",;:.\x00-\x1f\x7f]+"
 _DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
 _LOCAL_PART = r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+"
 _DOMAIN_MAX_CHARS = 253
+# The grammar's patterns, compiled on first use (a full policy parse), not at import.
+_regex = cache(re.compile)
 
 PatternKind = Literal["address", "domain", "subdomains"]
 
 
 def _valid_domain(domain: str) -> bool:
-    return len(domain) <= _DOMAIN_MAX_CHARS and regex(_DOMAIN).fullmatch(domain) is not None
+    return len(domain) <= _DOMAIN_MAX_CHARS and _regex(_DOMAIN).fullmatch(domain) is not None
 
 
 def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
@@ -33,7 +37,7 @@ def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
         local, _, domain = text.rpartition("@")
         if local == "*":
             return compile_pattern(domain) if "@" not in domain else None
-        if not regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
+        if not _regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
             return None
         return "address", f"{local}@{domain}"
     if text.startswith("*."):
@@ -61,18 +65,29 @@ def address_forms(address: str, *, fold_subaddress: bool) -> tuple[str, ...]:
     return (lowered,)
 
 
+# The compiled form of an index: per kind, groups of (labels, keys) whose keys all carry exactly
+# those labels; keys joined by newlines (no pattern contains whitespace).
+IndexGroups = dict[str, list[tuple[tuple[int, ...], str]]]
+KEY_SEPARATOR: Final = "\n"
+
+
 class AddressIndex:
     """Address patterns compiled into dicts; maps each matching address to labels (rule indices)."""
 
+    __slots__ = ("_tables",)
+
     def __init__(self) -> None:
-        self._exact: dict[str, set[int]] = {}
-        self._domains: dict[str, set[int]] = {}
-        self._subdomains: dict[str, set[int]] = {}
+        self._tables: dict[str, dict[str, AbstractSet[int]]] = {
+            "address": {},
+            "domain": {},
+            "subdomains": {},
+        }
 
     def add(self, kind: PatternKind, key: str, label: int) -> None:
         """Register a compiled pattern under ``label``."""
-        table = {"address": self._exact, "domain": self._domains, "subdomains": self._subdomains}
-        table[kind].setdefault(key, set()).add(label)
+        table = self._tables[kind]
+        current = table.get(key)
+        table[key] = frozenset((label,)) if current is None else current | {label}
 
     def labels(self, forms: tuple[str, ...]) -> set[int]:
         """Labels of every pattern matching the lowercase address ``forms`` (same domain).
@@ -80,11 +95,53 @@ class AddressIndex:
         Costs one dict lookup per form plus one per label of the domain, whatever the size.
         """
         found: set[int] = set()
+        exact = self._tables["address"]
         for form in forms:
-            found.update(self._exact.get(form, ()))
+            found.update(exact.get(form, ()))
         domain = forms[0].rpartition("@")[2] if forms else ""
         if domain:
-            found.update(self._domains.get(domain, ()))
+            found.update(self._tables["domain"].get(domain, ()))
+            subdomains = self._tables["subdomains"]
             for parent in parent_domains(domain):
-                found.update(self._subdomains.get(parent, ()))
+                found.update(subdomains.get(parent, ()))
         return found
+
+    def __len__(self) -> int:
+        return sum(len(table) for table in self._tables.values())
+
+    def groups(self) -> IndexGroups:
+        """The index in its compiled form (``from_groups`` reads it back), deterministic."""
+        result: IndexGroups = {}
+        for kind, table in self._tables.items():
+            by_labels: dict[tuple[int, ...], list[str]] = {}
+            for key, labels in table.items():
+                by_labels.setdefault(tuple(sorted(labels)), []).append(key)
+            result[kind] = [
+                (labels, KEY_SEPARATOR.join(keys)) for labels, keys in sorted(by_labels.items())
+            ]
+        return result
+
+    @classmethod
+    def from_groups(cls, groups: IndexGroups, label_count: int) -> AddressIndex:
+        """The index of ``groups`` (from ``groups()``), built with little more than
+        ``str.split``: the keys are not checked again. ``ValueError`` when the groups are not
+        well formed (a kind missing, a label outside ``range(label_count)``, a key twice)."""
+        index = cls()
+        if set(groups) != set(index._tables):
+            raise ValueError(f"index kinds {sorted(groups)} are not {sorted(index._tables)}")
+        for kind in index._tables:
+            table: dict[str, AbstractSet[int]] = {}
+            expected = 0
+            for labels, keys in groups[kind]:
+                if not labels or any(not 0 <= label < label_count for label in labels):
+                    raise ValueError(f"index labels {labels} are not rule indices")
+                split = keys.split(KEY_SEPARATOR)
+                expected += len(split)
+                if table:
+                    table.update(dict.fromkeys(split, frozenset(labels)))
+                else:  # the first (often the only) group: no copy
+                    table = dict.fromkeys(split, frozenset(labels))
+            if len(table) != expected:
+                raise ValueError(f"a {kind} key appears in more than one group")
+            index._tables[kind] = table
+        return index

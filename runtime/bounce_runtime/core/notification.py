@@ -10,7 +10,7 @@ whose message starts with the field path that is wrong, e.g. ``mail.messageId: m
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bounce_runtime.errors import MalformedNotification
@@ -25,6 +25,8 @@ _VERDICT_FIELDS = {
     "dmarc": "dmarcVerdict",
 }
 _DESCRIBE_MAX_CHARS = 60
+# A timestamp must leave room for its SendBounce window (24 h) and margins after it.
+_LATEST_OFFSET = timedelta(days=2)
 
 
 class Header(NamedTuple):
@@ -156,7 +158,10 @@ def _timestamp(data: Mapping[str, Any], key: str, path: str) -> datetime:
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:
             raise ValueError("no time zone")
-        return parsed.astimezone(UTC)
+        moment = parsed.astimezone(UTC)
+        if moment > datetime.max.replace(tzinfo=UTC) - _LATEST_OFFSET:
+            raise OverflowError("the end of its SendBounce window is past the last date")
+        return moment
     except (ValueError, OverflowError):
         raise _fail(
             path, f"expected an ISO 8601 timestamp with a time zone, got {_describe(text)}"

@@ -8,8 +8,8 @@ and writing the policy's JSON form is ``core.policy_json``'s work.
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from bounce_runtime.contract import REASON_POLICY
 from bounce_runtime.core.addresses import (
@@ -18,8 +18,10 @@ from bounce_runtime.core.addresses import (
     address_forms,
     compile_pattern,
 )
-from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS, BounceTypeDefaults
 from bounce_runtime.errors import PolicyError
+
+if TYPE_CHECKING:
+    from bounce_runtime.core.vocabulary import BounceTypeDefaults
 
 GUARD_NAMES: Final = (
     "null_sender",
@@ -52,8 +54,11 @@ class BounceAction(NamedTuple):
     type: Literal["bounce"] = "bounce"
 
     @property
-    def defaults(self) -> BounceTypeDefaults:
-        """The status, SMTP code and DSN action of ``bounce_type``."""
+    def defaults(self) -> "BounceTypeDefaults":
+        """The status, SMTP code and DSN action of ``bounce_type`` (the DSN vocabulary is
+        imported when a bounce is built, not with the policy)."""
+        from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS
+
         return BOUNCE_TYPE_DEFAULTS[self.bounce_type]
 
     @property
@@ -86,8 +91,8 @@ Action = BounceAction | AcceptAction | SuppressAction
 class RuleMatch(NamedTuple):
     """Conditions of a rule; all that are set must hold. Nothing set matches every recipient."""
 
-    recipients: tuple[str, ...] | None = None
-    senders: tuple[str, ...] | None = None
+    recipients: Sequence[str] | None = None
+    senders: Sequence[str] | None = None
     min_size_bytes: int | None = None
     max_size_bytes: int | None = None
     verdicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -176,12 +181,9 @@ class BouncePolicy:
         guards: Guards = _DEFAULT_GUARDS,
     ) -> None:
         recipient_index = AddressIndex()
-        unconditional: set[int] = set()
         sender_indexes: list[AddressIndex | None] = []
         for index, rule in enumerate(rules):
-            if rule.match.recipients is None:
-                unconditional.add(index)
-            else:
+            if rule.match.recipients is not None:
                 index_patterns(
                     recipient_index,
                     rule.match.recipients,
@@ -194,6 +196,43 @@ class BouncePolicy:
                 senders = AddressIndex()
                 index_patterns(senders, rule.match.senders, 0, f"rules[{index}].match.senders")
                 sender_indexes.append(senders)
+        self._assign(
+            rules, default, fold_subaddress, message, guards, recipient_index, sender_indexes
+        )
+
+    @classmethod
+    def with_indexes(
+        cls,
+        rules: tuple[Rule, ...],
+        default: Action,
+        fold_subaddress: bool,
+        message: MessageSettings,
+        guards: Guards,
+        *,
+        recipient_index: AddressIndex,
+        sender_indexes: Sequence[AddressIndex | None],
+    ) -> "BouncePolicy":
+        """A policy whose indexes were built from its patterns before (the compiled form's
+        loader): no pattern is checked or indexed again. ``sender_indexes`` has one entry per
+        rule, None where the rule has no sender condition."""
+        if len(sender_indexes) != len(rules):
+            raise ValueError(f"{len(sender_indexes)} sender indexes for {len(rules)} rules")
+        policy = cls.__new__(cls)
+        policy._assign(
+            rules, default, fold_subaddress, message, guards, recipient_index, sender_indexes
+        )
+        return policy
+
+    def _assign(
+        self,
+        rules: tuple[Rule, ...],
+        default: Action,
+        fold_subaddress: bool,
+        message: MessageSettings,
+        guards: Guards,
+        recipient_index: AddressIndex,
+        sender_indexes: Sequence[AddressIndex | None],
+    ) -> None:
         assign = object.__setattr__  # this class's own __setattr__ refuses: it is immutable
         assign(self, "rules", rules)
         assign(self, "default", default)
@@ -202,7 +241,18 @@ class BouncePolicy:
         assign(self, "guards", guards)
         assign(self, "_recipient_index", recipient_index)
         assign(self, "_sender_indexes", tuple(sender_indexes))
+        unconditional = (i for i, rule in enumerate(rules) if rule.match.recipients is None)
         assign(self, "_unconditional", frozenset(unconditional))
+
+    @property
+    def recipient_index(self) -> AddressIndex:
+        """The rules' recipient patterns, labelled by rule index."""
+        return self._recipient_index
+
+    @property
+    def sender_indexes(self) -> tuple[AddressIndex | None, ...]:
+        """Per rule, its sender patterns (label 0), or None when it has no sender condition."""
+        return self._sender_indexes
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"BouncePolicy is immutable: cannot set {name!r}")

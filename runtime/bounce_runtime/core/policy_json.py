@@ -1,17 +1,35 @@
-"""The policy's JSON form: parsing and validating it, and writing it back.
+"""The policy's JSON forms: the policy as written (parsed and checked in full), and the compiled
+form the construct ships (loaded fast).
 
 ``parse_policy`` checks all of a policy, including the DSN limits SES documents, and raises
 ``PolicyError`` naming the field path, the value and what is allowed, so a bad policy fails when
 the construct synthesizes, not at run time. ``policy_to_dict`` writes the canonical form back.
+
+``compile_policy`` writes a checked policy with its address indexes precomputed: one JSON document
+``{"format": ..., "version": N, "digest": "sha256:<hex>", "body": {...}}`` whose body holds the
+canonical policy (each rule's patterns joined by newlines) and the index groups (``AddressIndex
+.groups``); the digest is the SHA-256 of the body's UTF-8 text. ``load_policy_text`` reads either
+form: a compiled one with a structural check, its version and digest (and the rules, defaults and
+settings checked in full: they are small), but no pattern checked or compiled again; anything else
+as the policy as written. The digest detects a file changed or cut short after it was compiled;
+it is not a signature (whoever can write the layer can write a new digest).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, overload
 
-from bounce_runtime.core.addresses import PATTERN_FORMS, compile_pattern
+from bounce_runtime.core.addresses import (
+    KEY_SEPARATOR,
+    PATTERN_FORMS,
+    AddressIndex,
+    IndexGroups,
+    compile_pattern,
+)
 from bounce_runtime.core.notification import VERDICT_NAMES, VERDICT_STATUSES
 from bounce_runtime.core.policy import (
     DEFAULT_SUPPRESS_REASON,
@@ -43,6 +61,14 @@ from bounce_runtime.core.vocabulary import (
 from bounce_runtime.errors import PolicyError
 
 POLICY_VERSION: Final = 1
+COMPILED_FORMAT: Final = "cdk-ses-bounce/compiled-policy"
+COMPILED_VERSION: Final = 1
+_COMPILED_START = f'{{"format":"{COMPILED_FORMAT}",'
+_COMPILED_HEAD = (  # ASCII only: the body's offset in characters is its offset in bytes
+    re.escape(_COMPILED_START)
+    + r'"version":(?P<version>[0-9]{1,9}),"digest":"sha256:(?P<digest>[0-9a-f]{64})","body":'
+)
+_COMPILED_BODY_KEYS = ("policy", "recipient_index", "sender_indexes")
 _REASON_CODE = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 _REASON_MAX_CHARS = 64
 _RULE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
@@ -67,6 +93,197 @@ def policy_to_dict(policy: BouncePolicy) -> dict[str, Any]:
         "message": _message_to_dict(policy.message),
         "guards": {name: getattr(policy.guards, name) for name in GUARD_NAMES},
     }
+
+
+class JoinedPatterns(Sequence[str]):
+    """A rule's patterns as the compiled policy stores them, joined by newlines (no pattern holds
+    whitespace), split on first use: deciding uses the indexes, so a cold start never splits them.
+    Equal to (and hashed like) the tuple of the same patterns."""
+
+    __slots__ = ("_items", "_joined")
+
+    def __init__(self, joined: str) -> None:
+        self._joined = joined
+        self._items: tuple[str, ...] | None = None
+
+    def _split(self) -> tuple[str, ...]:
+        if self._items is None:
+            self._items = tuple(self._joined.split("\n"))
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        return self._split()[index]
+
+    def __len__(self) -> int:
+        return self._joined.count("\n") + 1
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._split())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JoinedPatterns):
+            return self._joined == other._joined
+        if isinstance(other, tuple):
+            return self._split() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._split())
+
+    def __repr__(self) -> str:
+        return repr(self._split())
+
+
+def compile_policy(policy: BouncePolicy) -> str:
+    """The compiled form of ``policy`` (what the construct writes into the policy layer);
+    ``load_policy_text`` reads it back without checking or compiling a pattern again.
+
+    Deterministic: the same policy always gives the same text (so asset hashes stay stable).
+    """
+    document = policy_to_dict(policy)
+    for rule in document["rules"]:
+        for field in ("recipients", "senders"):
+            if field in rule["match"]:
+                rule["match"][field] = KEY_SEPARATOR.join(rule["match"][field])
+    body = json.dumps(
+        {
+            "policy": document,
+            "recipient_index": policy.recipient_index.groups(),
+            "sender_indexes": [
+                None if index is None else index.groups() for index in policy.sender_indexes
+            ],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return (
+        f'{_COMPILED_START}"version":{COMPILED_VERSION},"digest":"sha256:{digest}",'
+        f'"body":{body}}}\n'
+    )
+
+
+def is_compiled(text: str) -> bool:
+    """Whether ``text`` is (meant to be) a compiled policy rather than a policy as written."""
+    return text.startswith(_COMPILED_START)
+
+
+def load_policy_text(text: str, *, full_check: bool = False) -> BouncePolicy:
+    """The policy in ``text``: the compiled form (fast, see the module docstring) or the policy
+    as written (checked in full). ``full_check`` checks a compiled policy in full as well (every
+    pattern, and that its indexes are those of its patterns): for operators, not cold starts.
+
+    Raises ``PolicyError`` saying what is wrong.
+    """
+    if not is_compiled(text):
+        return parse_policy_json(text)
+    policy = _load_compiled(text)
+    if full_check:
+        checked = parse_policy(policy_to_dict(policy))
+        if checked != policy or _index_groups(checked) != _index_groups(policy):
+            raise PolicyError("compiled policy: its indexes are not those of its patterns")
+    return policy
+
+
+def _index_groups(policy: BouncePolicy) -> list[IndexGroups | None]:
+    senders = [None if index is None else index.groups() for index in policy.sender_indexes]
+    return [policy.recipient_index.groups(), *senders]
+
+
+def _load_compiled(text: str) -> BouncePolicy:
+    head = re.match(_COMPILED_HEAD, text)
+    if head is None:
+        raise PolicyError(
+            f"compiled policy: the header is not {_COMPILED_START}"
+            '"version":N,"digest":"sha256:<64 hex>","body":...'
+        )
+    version = int(head["version"])
+    if version != COMPILED_VERSION:
+        raise PolicyError(
+            f"compiled policy: version {version} is not the one this runtime reads "
+            f"({COMPILED_VERSION}): compile it with the same cdk-ses-bounce version"
+        )
+    # The body runs from the header to the closing brace, before any trailing whitespace. The
+    # header and the tail are ASCII, so the body's UTF-8 bytes are at the same distance from the
+    # ends: hashed and parsed in place, without copying it.
+    end = len(text)
+    while end and text[end - 1] in " \t\r\n":
+        end -= 1
+    if end <= head.end() or text[end - 1] != "}":
+        raise PolicyError("compiled policy: cut short (no closing brace)")
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PolicyError(f"compiled policy: not UTF-8 text ({error})") from None
+    body_bytes = memoryview(encoded)[head.end() : len(encoded) - (len(text) - end) - 1]
+    if hashlib.sha256(body_bytes).hexdigest() != head["digest"]:
+        raise PolicyError(
+            "compiled policy: the digest does not match the body: the file was changed or cut "
+            "short after it was compiled; compile it again"
+        )
+    try:
+        data, body_end = json.JSONDecoder().raw_decode(text, head.end())
+        if body_end != end - 1:
+            raise ValueError("the body is not one JSON object")
+        if not isinstance(data, dict) or sorted(data) != sorted(_COMPILED_BODY_KEYS):
+            raise ValueError(f"the body's fields are not {', '.join(_COMPILED_BODY_KEYS)}")
+        rules, default, fold_subaddress, message, guards = _settings(
+            data["policy"], _joined_patterns
+        )
+        senders = data["sender_indexes"]
+        if not isinstance(senders, list) or len(senders) != len(rules):
+            raise ValueError("sender_indexes is not a list with one entry per rule")
+        sender_indexes = []
+        for rule, groups in zip(rules, senders, strict=True):
+            if (groups is None) != (rule.match.senders is None):
+                raise ValueError(f"{rule.label}: sender index and sender condition disagree")
+            sender_indexes.append(None if groups is None else _index(groups, 1))
+        return BouncePolicy.with_indexes(
+            rules,
+            default,
+            fold_subaddress,
+            message,
+            guards,
+            recipient_index=_index(data["recipient_index"], len(rules)),
+            sender_indexes=sender_indexes,
+        )
+    except PolicyError as error:
+        raise PolicyError(f"compiled policy: {error}") from None
+    except (ValueError, TypeError, KeyError, RecursionError) as error:
+        raise PolicyError(f"compiled policy: not well formed ({error})") from None
+
+
+def _index(groups: object, label_count: int) -> AddressIndex:
+    """An ``AddressIndex`` from its groups, after checking their shape (not their keys)."""
+    if not isinstance(groups, dict):
+        raise ValueError("an index is not an object of kinds")
+    typed: IndexGroups = {}
+    for kind, entries in groups.items():
+        if not isinstance(entries, list) or not all(
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], list)
+            and all(isinstance(label, int) for label in entry[0])
+            and isinstance(entry[1], str)
+            and entry[1]
+            for entry in entries
+        ):
+            raise ValueError(f"index {kind!r} is not a list of [labels, keys]")
+        typed[kind] = [(tuple(labels), keys) for labels, keys in entries]
+    return AddressIndex.from_groups(typed, label_count)
+
+
+def _joined_patterns(value: object, path: str) -> Sequence[str]:
+    if not isinstance(value, str) or not value:
+        raise PolicyError.at(path, value, "is not a newline-joined list of patterns")
+    return JoinedPatterns(value)
 
 
 # Parsing ------------------------------------------------------------------------------------
@@ -172,15 +389,20 @@ def _verdict_conditions(value: object, path: str) -> tuple[tuple[str, tuple[str,
     return tuple(parsed)
 
 
-def _rule_match(value: object, path: str) -> RuleMatch:
+# Reads a rule's recipients or senders: the checked list of the JSON form, or the newline-joined
+# string of the compiled form (checked when it was compiled).
+PatternReader = Callable[[object, str], Sequence[str]]
+
+
+def _rule_match(value: object, path: str, patterns: PatternReader) -> RuleMatch:
     data = _object(
         value, path, ("recipients", "senders", "min_size_bytes", "max_size_bytes", "verdicts")
     )
     recipients = data.get("recipients")
     senders = data.get("senders")
     match = RuleMatch(
-        recipients=None if recipients is None else _patterns(recipients, f"{path}.recipients"),
-        senders=None if senders is None else _patterns(senders, f"{path}.senders"),
+        recipients=None if recipients is None else patterns(recipients, f"{path}.recipients"),
+        senders=None if senders is None else patterns(senders, f"{path}.senders"),
         min_size_bytes=_size(data, "min_size_bytes", path),
         max_size_bytes=_size(data, "max_size_bytes", path),
         verdicts=(
@@ -283,7 +505,7 @@ def _action(value: object, path: str) -> Action:
     return BounceAction(bounce_type, dsn)
 
 
-def _rules(value: object) -> tuple[Rule, ...]:
+def _rules(value: object, patterns: PatternReader) -> tuple[Rule, ...]:
     if not isinstance(value, list):
         raise PolicyError.at("rules", value, "is not a list of rules")
     rules = []
@@ -307,7 +529,7 @@ def _rules(value: object) -> tuple[Rule, ...]:
             raise PolicyError(f"{path}.action: missing; every rule needs an action")
         rules.append(
             Rule(
-                match=_rule_match(data.get("match", {}), f"{path}.match"),
+                match=_rule_match(data.get("match", {}), f"{path}.match", patterns),
                 action=_action(data["action"], f"{path}.action"),
                 name=name,
                 label=name or path,
@@ -343,9 +565,11 @@ def _guards(value: object) -> Guards:
     return Guards(**{name: _bool(data, name, "guards", True) for name in GUARD_NAMES})
 
 
-def parse_policy(value: object) -> BouncePolicy:
-    """Validate and compile a policy from its JSON form; raise ``PolicyError`` naming the field
-    path, the value and what is allowed."""
+Settings = tuple[tuple[Rule, ...], Action, bool, MessageSettings, Guards]
+
+
+def _settings(value: object, patterns: PatternReader) -> Settings:
+    """Rules, default, fold_subaddress, message settings and guards of a policy's JSON form."""
     if not isinstance(value, dict):
         raise PolicyError.at("policy", value, "is not an object")
     data = _object(
@@ -356,13 +580,19 @@ def parse_policy(value: object) -> BouncePolicy:
         raise PolicyError.at(
             "version", version, f"is not a supported policy version ({POLICY_VERSION})"
         )
-    return BouncePolicy(
-        rules=_rules(data.get("rules", [])),
-        default=_action(data["default"], "default") if "default" in data else BounceAction(),
-        fold_subaddress=_bool(data, "fold_subaddress", "", False),
-        message=_message(data.get("message", {})),
-        guards=_guards(data.get("guards", {})),
+    return (
+        _rules(data.get("rules", []), patterns),
+        _action(data["default"], "default") if "default" in data else BounceAction(),
+        _bool(data, "fold_subaddress", "", False),
+        _message(data.get("message", {})),
+        _guards(data.get("guards", {})),
     )
+
+
+def parse_policy(value: object) -> BouncePolicy:
+    """Validate and compile a policy from its JSON form; raise ``PolicyError`` naming the field
+    path, the value and what is allowed."""
+    return BouncePolicy(*_settings(value, _patterns))
 
 
 # Serialising --------------------------------------------------------------------------------

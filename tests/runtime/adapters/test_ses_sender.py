@@ -87,13 +87,21 @@ def test_throttling_is_retried_with_backoff_and_counted(ses_client: Any, fake_ti
     ("code", "status"),
     [("ServiceUnavailable", 503), ("InternalFailure", 500), ("SomethingNew", 502)],
 )
-def test_server_errors_are_retried(ses_client: Any, fake_time: Any, code: str, status: int) -> None:
+def test_a_server_error_is_an_unknown_outcome_never_retried(
+    ses_client: Any, fake_time: Any, code: str, status: int
+) -> None:
+    # SES answered, so it saw the request, and may have sent the bounce before it failed.
     sender = make_sender(ses_client, fake_time)
     with Stubber(ses_client) as stub:
-        stub.add_client_error("send_bounce", code, "try again", http_status_code=status)
-        stub.add_response("send_bounce", {"MessageId": "bounce-3"}, expected_params=REQUEST)
-        result = sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
-    assert (result.message_id, result.attempts, result.throttles) == ("bounce-3", 2, 0)
+        stub.add_client_error("send_bounce", code, "oops", http_status_code=status)
+        with pytest.raises(PermanentError) as raised:
+            sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+        stub.assert_no_pending_responses()  # one attempt only
+    assert raised.value.reason == "ses-outcome-unknown"
+    assert str(raised.value).startswith(
+        "SES answered with a server error after the request reached it, the bounce may have "
+        f"gone out: An error occurred ({code})"
+    )
 
 
 @pytest.mark.parametrize(
@@ -317,3 +325,24 @@ def test_the_s3_and_sqs_client_config_bounds_each_call() -> None:
     config = aws_client_kwargs()["config"]
     assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
     assert (config.connect_timeout, config.read_timeout) == (2.0, 3.0)
+
+
+def test_a_request_botocore_cannot_encode_is_invalid_and_never_sent(fake_time: Any) -> None:
+    # botocore encodes the request before it connects: a lone surrogate fails there.
+    client = ScriptedSes(fake_time, [UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogate")])
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert raised.value.reason == "invalid-request"
+    assert str(raised.value).startswith("botocore could not encode the request: ")
+
+
+def test_an_unexpected_error_of_the_call_is_an_unknown_outcome(fake_time: Any) -> None:
+    client = ScriptedSes(fake_time, [RuntimeError("response parser fell over"), "never"])
+    with pytest.raises(PermanentError) as raised:
+        make_sender(client, fake_time).send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    assert len(client.call_times) == 1
+    assert raised.value.reason == "ses-outcome-unknown"
+    assert str(raised.value) == (
+        "SendBounce failed unexpectedly, the bounce may have gone out: "
+        "RuntimeError: response parser fell over"
+    )

@@ -206,3 +206,51 @@ def test_exception_writes_the_traceback() -> None:
     assert (line["level"], line["message"], line["reason"]) == ("ERROR", "boom", "KeyError")
     assert line["traceback"].startswith("Traceback (most recent call last):")
     assert line["traceback"].rstrip().endswith("KeyError: 'missing'")
+
+
+def strict_utf8_stream() -> tuple[io.BytesIO, io.TextIOWrapper]:
+    raw = io.BytesIO()
+    return raw, io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+
+
+def test_a_lone_surrogate_is_escaped_and_other_text_stays_readable() -> None:
+    raw, stream = strict_utf8_stream()
+    logger = JsonLogger(stream, now=lambda: FIXED_NOW)
+    logger.info("accepted", recipient="us\ud800er@example.com")
+    logger.info("accepted", recipient="jürgen@example.com")
+    first, second = raw.getvalue().decode("utf-8").splitlines()
+    assert "\\ud800" in first and json.loads(first)["recipient"] == "us\ud800er@example.com"
+    assert "jürgen" in second
+
+
+def test_metrics_with_a_lone_surrogate_are_escaped_too() -> None:
+    raw, stream = strict_utf8_stream()
+    metrics = BatchMetrics("Ns", "fn\udcff", now=lambda: FIXED_NOW, stream=stream)
+    metrics.count("BouncesSent")
+    metrics.flush()
+    (document,) = [json.loads(line) for line in raw.getvalue().decode("ascii").splitlines()]
+    assert (document["FunctionName"], document["BouncesSent"]) == ("fn\udcff", 1)
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("stdout is closed")
+
+
+def test_a_logger_or_metrics_failure_never_raises(capsys: pytest.CaptureFixture[str]) -> None:
+    JsonLogger(BrokenStream(), now=lambda: FIXED_NOW).error("lost", detail="x")
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    JsonLogger(io.StringIO(), now=lambda: FIXED_NOW).info("odd", value=Unprintable())
+    metrics = BatchMetrics("Ns", "fn", now=lambda: FIXED_NOW, stream=BrokenStream())
+    metrics.count("BouncesSent")
+    metrics.flush()
+    assert metrics.totals["BouncesSent"] == 0  # reset all the same
+    assert capsys.readouterr().err.splitlines() == [
+        "cdk-ses-bounce: log line dropped: OSError",
+        "cdk-ses-bounce: log line dropped: RuntimeError",
+        "cdk-ses-bounce: metrics document dropped: OSError",
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bounce_runtime.cli import main
+from bounce_runtime.core.policy_json import compile_policy, parse_policy
 from support.events import EVENTS_DIR, notification
 
 Accepts = Callable[[Mapping[str, Any]], None]
@@ -270,6 +271,24 @@ def test_validate_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "'Gone' is not one of DoesNotExist, MessageTooLarge, ExceededQuota, ContentRejected, "
         "Undefined, TemporaryFailure\n"
     )
+
+
+def test_validate_policy_reads_the_compiled_layer_file_and_checks_it_in_full(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = parse_policy({"rules": [{"match": {"recipients": ["a@example.com"]},
+                                      "action": {"type": "accept"}}]})  # fmt: skip
+    compiled = tmp_path / "policy.json"
+    compiled.write_text(compile_policy(policy), encoding="utf-8")
+    status, out, err = run(["validate-policy", str(compiled)], capsys)
+    assert (status, err) == (0, "")
+    assert out.startswith(f"ok: {compiled}: 1 rules, 1 address patterns")
+    compiled.write_text(compile_policy(policy).replace("a@example.com", "b@example.com", 1))
+    status, out, err = run(["validate-policy", str(compiled)], capsys)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"python -m bounce_runtime: error: invalid policy {str(compiled)!r}: ")
+    assert "the digest does not match the body" in err
+    assert err.count("\n") == 1
 
 
 def test_module_runs_as_a_command() -> None:

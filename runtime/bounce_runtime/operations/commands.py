@@ -1,0 +1,416 @@
+"""``dead-letters list`` and ``dead-letters replay``: the operator's commands for the dead-letter
+queue of a deployed BounceProcessor.
+
+``add_commands(subparsers)`` plugs the group into ``python -m bounce_runtime``; ``main(argv)`` runs
+it on its own. Every failure (bad input, an AWS error) is one line on stderr and exit status 1;
+argparse's usage errors exit 2. boto3 is imported and clients are created only when a command runs,
+so ``--help`` makes no AWS call. Region and credentials come from the usual AWS environment and
+profile (``--region`` overrides); botocore's ``AWS_ENDPOINT_URL_SQS`` (``_S3``,
+``_CLOUDFORMATION``) redirect the clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, Final, TextIO
+
+from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.cli import PROG
+from bounce_runtime.errors import OperationsError, ReplayFailed
+from bounce_runtime.operations.dead_letters import (
+    OUTCOME_CHECKED_FLAG,
+    REASON_CLASSES,
+    REPLAY_IF_NO_BOUNCE_SENT,
+    REPLAY_NO,
+    VISIBILITY_TIMEOUT_MAX_S,
+    DeadLetterScan,
+    ProcessorQueues,
+    Replayer,
+    ReplayOutcome,
+    ReplaySelection,
+    find_processor_queues,
+    format_table,
+    summarize,
+)
+
+GROUP: Final = "dead-letters"
+# Bounds of the options.
+MAX_MESSAGES_LIMIT: Final = 100_000  # SQS holds at most 120,000 in-flight messages per queue
+DEFAULT_MAX_MESSAGES: Final = 1_000
+MIN_RATE: Final = 0.01
+MAX_RATE: Final = 100.0
+# A replay holds what it reads for at least this many intervals between two sends, so the holds
+# are renewed (at half time) before they can run out.
+HOLD_INTERVALS: Final = 4
+# The processor's default SendBounce rate: a replay at this rate builds no backlog of bounces.
+DEFAULT_RATE: Final = 1.0
+DEFAULT_HOLD_SECONDS: Final = 30
+DEFAULT_WAIT_SECONDS: Final = 1
+MAX_WAIT_SECONDS: Final = 20
+# A progress line is printed (stderr) when the queue holds at least this many messages.
+PROGRESS_MIN_MESSAGES: Final = 1_000
+PROGRESS_EVERY: Final = 1_000
+EXIT_INTERRUPTED: Final = 130
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and MIN_RATE <= value <= MAX_RATE):
+        raise argparse.ArgumentTypeError(f"must be {MIN_RATE:g}-{MAX_RATE:g}, got {text}")
+    return value
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group(
+        "queues", "the queue URLs, or the deployed stack and the processor's construct path"
+    )
+    where.add_argument("--dead-letter-queue-url", metavar="URL", help="the dead-letter queue")
+    where.add_argument("--queue-url", metavar="URL", help="the main queue (replay only)")
+    where.add_argument("--stack", metavar="NAME", help="CloudFormation stack name")
+    where.add_argument(
+        "--processor",
+        metavar="PATH",
+        help="the BounceProcessor's construct path inside the stack, e.g. BounceProcessor",
+    )
+    parser.add_argument("--region", help="AWS region (default: from the environment or profile)")
+    parser.add_argument(
+        "--max-messages",
+        type=_int_in(1, MAX_MESSAGES_LIMIT),
+        default=DEFAULT_MAX_MESSAGES,
+        metavar="N",
+        help=f"read at most N dead letters (default {DEFAULT_MAX_MESSAGES})",
+    )
+    parser.add_argument(
+        "--hold-seconds",
+        type=_int_in(5, VISIBILITY_TIMEOUT_MAX_S),
+        default=DEFAULT_HOLD_SECONDS,
+        metavar="S",
+        help="visibility timeout of the messages read, renewed while the command runs: if it "
+        f"dies, they reappear within S seconds (default {DEFAULT_HOLD_SECONDS})",
+    )
+    parser.add_argument(
+        "--wait-seconds",
+        type=_int_in(0, MAX_WAIT_SECONDS),
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="S",
+        help="long-poll time of each receive; with 0, SQS may answer 'empty' for a queue that "
+        f"is not (default {DEFAULT_WAIT_SECONDS})",
+    )
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``dead-letters list`` and ``dead-letters replay`` (each sets ``run``)."""
+    group = subparsers.add_parser(
+        GROUP,
+        help="triage and replay the dead-letter queue",
+        description="Read the dead-letter queue without consuming it, and replay dead letters "
+        "to the main queue. See docs/operations.md.",
+    )
+    actions = group.add_subparsers(dest="dead_letters_command", required=True)
+
+    listing = actions.add_parser(
+        "list",
+        help="count dead letters by reason (does not consume them)",
+        description="Group the dead letters by reason: count, oldest and newest, whether replay "
+        "can help, sample SES message ids. Messages are only read: they become visible again "
+        "when the command ends.",
+    )
+    _add_common_options(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.add_argument(
+        "--samples",
+        type=_int_in(0, 100),
+        default=3,
+        metavar="N",
+        help="SES message ids shown per reason (default 3)",
+    )
+    listing.set_defaults(run=run_list)
+
+    replay = actions.add_parser(
+        "replay",
+        help="send chosen dead letters back to the main queue (dry run unless --yes)",
+        description="Send the chosen dead letters back to the main queue with their body "
+        "unchanged, then delete them from the dead-letter queue. Without --yes nothing changes: "
+        "the command prints what it would do. Reasons replay cannot help are refused.",
+    )
+    _add_common_options(replay)
+    replay.add_argument(
+        "--reason",
+        action="append",
+        default=[],
+        metavar="REASON",
+        help="replay dead letters with this reason (e.g. ses-rejected, or "
+        "ses-rejected:MessageRejected, or redriven-by-sqs); repeatable",
+    )
+    replay.add_argument(
+        "--message-id",
+        action="append",
+        default=[],
+        metavar="SES_ID",
+        help="replay the dead letters of this SES message id; repeatable",
+    )
+    replay.add_argument("--yes", action="store_true", help="do it (default: dry run)")
+    replay.add_argument(
+        "--rate",
+        type=_rate,
+        default=DEFAULT_RATE,
+        metavar="PER_SECOND",
+        help=f"messages sent per second (default {DEFAULT_RATE:g}; {MIN_RATE:g}-{MAX_RATE:g})",
+    )
+    replay.add_argument(
+        OUTCOME_CHECKED_FLAG,
+        dest="outcome_checked",
+        action="store_true",
+        help="allow ses-outcome-unknown dead letters: you checked that no bounce went out for "
+        "them (their send claims are deleted before the replay)",
+    )
+    replay.set_defaults(run=run_replay)
+
+
+def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Turn every error into one line on stderr and exit status 1 (130 on Ctrl-C)."""
+
+    @wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+        try:
+            return command(args)
+        except NoRegionError:
+            return _error("no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile")
+        except ReplayFailed as error:
+            _print_outcome(error.outcome, execute=getattr(args, "yes", False), out=sys.stdout)
+            return _error(str(error))
+        except (OperationsError, ClientError, BotoCoreError, ValueError) as error:
+            return _error(str(error))
+        except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except KeyboardInterrupt:
+            return _error(
+                "interrupted: the dead letters read are visible again (or will be within "
+                f"{args.hold_seconds} s); those replayed so far are in the main queue",
+                EXIT_INTERRUPTED,
+            )
+        except Exception as error:  # a bug or an answer AWS never gives: still one line
+            return _error(f"unexpected {type(error).__name__}: {error}")
+
+    return run
+
+
+def _error(message: str, status: int = 1) -> int:
+    print(f"{PROG} {GROUP}: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
+
+
+def new_session(region: str | None) -> Any:
+    """A boto3 session (``region`` None: the environment's or the profile's region)."""
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+class _Clients:
+    """boto3 clients made on first use, in one session (``--region`` or the environment's)."""
+
+    def __init__(self, region: str | None) -> None:
+        from botocore.config import Config
+
+        self._session = new_session(region)
+        # The read timeout is above the longest long poll (20 s).
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
+        )
+        self._made: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self._session.client(service, config=self._config)
+        return self._made[service]
+
+
+def _queues(args: argparse.Namespace, clients: _Clients, *, main_queue: bool) -> ProcessorQueues:
+    by_url = args.dead_letter_queue_url is not None or args.queue_url is not None
+    by_stack = args.stack is not None or args.processor is not None
+    if by_url and by_stack:
+        raise OperationsError("give the queue URLs or --stack and --processor, not both")
+    if by_stack:
+        if args.stack is None or args.processor is None:
+            raise OperationsError("--stack and --processor go together")
+        return find_processor_queues(
+            clients("cloudformation"), stack=args.stack, processor=args.processor
+        )
+    if args.dead_letter_queue_url is None or (main_queue and args.queue_url is None):
+        needed = (
+            "--queue-url and --dead-letter-queue-url" if main_queue else "--dead-letter-queue-url"
+        )
+        raise OperationsError(f"give {needed}, or --stack and --processor")
+    for url in (args.dead_letter_queue_url, args.queue_url):
+        if url is not None and url.endswith(".fifo"):
+            raise OperationsError(f"{url}: a BounceProcessor's queues are standard, not FIFO")
+    return ProcessorQueues(
+        queue_url=args.queue_url or "", dead_letter_queue_url=args.dead_letter_queue_url
+    )
+
+
+class _Progress:
+    """Scan progress on stderr: rewritten in place on a terminal, else a line every so often."""
+
+    def __init__(self, stream: TextIO, total: int | None) -> None:
+        self._stream = stream
+        self._total = total
+        self._shown = total is not None and total >= PROGRESS_MIN_MESSAGES
+        self._tty = stream.isatty()
+        self._last_line = 0
+
+    def __call__(self, scanned: int) -> None:
+        if not self._shown:
+            return
+        text = f"read {scanned} of about {self._total} dead letters"
+        if self._tty:
+            self._stream.write(f"\r{text}")
+        elif scanned - self._last_line >= PROGRESS_EVERY:
+            self._last_line = scanned
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def done(self) -> None:
+        if self._shown and self._tty:
+            self._stream.write("\n")
+
+
+def _scan(
+    args: argparse.Namespace, clients: _Clients, queue_url: str, *, min_hold_s: float = 0
+) -> DeadLetterScan:
+    return DeadLetterScan(
+        clients("sqs"),
+        queue_url,
+        max_messages=args.max_messages,
+        hold_seconds=min(VISIBILITY_TIMEOUT_MAX_S, max(args.hold_seconds, math.ceil(min_hold_s))),
+        wait_seconds=args.wait_seconds,
+    )
+
+
+def _coverage(scan: DeadLetterScan) -> str:
+    if scan.exhausted:
+        return f"read all {scan.scanned} dead letters"
+    return f"read the first {scan.scanned} dead letters (--max-messages); there may be more"
+
+
+@_fail_cleanly
+def run_list(args: argparse.Namespace) -> int:
+    """``dead-letters list``: the table (or JSON) of dead letters by reason."""
+    clients = _Clients(args.region)
+    queue_url = _queues(args, clients, main_queue=False).dead_letter_queue_url
+    with _scan(args, clients, queue_url) as scan:
+        progress = _Progress(sys.stderr, scan.approximate_count())
+        scan.on_progress = progress
+        summaries = summarize(scan, now=datetime.now(UTC), samples=args.samples)
+    progress.done()
+    if args.json:
+        document = {
+            "dead_letter_queue_url": queue_url,
+            "read": scan.scanned,
+            "complete": scan.exhausted,
+            "reasons": [summary.to_json() for summary in summaries],
+        }
+        print(json.dumps(document, indent=2))
+    elif summaries:
+        print(format_table(summaries))
+        print(f"\n{_coverage(scan)}; messages stay in the queue.")
+    else:
+        print("the dead-letter queue is empty")
+    return 0
+
+
+def _selection(args: argparse.Namespace) -> ReplaySelection:
+    if not args.reason and not args.message_id:
+        raise OperationsError("choose what to replay: --reason and/or --message-id")
+    for reason in args.reason:
+        group = reason.split(":", 1)[0]
+        reason_class = REASON_CLASSES.get(group)
+        if reason_class is None:
+            raise OperationsError(
+                f"unknown reason {reason!r}; reasons: {', '.join(sorted(REASON_CLASSES))}"
+            )
+        if reason_class.replay == REPLAY_NO:
+            raise OperationsError(
+                f"refusing to replay {reason!r}: {reason_class.meaning}; replay cannot help"
+            )
+        if reason_class.replay == REPLAY_IF_NO_BOUNCE_SENT and not args.outcome_checked:
+            raise OperationsError(
+                f"refusing to replay {reason!r}: SES may have sent these bounces, and a replay "
+                "could send a second one. Check that no bounce went out for each message, then "
+                f"pass {OUTCOME_CHECKED_FLAG}"
+            )
+    return ReplaySelection(reasons=frozenset(args.reason), message_ids=frozenset(args.message_id))
+
+
+def _print_outcome(outcome: ReplayOutcome, *, execute: bool, out: TextIO) -> None:
+    verb = "replayed" if execute else "would replay"
+    parts = [f"{verb} {len(outcome.replayed)}"]
+    if outcome.duplicates:
+        deleted = "deleted" if execute else "would delete"
+        parts.append(f"{deleted} {len(outcome.duplicates)} duplicate copies")
+    if outcome.refused:
+        parts.append(f"refused {len(outcome.refused)}")
+    print(", ".join(parts), file=out)
+
+
+@_fail_cleanly
+def run_replay(args: argparse.Namespace) -> int:
+    """``dead-letters replay``: dry run, or (``--yes``) send to the main queue then delete."""
+    selection = _selection(args)
+    clients = _Clients(args.region)
+    queues = _queues(args, clients, main_queue=True)
+    hold = HOLD_INTERVALS / args.rate
+    with _scan(args, clients, queues.dead_letter_queue_url, min_hold_s=hold) as scan:
+        replayer = Replayer(
+            scan,
+            clients("sqs"),
+            queues.queue_url,
+            execute=args.yes,
+            outcome_checked=args.outcome_checked,
+            pacer=Pacer(args.rate),
+            now=lambda: datetime.now(UTC),
+            s3=lambda: clients("s3"),
+            report=print,
+        )
+        outcome = replayer.run(selection)
+    _print_outcome(outcome, execute=args.yes, out=sys.stdout)
+    print(f"{_coverage(scan)}.")
+    if not args.yes and outcome.replayed:
+        print("dry run: nothing changed; run again with --yes to replay.")
+    problems = []
+    if outcome.refused:
+        problems.append(f"{len(outcome.refused)} dead letters refused (see above); they stay")
+    if outcome.not_found:
+        problems.append(
+            f"not among the {scan.scanned} dead letters read: {', '.join(outcome.not_found)}"
+        )
+    if problems:
+        return _error("; ".join(problems))
+    return 0

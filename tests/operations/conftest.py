@@ -1,0 +1,66 @@
+"""Fixtures for the operator tools: moto's SQS, S3 and CloudFormation as one server on 127.0.0.1,
+reached by the real botocore clients through ``AWS_ENDPOINT_URL_<SERVICE>``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from operations.pipeline import REGION, Pipeline, clients
+
+import bounce_runtime.operations.commands as commands
+
+SERVICES = ("SQS", "S3", "CLOUDFORMATION")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server for the session, on a free loopback port; stopped at the end."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
+    """Dummy credentials and a region; SQS, S3 and CloudFormation go to the moto server."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for service in SERVICES:
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SES"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def shared_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One boto3 session per region for every command the tests run: each new session loads
+    the service models again (about half a second on a busy machine)."""
+    monkeypatch.setattr(commands, "new_session", _session)
+
+
+@functools.cache
+def _session(region: str | None) -> Any:
+    return boto3.session.Session(region_name=region)
+
+
+@pytest.fixture(scope="session")
+def moto_clients(moto_endpoint: str) -> dict[str, Any]:
+    return clients(moto_endpoint)
+
+
+@pytest.fixture
+def pipeline(moto_clients: dict[str, Any]) -> Pipeline:
+    return Pipeline(moto_clients["sqs"], moto_clients["s3"])
