@@ -9,7 +9,10 @@ PY := $(VENV)/bin/python
 # the CLI and the tests never run on the machine's Node 20.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup synth test lint typecheck pytest bench clean
+# CPython 3.14, the Lambda's Python, runs here as Pyodide (WebAssembly) under that Node 22.
+PY314 := $(PY) tools/py314/py314.py
+
+.PHONY: setup synth test lint typecheck pytest test-py314 py314-site bytecode dist bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -23,23 +26,40 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-synth: setup
+synth: setup bytecode
 	cdk synth
+
+# The runtime compiled by CPython 3.14 for the Lambda asset (skipped when up to date).
+bytecode: setup
+	$(PY314) bytecode
+
+# The wheel (dist/), carrying that bytecode.
+dist: setup bytecode
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
+# Pure-Python wheels for the runtime's tests on 3.14, downloaded once into .cache/py314.
+py314-site: setup
+	$(PY314) site
 
 lint: setup
 	ruff check .
 	ruff format --check .
 
 typecheck: setup
-	mypy constructs/cdk_ses_bounce runtime/bounce_runtime
+	mypy constructs/cdk_ses_bounce runtime/bounce_runtime tools/py314
 
-pytest: setup
+pytest: setup bytecode py314-site
 	pytest
 
-test: lint typecheck pytest
+# The runtime's tests again, on CPython 3.14 (what Pyodide cannot run is listed in the runner).
+test-py314: py314-site
+	$(PY314) tests
+
+test: lint typecheck pytest test-py314
 
 bench: setup
 	$(PY) bench/run_all.py
 
 clean:
 	rm -rf cdk.out build dist .mypy_cache .ruff_cache .hypothesis
+	rm -rf constructs/cdk_ses_bounce/runtime-bytecode

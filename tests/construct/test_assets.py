@@ -12,7 +12,12 @@ from construct.synth_helpers import CUSTOM_POLICY, Synthesized, resources_of_typ
 
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from cdk_ses_bounce import BounceProcessor
-from cdk_ses_bounce.assets import runtime_package_dir
+from cdk_ses_bounce.assets import (
+    RUNTIME_BYTECODE_DIR,
+    bytecode_name,
+    modules_without_bytecode,
+    runtime_package_dir,
+)
 
 
 def files_under(root: Path) -> set[str]:
@@ -35,19 +40,28 @@ def layer_key(template: dict[str, Any]) -> str:
     return key
 
 
-def test_runtime_asset_holds_exactly_the_runtime_package(example: Synthesized) -> None:
+def test_runtime_asset_holds_the_runtime_package_and_its_bytecode(example: Synthesized) -> None:
     asset = example.asset_dir(runtime_key(example.templates["SesBounceExample"]))
     source = runtime_package_dir()
-    expected = {
+    sources = {
         f"bounce_runtime/{name}"
         for name in files_under(source)
         if "__pycache__" not in name and not name.endswith(".pyc")
     }
-    assert "bounce_runtime/handler.py" in expected
-    assert files_under(asset) == expected
-    for name in expected:
+    # CPython 3.14 bytecode of each module whose source it matches (`make bytecode` builds all).
+    stale = modules_without_bytecode(source, RUNTIME_BYTECODE_DIR)
+    bytecode = {
+        bytecode_name(Path(name)).as_posix()
+        for name in sources
+        if name.endswith(".py") and Path(name) not in stale
+    }
+    assert "bounce_runtime/handler.py" in sources
+    assert files_under(asset) == sources | bytecode
+    for name in sources:
         relative = name.removeprefix("bounce_runtime/")
         assert (asset / name).read_bytes() == (source / relative).read_bytes()
+    for name in bytecode:
+        assert (asset / name).read_bytes() == (RUNTIME_BYTECODE_DIR / name).read_bytes()
 
 
 def test_runtime_asset_hash_depends_only_on_content(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cdk_ses_bounce.assets import RUNTIME_BYTECODE_DIR, bytecode_name, modules_without_bytecode
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_SOURCE = REPO_ROOT / "runtime" / "bounce_runtime"
 
@@ -52,6 +54,9 @@ def consumer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
         shutil.copy2(REPO_ROOT / name, source / name)
     shutil.copytree(REPO_ROOT / "constructs", source / "constructs", ignore=ignore)
     shutil.copytree(REPO_ROOT / "runtime", source / "runtime", ignore=ignore)
+    # The runtime's 3.14 bytecode (`make bytecode`, not in git) goes into the wheel.
+    bytecode = RUNTIME_BYTECODE_DIR.relative_to(REPO_ROOT)
+    shutil.copytree(RUNTIME_BYTECODE_DIR, source / bytecode, dirs_exist_ok=True)
     dist = work / "dist"
     _run(
         [
@@ -98,7 +103,9 @@ def test_consumer_imports_the_installed_wheel(consumer: tuple[Path, list[str]]) 
         assert not Path(module_file).is_relative_to(REPO_ROOT)
 
 
-def test_lambda_asset_holds_exactly_the_runtime_package(consumer: tuple[Path, list[str]]) -> None:
+def test_lambda_asset_holds_the_runtime_package_and_its_bytecode(
+    consumer: tuple[Path, list[str]],
+) -> None:
     cdk_out, _ = consumer
     template = json.loads((cdk_out / "Consumer.template.json").read_text())
     functions = [
@@ -111,10 +118,14 @@ def test_lambda_asset_holds_exactly_the_runtime_package(consumer: tuple[Path, li
     asset_hash = functions[0]["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset_dir = cdk_out / f"asset.{asset_hash}"
     shipped = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
-    expected = sorted(
-        str(Path("bounce_runtime") / p.relative_to(RUNTIME_SOURCE))
+    sources = [
+        Path("bounce_runtime") / p.relative_to(RUNTIME_SOURCE)
         for p in RUNTIME_SOURCE.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
-    assert shipped == expected
+    ]
+    stale = modules_without_bytecode(RUNTIME_SOURCE, RUNTIME_BYTECODE_DIR)
+    bytecode = [bytecode_name(p) for p in sources if p.suffix == ".py" and p not in stale]
+    assert shipped == sorted(str(p) for p in sources + bytecode)
     assert "bounce_runtime/handler.py" in shipped
+    for name in bytecode:
+        assert (asset_dir / name).read_bytes() == (RUNTIME_BYTECODE_DIR / name).read_bytes()
