@@ -542,6 +542,13 @@ def run_simulation() -> dict[str, Any]:
     }
 
 
+FIVE_XX_RETRIED = (
+    "runtime defect: ses_sender.BounceSender.send retries a 5xx answer from SendBounce "
+    "(TransientSendError ses-unavailable); when SES had sent before answering 500, the retry "
+    "sends a second bounce (fix: a 5xx is ses-outcome-unknown, never retried)"
+)
+
+
 @pytest.fixture(scope="module")
 def simulation() -> dict[str, Any]:
     return run_simulation()
@@ -641,16 +648,46 @@ def test_no_message_is_lost(simulation: dict[str, Any]) -> None:
     assert [s.ses_id for s in simulation["scenarios"] if not outcomes[s.ses_id].ends()] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime defect: ses_sender.BounceSender.send retries a 5xx answer from SendBounce "
-    "(TransientSendError ses-unavailable); when SES had sent before answering 500, the retry "
-    "sends a second bounce (fix: a 5xx is ses-outcome-unknown, never retried)",
-)
+@pytest.mark.xfail(strict=True, reason=FIVE_XX_RETRIED)
 def test_no_message_is_bounced_twice(simulation: dict[str, Any]) -> None:
     """Judged from what SES SENT, not from what the runtime was told."""
     sent = Counter(bounce.request["OriginalMessageId"] for bounce in simulation["ses"].sent)
     assert {ses_id: n for ses_id, n in sent.items() if n > 1} == {}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(
+            "SendBounce:5xx-after-send",
+            marks=pytest.mark.xfail(strict=True, reason=FIVE_XX_RETRIED),
+        ),
+        "SendBounce:read-timeout-after-send",
+        "SendBounce:read-timeout-unsent",
+        "SendBounce:killed-before-ses-saw-it",
+        "SendBounce:killed-after-ses-sent",
+        "PutObjectTagging:InvocationCrashed",
+    ],
+)
+def test_every_unknown_send_outcome_is_dead_lettered_with_its_reason(
+    simulation: dict[str, Any], fault: str
+) -> None:
+    """A message whose SendBounce outcome the runtime never learned (SES's answer lost, or the
+    invocation killed before it could tag) ends on the dead-letter queue as
+    ``ses-outcome-unknown`` (or, out of luck, redriven by SQS), whether or not SES sent."""
+    hit = {
+        fault_subject(event.subject, simulation["by_sqs_id"])
+        for event in simulation["faults"].events
+        if event.label == fault
+    }
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    silent = {
+        ses_id: outcomes[ses_id].label()
+        for ses_id in hit
+        if not {OUTCOME_UNKNOWN[1], REDRIVEN[1]} & set(outcomes[ses_id].dead_letter_reasons)
+    }
+    assert hit
+    assert silent == {}
 
 
 def test_the_faults_and_duplicates_actually_happened(simulation: dict[str, Any]) -> None:

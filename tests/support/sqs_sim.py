@@ -17,6 +17,7 @@ clock ahead of (or behind) the function's. Nothing sleeps: time is `FakeClock`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -398,6 +399,14 @@ class FaultInjector:
                 raise fault.exception(operation, endpoint)
 
 
+@functools.cache
+def _ses_exceptions() -> Any:
+    """The SES client's modeled exception classes (one client per process: building it is slow)."""
+    return boto3.client(
+        "ses", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    ).exceptions
+
+
 @dataclass(frozen=True)
 class SentBounce:
     """A SendBounce the fake SES accepted."""
@@ -430,9 +439,7 @@ class FakeSes:
         self.sent: list[SentBounce] = []
         self.arrivals: list[float] = []
         self.throttled = 0
-        self.exceptions = boto3.client(
-            "ses", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-        ).exceptions
+        self.exceptions = _ses_exceptions()
 
     def send_bounce(self, **request: Any) -> dict[str, Any]:
         """Send when valid, verified and within the rate; ``sent`` records what SES sent, even
