@@ -1,10 +1,16 @@
 """1,000 messages through the real BatchProcessor under simulated SQS semantics and random faults.
 
 Every message must end exactly once: bounced once, accepted, suppressed with a reason, or
-dead-lettered with a reason. Some invocations are killed between SendBounce's answer and the tag
-(a crash): the send claim makes the redelivered copy end on the dead-letter queue as
-``ses-outcome-unknown`` instead of bouncing a second time. Nothing sleeps: the clock, the Lambda's
-remaining time and every wait are fake, so the run takes seconds.
+dead-lettered with a reason. A bounce counts when SES SENT it (``FakeSes.sent``), whatever the
+runtime was told. The faults, each seeded and counted per kind in the printed tally: SES errors,
+throttling and lost connections; a 5xx after SES has sent; an answer that never comes (a read
+timeout after the request went out, with or without SES having sent; a connect timeout before);
+invocations killed after the claim, during SendBounce (before or after SES sent), between
+SendBounce and the tag, and after a dead-letter send (before SQS deletes the record); a second
+invocation processing the same message at the same time (interleaved before or after the claim);
+restarted containers (fresh clients and pacer); S3 and KMS access denied; S3's clock ahead of or
+behind the function's. Nothing sleeps: the clock, the Lambda's remaining time and every wait are
+fake, so the run takes seconds.
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ from typing import Any
 
 import pytest
 
-from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
-from bounce_runtime.adapters.mail_store import MailStore
-from bounce_runtime.adapters.pacing import Pacer
-from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.contract import BOUNCE_TAG_KEY
+from bounce_runtime.contract import (
+    BOUNCE_TAG_KEY,
+    CLAIM_SUFFIX,
+    SES_CONNECT_TIMEOUT_S,
+    SES_READ_TIMEOUT_S,
+)
 from bounce_runtime.core.policy import BouncePolicy
 from bounce_runtime.processor import BatchProcessor
 from support.events import notification, sns_envelope
+from support.fault_rig import Container, build_container, concurrent_copy
 from support.sqs_sim import (
+    CONNECT_TIMEOUT,
     CRASH,
+    INTERLEAVE,
+    READ_TIMEOUT,
     FakeClock,
     FakeS3,
     FakeSes,
@@ -49,7 +60,8 @@ PREFIX = "inbound/"
 BOUNCE_SENDER = "bounces@example.com"
 DLQ_URL = "https://sqs.eu-west-1.amazonaws.com/111111111111/bounce-dlq"
 START = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
-RATE_PER_SECOND = 1.0
+RATE_PER_SECOND = 1.0  # the account's SendBounce rate, enforced by the fake SES
+MAX_CONCURRENCY = 2  # the event source's maximum concurrency: each container gets its share
 MAX_RECEIVES = 5
 INVOCATION_SECONDS = 60.0  # the function timeout, and so the send claim's TTL
 OUTCOME_UNKNOWN = ("dead-lettered", "ses-outcome-unknown")
@@ -70,21 +82,64 @@ POLICY = {
     ],
     "default": {"type": "accept"},
 }
+# S3 answers 403 AccessDenied both when IAM or the bucket policy refuses the call and when the
+# object's KMS key refuses the function (kms:Decrypt to read, kms:GenerateDataKey to write).
+KMS_DENIED = "User is not authorized to perform: kms:Decrypt on the object's KMS key"
+KMS_WRITE_DENIED = "User is not authorized to perform: kms:GenerateDataKey on the bucket's KMS key"
 FAULTS = {
     "SendBounce": (
         Fault("Throttling", 400, 0.08),
-        Fault("ServiceUnavailable", 503, 0.04),
-        Fault("InternalFailure", 500, 0.02),
-        Fault("", 0, 0.04),
+        Fault("ServiceUnavailable", 503, 0.03),  # SES answered 503 without sending
+        Fault("InternalFailure", 500, 0.02, after=True, kind="5xx-after-send"),
+        Fault("", 0, 0.03),
+        Fault(CONNECT_TIMEOUT, 0, 0.02, kind="connect-timeout", seconds=SES_CONNECT_TIMEOUT_S),
+        Fault(READ_TIMEOUT, 0, 0.01, kind="read-timeout-unsent", seconds=SES_READ_TIMEOUT_S),
+        Fault(READ_TIMEOUT, 0, 0.02, after=True, kind="read-timeout-after-send",
+              seconds=SES_READ_TIMEOUT_S),
+        Fault(CRASH, 0, 0.01, kind="killed-before-ses-saw-it"),
+        Fault(CRASH, 0, 0.01, after=True, kind="killed-after-ses-sent"),
     ),
-    "GetObjectTagging": (Fault("InternalError", 500, 0.05), Fault("", 0, 0.02)),
-    "PutObjectTagging": (Fault("SlowDown", 503, 0.05), Fault(CRASH, 0, 0.03)),
-    "PutObject": (Fault("ConditionalRequestConflict", 409, 0.03), Fault("SlowDown", 503, 0.03)),
-    "DeleteObject": (Fault("InternalError", 500, 0.2),),
-    "GetObject": (Fault("InternalError", 500, 0.08), Fault("", 0, 0.02)),
-    "SendMessage": (Fault("ServiceUnavailable", 503, 0.15), Fault("", 0, 0.05)),
-}
+    "GetObjectTagging": (
+        Fault("InternalError", 500, 0.05),
+        Fault("", 0, 0.02),
+        Fault("AccessDenied", 403, 0.02, kind="s3-access-denied"),
+    ),
+    "PutObjectTagging": (
+        Fault("SlowDown", 503, 0.05),
+        Fault(CRASH, 0, 0.03),  # killed between SendBounce's answer and the tag
+        Fault("AccessDenied", 403, 0.02, kind="s3-access-denied"),
+    ),
+    "PutObject": (  # the send claim
+        Fault(INTERLEAVE, 0, 0.02, kind="concurrent-before-claim"),
+        Fault("ConditionalRequestConflict", 409, 0.03),
+        Fault("SlowDown", 503, 0.03),
+        Fault("AccessDenied", 403, 0.02, kind="s3-access-denied"),
+        Fault("AccessDenied", 403, 0.02, kind="kms-access-denied", message=KMS_WRITE_DENIED),
+        Fault(INTERLEAVE, 0, 0.02, after=True, kind="concurrent-after-claim"),
+        Fault(CRASH, 0, 0.02, after=True, kind="killed-after-claim"),
+    ),
+    "DeleteObject": (  # the claim's release
+        Fault("InternalError", 500, 0.2),
+        Fault("AccessDenied", 403, 0.2, kind="s3-access-denied"),
+    ),
+    "GetObject": (
+        Fault("InternalError", 500, 0.08),
+        Fault("", 0, 0.02),
+        Fault("AccessDenied", 403, 0.02, kind="s3-access-denied"),
+        Fault("AccessDenied", 403, 0.02, kind="kms-access-denied", message=KMS_DENIED),
+    ),
+    "HeadObject": (Fault("AccessDenied", 403, 0.02, kind="s3-access-denied"),),
+    "SendMessage": (
+        Fault("ServiceUnavailable", 503, 0.15),
+        Fault("", 0, 0.05),
+        Fault(CRASH, 0, 0.03, after=True, kind="killed-after-dead-letter"),
+        Fault(READ_TIMEOUT, 0, 0.02, after=True, kind="dead-letter-answer-lost", seconds=3.0),
+    ),
+}  # fmt: skip
 SHORT_INVOCATION_RATE = 0.2
+RESTART_RATE = 0.05  # a container replaced by a fresh one (besides every killed invocation)
+SKEW_RATE = 0.3  # invocations that see S3's clock off the function's
+MAX_SKEW_S = 300.0
 # The fake S3 and SQS calls take 0.01 s: the runtime's time bounds for them, scaled to the fakes.
 FAKE_CALL_BOUND_S = 0.5
 STALE_COPY_RATE = 0.05
@@ -251,18 +306,23 @@ class Outcome:
     skipped_duplicates: int = 0
 
     def notices(self) -> list[str]:
-        """Dead letters of a later copy of a message bounced once: a copy that found the send
-        claim but no tag (the invocation died before tagging, or tagging failed) ends on the
-        dead-letter queue for an operator to check, never in a second bounce."""
-        if self.bounces != 1:
-            return []
-        return sorted(set(self.dead_letter_reasons) & {OUTCOME_UNKNOWN[1], REDRIVEN[1]})
+        """Dead letters of later copies of a message that already reached its end. A copy that
+        found the send claim but no tag (the invocation died or lost SES's answer before tagging,
+        or tagging failed) ends on the dead-letter queue as ``ses-outcome-unknown`` for an
+        operator to check, never in a second bounce; a copy that kept failing after the message
+        was bounced or dead-lettered with its reason is redriven by SQS."""
+        reasons = set(self.dead_letter_reasons)
+        found = {OUTCOME_UNKNOWN[1]} & reasons if self.bounces else set()
+        if REDRIVEN[1] in reasons and (self.bounces or self.logged or len(reasons) > 1):
+            found.add(REDRIVEN[1])
+        return sorted(found)
 
     def ends(self) -> list[tuple[str, str]]:
-        """Every distinct end this message reached (exactly one is required)."""
+        """Every distinct end state this message reached (exactly one is required); a message
+        that SES bounced twice has one end state, and a duplicate bounce (``bounces``)."""
         found: list[tuple[str, str]] = []
         if self.bounces:
-            found.extend([("bounced", "matched-rule")] * self.bounces)
+            found.append(("bounced", "matched-rule"))
         reasons = set(self.dead_letter_reasons) - set(self.notices())
         found.extend(("dead-lettered", reason) for reason in sorted(reasons))
         if "suppress" in self.logged:
@@ -270,6 +330,16 @@ class Outcome:
         if "accept" in self.logged:
             found.append(("accepted", ""))
         return found
+
+    def label(self) -> str:
+        """The end state in words, for the tally."""
+        ends = self.ends()
+        if not ends:
+            return "LOST"
+        text = " + ".join(f"{state} ({reason})" if reason else state for state, reason in ends)
+        if self.bounces > 1:
+            text += f" {self.bounces} TIMES"
+        return text + "".join(f", then a copy dead-lettered ({n})" for n in self.notices())
 
 
 def observe(
@@ -304,6 +374,61 @@ def observe(
     return outcomes
 
 
+def fault_subject(subject: str, by_sqs_id: dict[str, str]) -> str:
+    """The SES message id a fault hit: from an S3 key, an SES message id or an SQS message id."""
+    if subject in by_sqs_id:
+        return by_sqs_id[subject]
+    return subject.removeprefix(PREFIX).removeprefix("gone/").removesuffix(CLAIM_SUFFIX)
+
+
+@dataclass
+class Invocations:
+    """The simulated Lambda: containers, kills and restarts, the concurrent second invocation,
+    S3's clock skew, and the throttles whose metrics a killed invocation never wrote."""
+
+    rng: random.Random
+    build: Callable[[], Container]
+    run: Callable[[Container, list[dict[str, Any]], float], Any]
+    throttles: Callable[[], int]
+    containers: dict[str, Container] = field(default_factory=dict)
+    restarts: Counter[str] = field(default_factory=Counter)
+    short: int = 0
+    skewed: Counter[str] = field(default_factory=Counter)
+    lost_throttles: int = 0
+    _nested_throttles: list[int] = field(default_factory=list)
+
+    def container(self, slot: str) -> Container:
+        """The container of `slot`; now and then a fresh one (a restart)."""
+        if slot not in self.containers:
+            self.containers[slot] = self.build()
+        elif self.rng.random() < RESTART_RATE:
+            self.restarts["recycled"] += 1
+            self.containers[slot] = self.build()
+        return self.containers[slot]
+
+    def invoke(self, slot: str, records: list[dict[str, Any]]) -> Any:
+        """One invocation in `slot`'s container; a killed one takes its container with it."""
+        budget = INVOCATION_SECONDS
+        if self.rng.random() < SHORT_INVOCATION_RATE:
+            budget = self.rng.uniform(7.5, 12.0)  # around the 7.5 s safety margin
+            self.short += 1
+        container = self.container(slot)
+        before = self.throttles()
+        self._nested_throttles.append(0)
+        try:
+            return self.run(container, records, budget)
+        except InvocationCrashed:
+            self.restarts["after a kill"] += 1
+            del self.containers[slot]
+            # A killed invocation never writes its metrics (those of one nested in it are out).
+            self.lost_throttles += self.throttles() - before - self._nested_throttles[-1]
+            raise
+        finally:
+            self._nested_throttles.pop()
+            if self._nested_throttles:
+                self._nested_throttles[-1] += self.throttles() - before
+
+
 def run_simulation() -> dict[str, Any]:
     rng = random.Random(SEED)
     clock = FakeClock()
@@ -314,7 +439,7 @@ def run_simulation() -> dict[str, Any]:
         max_receive_count=MAX_RECEIVES,
         stale_copy_rate=STALE_COPY_RATE,
     )
-    faults = FaultInjector(random.Random(rng.getrandbits(32)), FAULTS)
+    faults = FaultInjector(random.Random(rng.getrandbits(32)), FAULTS, clock=clock)
 
     def wall_clock() -> datetime:
         return START + timedelta(seconds=clock() - started)
@@ -323,41 +448,44 @@ def run_simulation() -> dict[str, Any]:
     s3 = FakeS3(clock, faults, wall_clock=wall_clock)
     dlq = FakeSqsClient(clock, faults)
     scenarios = generate(random.Random(rng.getrandbits(32)), sqs, s3)
+    by_sqs_id = {sqs_id: s.ses_id for s in scenarios for sqs_id in s.sqs_ids}
+    scenario_of = {s.ses_id: s for s in scenarios}
 
     config = RuntimeConfig(
         bounce_sender=BOUNCE_SENDER,
         dead_letter_queue_url=DLQ_URL,
         policy=BouncePolicy.from_dict(POLICY),
-        send_rate_per_second=RATE_PER_SECOND,
+        send_rate_per_second=RATE_PER_SECOND / MAX_CONCURRENCY,
         send_claim_ttl_seconds=INVOCATION_SECONDS,
         function_name="bounce-fault-injection",
     )
-    sender = BounceSender(
-        ses,
-        Pacer(RATE_PER_SECOND, clock=clock, sleep=clock.sleep),
-        sleep=clock.sleep,
-        rng=random.Random(rng.getrandbits(32)),
-        after_send_reserve_s=2 * FAKE_CALL_BOUND_S,
-    )
-    mail_store = MailStore(s3)
-    dead_letter = DeadLetterQueue(dlq, DLQ_URL)
+    sender_rng = random.Random(rng.getrandbits(32))
+
+    def build() -> Container:
+        return build_container(
+            clock,
+            s3,
+            ses,
+            dlq,
+            rate_per_second=config.send_rate_per_second,
+            rng=random.Random(sender_rng.getrandbits(32)),
+            after_send_reserve_s=2 * FAKE_CALL_BOUND_S,
+        )
+
     logs = io.StringIO()
     invocation_rng = random.Random(rng.getrandbits(32))
-    short_invocations = 0
-    throttles_in_crashes = 0  # a killed invocation never writes its metrics
 
-    def invoke(records: list[dict[str, Any]]) -> Any:
-        nonlocal short_invocations, throttles_in_crashes
-        budget = INVOCATION_SECONDS
-        if invocation_rng.random() < SHORT_INVOCATION_RATE:
-            budget = invocation_rng.uniform(7.5, 12.0)  # around the 7.5 s safety margin
-            short_invocations += 1
+    def run(container: Container, records: list[dict[str, Any]], budget: float) -> Any:
+        s3.skew_s = 0.0
+        if invocation_rng.random() < SKEW_RATE:
+            s3.skew_s = invocation_rng.uniform(-MAX_SKEW_S, MAX_SKEW_S)
+            invocations.skewed["S3 ahead" if s3.skew_s > 0 else "S3 behind"] += 1
         deadline = clock() + budget
         processor = BatchProcessor(
             config,
-            mail_store=mail_store,
-            sender=sender,
-            dead_letter=dead_letter,
+            mail_store=container.mail_store,
+            sender=container.sender,
+            dead_letter=container.dead_letter,
             metrics=BatchMetrics("CdkSesBounce", "bounce", now=wall_clock, stream=logs),
             logger=JsonLogger(logs, now=wall_clock),
             now=wall_clock,
@@ -365,15 +493,33 @@ def run_simulation() -> dict[str, Any]:
             sleep=clock.sleep,
             aws_call_bound_s=FAKE_CALL_BOUND_S,
         )
-        throttles_before = faults.injected.get("SendBounce:Throttling", 0)
-        try:
-            return processor.process({"Records": records})
-        except InvocationCrashed:
-            throttles_in_crashes += faults.injected.get("SendBounce:Throttling", 0)
-            throttles_in_crashes -= throttles_before
-            raise
+        return processor.process({"Records": records})
 
-    sqs.drain(invoke)
+    invocations = Invocations(
+        invocation_rng,
+        build,
+        run,
+        throttles=lambda: faults.injected.get("SendBounce:Throttling", 0) + ses.throttled,
+    )
+    nested: list[bool] = []
+
+    def interleave(claim_key: str) -> None:
+        """Another invocation (in the second container) gets a copy of the message whose claim
+        is being written, and runs to its end, before or after this claim (the fake clock is
+        shared, so its time also passes for the first invocation)."""
+        if nested:
+            return
+        scenario = scenario_of[fault_subject(claim_key, by_sqs_id)]
+        nested.append(True)
+        try:
+            concurrent_copy(
+                sqs, scenario.sqs_ids, lambda records: invocations.invoke("second", records)
+            )
+        finally:
+            nested.pop()
+
+    faults.interleave = interleave
+    sqs.drain(lambda records: invocations.invoke("first", records))
     lines = [json.loads(line) for line in logs.getvalue().splitlines()]
     log_lines = [line for line in lines if "_aws" not in line]
     metrics = Counter[str]()
@@ -383,14 +529,14 @@ def run_simulation() -> dict[str, Any]:
     return {
         "scenarios": scenarios,
         "outcomes": observe(scenarios, ses, dlq, sqs, log_lines),
+        "by_sqs_id": by_sqs_id,
         "sqs": sqs,
         "ses": ses,
         "s3": s3,
         "dlq": dlq,
         "faults": faults,
         "metrics": metrics,
-        "short_invocations": short_invocations,
-        "throttles_in_crashes": throttles_in_crashes,
+        "invocations": invocations,
         "fake_seconds": clock() - started,
         "log_lines": log_lines,
     }
@@ -401,94 +547,151 @@ def simulation() -> dict[str, Any]:
     return run_simulation()
 
 
-def test_every_message_ends_exactly_once(
+def fault_tally(simulation: dict[str, Any]) -> dict[str, tuple[int, Counter[str]]]:
+    """Per fault kind: how often it fired, and how the messages it hit ended."""
+    faults: FaultInjector = simulation["faults"]
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    hit: dict[str, set[str]] = defaultdict(set)
+    for event in faults.events:
+        hit[event.label].add(fault_subject(event.subject, simulation["by_sqs_id"]))
+    return {
+        label: (count, Counter(outcomes[ses_id].label() for ses_id in hit[label]))
+        for label, count in sorted(faults.injected.items())
+    }
+
+
+def check_ends(simulation: dict[str, Any]) -> tuple[Counter[str], list[str], Counter[str]]:
+    """The tally of end states, the problems found, and the tolerated departures."""
+    tally: Counter[str] = Counter()
+    problems: list[str] = []
+    tolerated: Counter[str] = Counter()
+    for scenario in simulation["scenarios"]:
+        outcome: Outcome = simulation["outcomes"][scenario.ses_id]
+        ends = outcome.ends()
+        tally[outcome.label()] += 1
+        if len(ends) != 1:
+            label = "lost" if not ends else "ended in more than one state"
+            problems.append(f"{scenario.ses_id} ({scenario.kind}): {label}: {ends}")
+        elif ends[0] == REDRIVEN and scenario.expected != REDRIVEN:
+            tolerated["redriven by bad luck"] += 1  # any message may run out of receives
+        elif ends[0] == OUTCOME_UNKNOWN and scenario.expected[0] == "bounced":
+            # SES's answer was lost (or the invocation died) after the claim, or the claim could
+            # not be given back: whether SES sent is unknown, so no copy may send.
+            tolerated["bounce left to an operator as ses-outcome-unknown"] += 1
+        elif ends[0] != scenario.expected:
+            problems.append(
+                f"{scenario.ses_id} ({scenario.kind}): ended {ends[0]},"
+                f" expected {scenario.expected}"
+            )
+    return tally, problems, tolerated
+
+
+def test_every_message_ends_in_exactly_one_state(
     simulation: dict[str, Any], harness_report: Callable[[str], None]
 ) -> None:
     scenarios: list[Scenario] = simulation["scenarios"]
     outcomes: dict[str, Outcome] = simulation["outcomes"]
     sqs: SqsSimulator = simulation["sqs"]
-    tally: Counter[str] = Counter()
-    problems: list[str] = []
-    unlucky_redrives = 0
-    unknown_outcomes = 0
-    for scenario in scenarios:
-        ends = outcomes[scenario.ses_id].ends()
-        if len(ends) != 1:
-            label = "lost" if not ends else "ended more than once"
-            problems.append(f"{scenario.ses_id} ({scenario.kind}): {label}: {ends}")
-            continue
-        state, reason = ends[0]
-        notices = outcomes[scenario.ses_id].notices()
-        label = f"{state} ({reason})" if reason else state
-        tally[label + "".join(f", then a copy dead-lettered ({n})" for n in notices)] += 1
-        if (state, reason) == REDRIVEN and scenario.expected != REDRIVEN:
-            unlucky_redrives += 1  # any message may run out of receives under enough faults
-        elif (state, reason) == OUTCOME_UNKNOWN and scenario.expected[0] == "bounced":
-            # SES answered 5xx (it may have sent), or did not send but the claim could not be
-            # released: either way the outcome is unknown to the runtime, never resent.
-            unknown_outcomes += 1
-        elif (state, reason) != scenario.expected:
-            problems.append(
-                f"{scenario.ses_id} ({scenario.kind}): ended {state} ({reason}),"
-                f" expected {scenario.expected}"
-            )
-
-    bounces = sum(o.bounces for o in outcomes.values())
-    dead_letter_copies = sum(
-        len(o.dead_letter_reasons) - 1 for o in outcomes.values() if o.dead_letter_reasons
-    )
+    ses: FakeSes = simulation["ses"]
+    invocations: Invocations = simulation["invocations"]
+    tally, problems, tolerated = check_ends(simulation)
     duplicate_bounces = sum(o.bounces - 1 for o in outcomes.values() if o.bounces > 1)
     lost = sum(1 for s in scenarios if not outcomes[s.ses_id].ends())
-    crashes = simulation["faults"].injected["PutObjectTagging:InvocationCrashed"]
     harness_report(
         f"fault injection: {MESSAGES} messages, seed {SEED}, {sqs.stats.invocations} invocations"
-        f" ({simulation['short_invocations']} short of time, {crashes} killed between SendBounce"
-        " and the tag), "
-        f"{simulation['fake_seconds']:.0f} simulated seconds"
+        f" ({invocations.short} short of time; containers restarted:"
+        f" {dict(invocations.restarts)}; S3 clock skewed up to {MAX_SKEW_S:.0f} s:"
+        f" {dict(invocations.skewed)}), {simulation['fake_seconds']:.0f} simulated seconds"
     )
     harness_report(
         f"  queue: {sqs.stats.deliveries} deliveries, {sqs.stats.redeliveries} redeliveries,"
-        f" {sqs.stats.stale_copies} stale duplicate copies,"
-        f" {sqs.stats.reported_failures} reported failures, {len(sqs.redriven)} redriven"
+        f" {sqs.stats.stale_copies} stale duplicate copies, {sqs.stats.concurrent_copies}"
+        f" processed concurrently, {sqs.stats.reported_failures} reported failures,"
+        f" {len(sqs.redriven)} redriven"
     )
-    injected = simulation["faults"].injected
     harness_report(
-        "  faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
+        f"  SES: {len(ses.arrivals)} SendBounce calls reached SES, {len(ses.sent)} sent,"
+        f" {ses.throttled} over the account rate (throttled by SES itself)"
     )
     metrics = simulation["metrics"]
     harness_report(
         "  runtime metrics: "
         + ", ".join(f"{name} {metrics[name]}" for name in sorted(metrics) if metrics[name])
     )
+    harness_report("  per fault kind: times injected, and how the messages it hit ended")
+    for label, (count, ends) in fault_tally(simulation).items():
+        harness_report(f"  {count:5d}  {label}: " + "; ".join(f"{n} {e}" for e, n in ends.items()))
+    harness_report("  end states:")
     for label, count in sorted(tally.items()):
         harness_report(f"  {count:5d}  {label}")
     harness_report(
-        f"  lost {lost}, duplicate bounces {duplicate_bounces}, SendBounce calls {bounces},"
-        f" redriven by bad luck {unlucky_redrives}, dead-lettered as ses-outcome-unknown (a 5xx"
-        f" answer, or a claim that could not be released) {unknown_outcomes}, extra dead-letter"
-        " copies of a"
-        f" message delivered twice {dead_letter_copies}"
+        f"  lost {lost}, duplicate bounces (SES-side) {duplicate_bounces}, "
+        + ", ".join(f"{name} {n}" for name, n in sorted(tolerated.items()))
     )
 
     assert sqs.pending == 0
     assert problems == []
-    assert lost == 0
-    assert duplicate_bounces == 0
     assert sum(tally.values()) == MESSAGES
 
 
-def test_the_faults_and_duplicates_actually_happened(simulation: dict[str, Any]) -> None:
-    """The run exercised what it claims to: every fault kind, retries, stale copies, deadlines."""
-    injected = simulation["faults"].injected
-    assert set(injected) == {
-        f"{op}:{fault.code or 'EndpointConnectionError'}"
-        for op, faults in FAULTS.items()
-        for fault in faults
+def test_no_message_is_lost(simulation: dict[str, Any]) -> None:
+    sqs: SqsSimulator = simulation["sqs"]
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    assert sqs.pending == 0
+    assert [s.ses_id for s in simulation["scenarios"] if not outcomes[s.ses_id].ends()] == []
+
+
+def test_no_message_is_bounced_twice(simulation: dict[str, Any]) -> None:
+    """Judged from what SES SENT, not from what the runtime was told."""
+    sent = Counter(bounce.request["OriginalMessageId"] for bounce in simulation["ses"].sent)
+    assert {ses_id: n for ses_id, n in sent.items() if n > 1} == {}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "SendBounce:5xx-after-send",
+        "SendBounce:read-timeout-after-send",
+        "SendBounce:read-timeout-unsent",
+        "SendBounce:killed-before-ses-saw-it",
+        "SendBounce:killed-after-ses-sent",
+        "PutObjectTagging:InvocationCrashed",
+    ],
+)
+def test_every_unknown_send_outcome_is_dead_lettered_with_its_reason(
+    simulation: dict[str, Any], fault: str
+) -> None:
+    """A message whose SendBounce outcome the runtime never learned (SES's answer lost, or the
+    invocation killed before it could tag) ends on the dead-letter queue as
+    ``ses-outcome-unknown`` (or, out of luck, redriven by SQS), whether or not SES sent."""
+    hit = {
+        fault_subject(event.subject, simulation["by_sqs_id"])
+        for event in simulation["faults"].events
+        if event.label == fault
     }
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    silent = {
+        ses_id: outcomes[ses_id].label()
+        for ses_id in hit
+        if not {OUTCOME_UNKNOWN[1], REDRIVEN[1]} & set(outcomes[ses_id].dead_letter_reasons)
+    }
+    assert hit
+    assert silent == {}
+
+
+def test_the_faults_and_duplicates_actually_happened(simulation: dict[str, Any]) -> None:
+    """The run exercised what it claims to: every fault kind, retries, stale and concurrent
+    copies, restarts, skew both ways, deadlines."""
+    injected = simulation["faults"].injected
+    assert set(injected) == {fault.label(op) for op, faults in FAULTS.items() for fault in faults}
     sqs: SqsSimulator = simulation["sqs"]
     assert sqs.stats.stale_copies > 0
+    assert sqs.stats.concurrent_copies > 0
     assert sqs.stats.redeliveries > 0
-    assert simulation["short_invocations"] > 0
+    invocations: Invocations = simulation["invocations"]
+    assert invocations.short > 0
+    assert set(invocations.restarts) == {"recycled", "after a kill"}
+    assert set(invocations.skewed) == {"S3 ahead", "S3 behind"}
     lines = simulation["log_lines"]
     messages = Counter(line["message"] for line in lines)
     assert messages["time is short: leaving the rest of the batch for redelivery"] > 0
@@ -496,21 +699,21 @@ def test_the_faults_and_duplicates_actually_happened(simulation: dict[str, Any])
     assert messages["duplicate in batch: skipped"] > 0
     assert messages["dead-lettered"] > 0
     assert messages["dead-letter send failed: left for redelivery"] > 0
+    assert messages["send claim not released: a redelivery will be dead-lettered"] > 0
+    ses: FakeSes = simulation["ses"]
     assert simulation["metrics"]["SendBounceThrottled"] == (
-        injected["SendBounce:Throttling"] - simulation["throttles_in_crashes"]
+        injected["SendBounce:Throttling"] + ses.throttled - invocations.lost_throttles
     )
     outcomes: dict[str, Outcome] = simulation["outcomes"]
-    # Window (a): a bounce sent by an invocation that died before tagging. Its redelivered copy
-    # found the claim and was dead-lettered, so it was not bounced again.
+    # A bounce sent by an invocation that died (or lost SES's answer) before tagging: its
+    # redelivered copy found the claim and was dead-lettered, so it was not bounced again.
     crashed_after_send = [o for o in outcomes.values() if OUTCOME_UNKNOWN[1] in o.notices()]
     assert len(crashed_after_send) >= injected["PutObjectTagging:InvocationCrashed"] > 0
-    assert messages["send claim not released: a redelivery will be dead-lettered"] > 0
 
 
 def test_bounces_are_valid_requests_and_objects_carry_the_tag(simulation: dict[str, Any]) -> None:
     ses: FakeSes = simulation["ses"]
     s3: FakeS3 = simulation["s3"]
-    tagging_failures = simulation["metrics"]["TaggingFailures"]
     untagged = 0
     for bounce in ses.sent:
         assert bounce.request["BounceSender"] == BOUNCE_SENDER
@@ -519,7 +722,15 @@ def test_bounces_are_valid_requests_and_objects_carry_the_tag(simulation: dict[s
         stored = s3.objects[(BUCKET, PREFIX + bounce.request["OriginalMessageId"])]
         if stored.tags.get(BOUNCE_TAG_KEY) != bounce.message_id:
             untagged += 1
-    crashes = simulation["faults"].injected["PutObjectTagging:InvocationCrashed"]
-    assert untagged == tagging_failures + crashes
+    # Untagged: the runtime never learned of the bounce, tagging failed, or it was killed first.
+    injected = simulation["faults"].injected
+    never_told = sum(
+        injected.get(f"SendBounce:{kind}", 0)
+        for kind in ("5xx-after-send", "read-timeout-after-send", "killed-after-ses-sent")
+    )
+    messages = Counter(line["message"] for line in simulation["log_lines"])
+    tagging_failures = messages["bounce sent but the object could not be tagged"]
+    crashes = injected["PutObjectTagging:InvocationCrashed"]
+    assert untagged == tagging_failures + crashes + never_told
     gaps = [b.time - a.time for a, b in zip(ses.sent, ses.sent[1:], strict=False)]
     assert min(gaps) >= 1 / RATE_PER_SECOND - 1e-9

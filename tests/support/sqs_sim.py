@@ -8,23 +8,35 @@ message id, delivered again later, even after it was deleted).
 
 The fakes (`FakeSes`, `FakeS3`, `FakeSqsClient`) speak the boto3 calls the runtime makes and raise
 real botocore exceptions chosen by a seeded `FaultInjector`, which can also kill the invocation
-(`InvocationCrashed`). Nothing sleeps: time is `FakeClock`.
+(`InvocationCrashed`), let an answer never come (a read timeout) or run another invocation in the
+middle of a call (`INTERLEAVE`). A fault fires before the call takes effect (SES did not send, S3
+did not write) or, with ``after=True``, once it has (SES sent the bounce and then answered 500).
+`FakeSes.sent` is what SES actually sent, whatever the caller was told. `FakeS3.skew_s` puts S3's
+clock ahead of (or behind) the function's. Nothing sleeps: time is `FakeClock`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
+from bounce_runtime.contract import DLQ_ATTR_SQS_MESSAGE_ID
 from support.local_ses import SesError, TokenBucket, validate_send_bounce
 
 REGION = "eu-west-1"
@@ -85,6 +97,7 @@ class QueueStats:
     deliveries: int = 0
     deletes: int = 0
     stale_copies: int = 0
+    concurrent_copies: int = 0
     redeliveries: int = 0
     invocations: int = 0
     failed_invocations: int = 0
@@ -188,6 +201,23 @@ class SqsSimulator:
             "awsRegion": REGION,
         }
 
+    def deliver_now(self, message_id: str) -> dict[str, Any] | None:
+        """A copy of message `message_id`, received at once by another poller (an at-least-once
+        duplicate that two invocations process at the same time); None once it is deleted."""
+        original = next((m for m in self._messages.values() if m.message_id == message_id), None)
+        if original is None:
+            return None
+        now = self.clock()
+        copy = _QueuedMessage(message_id, original.body, original.sent_at, True, receive_count=1)
+        copy.visible_at = now + self.visibility_timeout
+        copy.first_received_at = now
+        key = f"{message_id}#{next(self._handles)}"
+        copy.receipt_handle = f"{key}@1"
+        self._messages[key] = copy
+        self.stats.concurrent_copies += 1
+        self.stats.deliveries += 1
+        return self._record(copy)
+
     def delete(self, receipt_handle: str) -> None:
         """Delete the message this handle came from, if it is still the current handle."""
         key = receipt_handle.rpartition("@")[0]
@@ -260,6 +290,9 @@ def _failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
 # Fault injection
 
 CRASH = "InvocationCrashed"
+READ_TIMEOUT = "ReadTimeoutError"  # the request went out; no answer came
+CONNECT_TIMEOUT = "ConnectTimeoutError"  # no connection: the request never went out
+INTERLEAVE = "Interleave"  # another invocation runs here (``FaultInjector.interleave``)
 
 
 class InvocationCrashed(BaseException):
@@ -281,36 +314,97 @@ def client_error(code: str, status: int, operation: str, message: str = "") -> C
 
 @dataclass(frozen=True)
 class Fault:
-    """One kind of failure: a ClientError (code, HTTP status), with code "" no connection, with
-    code ``CRASH`` the invocation dies as the call is made."""
+    """One kind of failure of a call.
+
+    ``code``: a ClientError code (with HTTP ``status``); "" no connection; ``CRASH`` the invocation
+    dies; ``READ_TIMEOUT`` / ``CONNECT_TIMEOUT`` botocore's timeouts; ``INTERLEAVE`` another
+    invocation runs (the call then goes on). ``after``: the fault comes once the call has taken
+    effect (SES sent, S3 wrote or deleted, SQS enqueued); else before, and the call has no effect.
+    ``kind`` names the fault in the tally (default: the code); ``seconds`` is the fake time the
+    failure spends (a timeout waits out its timeout); ``limit`` caps how often it fires.
+    """
 
     code: str
     status: int
     rate: float
+    after: bool = False
+    kind: str = ""
+    message: str = ""
+    seconds: float = 0.0
+    limit: int | None = None
+
+    def label(self, operation: str) -> str:
+        """``<operation>:<kind>``, the fault's name in the tally."""
+        return f"{operation}:{self.kind or self.code or 'EndpointConnectionError'}"
 
     def exception(self, operation: str, endpoint: str) -> BaseException:
         if not self.code:
             return EndpointConnectionError(endpoint_url=endpoint)
         if self.code == CRASH:
-            return InvocationCrashed(f"invocation killed during {operation}")
-        return client_error(self.code, self.status, operation)
+            when = "after" if self.after else "during"
+            return InvocationCrashed(f"invocation killed {when} {operation}")
+        if self.code == READ_TIMEOUT:
+            return ReadTimeoutError(endpoint_url=endpoint)
+        if self.code == CONNECT_TIMEOUT:
+            return ConnectTimeoutError(endpoint_url=endpoint)
+        return client_error(self.code, self.status, operation, self.message)
+
+
+@dataclass(frozen=True)
+class Injected:
+    """One fault that fired: its label, the call's subject (S3 key, SES or SQS message id), when."""
+
+    label: str
+    subject: str
+    time: float
 
 
 @dataclass
 class FaultInjector:
-    """Draws failures per operation from a seeded generator; counts what it injected."""
+    """Draws failures per operation from a seeded generator; counts what it injected.
+
+    ``clock`` (when given) is advanced by a fault's ``seconds``; ``interleave`` is called with the
+    call's subject when an ``INTERLEAVE`` fault fires (it stands for a concurrent invocation).
+    """
 
     rng: random.Random
     faults: Mapping[str, Sequence[Fault]]
     injected: dict[str, int] = field(default_factory=dict)
+    clock: FakeClock | None = None
+    interleave: Callable[[str], None] | None = None
+    events: list[Injected] = field(default_factory=list)
 
-    def check(self, operation: str, endpoint: str) -> None:
-        """Raise the first fault of `operation` whose draw hits, if any."""
+    def check(
+        self, operation: str, endpoint: str, *, after: bool = False, subject: str = ""
+    ) -> None:
+        """Raise (or run) the first fault of `operation` in this phase whose draw hits, if any.
+
+        ``after=False`` is the phase before the call takes effect, ``after=True`` the one after.
+        """
         for fault in self.faults.get(operation, ()):
+            if fault.after != after:
+                continue
+            label = fault.label(operation)
+            if fault.limit is not None and self.injected.get(label, 0) >= fault.limit:
+                continue
             if self.rng.random() < fault.rate:
-                label = f"{operation}:{fault.code or 'EndpointConnectionError'}"
                 self.injected[label] = self.injected.get(label, 0) + 1
+                self.events.append(Injected(label, subject, self.clock() if self.clock else 0.0))
+                if self.clock is not None and fault.seconds:
+                    self.clock.sleep(fault.seconds)
+                if fault.code == INTERLEAVE:
+                    if self.interleave is not None:
+                        self.interleave(subject)
+                    return
                 raise fault.exception(operation, endpoint)
+
+
+@functools.cache
+def _ses_exceptions() -> Any:
+    """The SES client's modeled exception classes (one client per process: building it is slow)."""
+    return boto3.client(
+        "ses", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    ).exceptions
 
 
 @dataclass(frozen=True)
@@ -343,15 +437,19 @@ class FakeSes:
         self.bucket = TokenBucket(rate_per_second)
         self.call_seconds = call_seconds
         self.sent: list[SentBounce] = []
+        self.arrivals: list[float] = []
         self.throttled = 0
-        self.exceptions = boto3.client(
-            "ses", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-        ).exceptions
+        self.exceptions = _ses_exceptions()
 
     def send_bounce(self, **request: Any) -> dict[str, Any]:
+        """Send when valid, verified and within the rate; ``sent`` records what SES sent, even
+        when a fault then takes the answer away (``after=True``)."""
         start = self.clock()
         self.clock.sleep(self.call_seconds)
-        self.faults.check("SendBounce", "https://email.eu-west-1.amazonaws.com")
+        endpoint = f"https://email.{REGION}.amazonaws.com"
+        subject = str(request.get("OriginalMessageId", ""))
+        self.faults.check("SendBounce", endpoint, subject=subject)
+        self.arrivals.append(start)
         try:
             validate_send_bounce(request)
         except SesError as error:
@@ -370,6 +468,7 @@ class FakeSes:
             raise client_error("Throttling", 400, "SendBounce", "Maximum sending rate exceeded.")
         message_id = f"0102bounce{len(self.sent):06d}"
         self.sent.append(SentBounce(start, dict(request), message_id))
+        self.faults.check("SendBounce", endpoint, after=True, subject=subject)
         return {"MessageId": message_id}
 
 
@@ -400,9 +499,9 @@ class FakeS3:
     """`s3` client fake for head/get/put/delete object and object tagging, with injected faults.
 
     ``put_object`` honours ``IfNoneMatch="*"`` as S3 does (``PreconditionFailed``, HTTP 412, when
-    the key exists). ``LastModified`` comes from ``wall_clock`` (default: the fake clock's seconds
-    since the epoch). Keys in ``always_failing`` fail every call with their fault (a poison
-    message).
+    the key exists). S3's clock is ``wall_clock`` (default: the fake clock's seconds since the
+    epoch) plus ``skew_s``: it gives ``LastModified`` and the ``Date`` header of every answer.
+    Keys in ``always_failing`` fail every call with their fault (a poison message).
     """
 
     def __init__(
@@ -416,12 +515,17 @@ class FakeS3:
         self.faults = faults
         self.call_seconds = call_seconds
         self.wall_clock = wall_clock or (lambda: datetime.fromtimestamp(clock(), UTC))
+        self.skew_s = 0.0
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.always_failing: dict[tuple[str, str], Fault] = {}
 
+    def s3_time(self) -> datetime:
+        """S3's clock: the function's wall clock plus ``skew_s``."""
+        return self.wall_clock() + timedelta(seconds=self.skew_s)
+
     def put(self, bucket: str, key: str, data: bytes) -> None:
         """Store an object (test set-up, no faults)."""
-        self.objects[(bucket, key)] = StoredObject(data, self.wall_clock())
+        self.objects[(bucket, key)] = StoredObject(data, self.s3_time())
 
     def _call(self, operation: str, bucket: str, key: str) -> None:
         self.clock.sleep(self.call_seconds)
@@ -429,7 +533,17 @@ class FakeS3:
         poison = self.always_failing.get((bucket, key))
         if poison is not None:
             raise poison.exception(operation, endpoint)
-        self.faults.check(operation, endpoint)
+        self.faults.check(operation, endpoint, subject=key)
+
+    def _done(
+        self, operation: str, bucket: str, key: str, answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The answer to a call that took effect, unless an ``after`` fault takes it away."""
+        endpoint = f"https://{bucket}.s3.{REGION}.amazonaws.com"
+        self.faults.check(operation, endpoint, after=True, subject=key)
+        date = format_datetime(self.s3_time().astimezone(UTC).replace(microsecond=0), usegmt=True)
+        metadata = {"HTTPStatusCode": 200, "HTTPHeaders": {"date": date}}
+        return {**answer, "ResponseMetadata": metadata}
 
     def _object(self, operation: str, bucket: str, key: str) -> StoredObject:
         self._call(operation, bucket, key)
@@ -441,11 +555,12 @@ class FakeS3:
 
     def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         stored = self._object("HeadObject", Bucket, Key)
-        return {
+        answer = {
             "ContentLength": len(stored.data),
             "LastModified": stored.last_modified,
             "TagCount": len(stored.tags),
         }
+        return self._done("HeadObject", Bucket, Key, answer)
 
     def put_object(
         self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str = "", **_: Any
@@ -458,13 +573,13 @@ class FakeS3:
                 "PutObject",
                 "At least one of the pre-conditions you specified did not hold",
             )
-        self.objects[(Bucket, Key)] = StoredObject(Body, self.wall_clock())
-        return {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'}
+        self.objects[(Bucket, Key)] = StoredObject(Body, self.s3_time())
+        return self._done("PutObject", Bucket, Key, {"ETag": f'"{hashlib.md5(Body).hexdigest()}"'})
 
     def delete_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         self._call("DeleteObject", Bucket, Key)
         self.objects.pop((Bucket, Key), None)
-        return {}
+        return self._done("DeleteObject", Bucket, Key, {})
 
     def get_object(self, *, Bucket: str, Key: str, Range: str = "", **_: Any) -> dict[str, Any]:
         stored = self._object("GetObject", Bucket, Key)
@@ -472,18 +587,21 @@ class FakeS3:
         if Range:
             start, _dash, end = Range.removeprefix("bytes=").partition("-")
             data = data[int(start) : int(end) + 1 if end else None]
-        return {"Body": _Body(data), "ContentLength": len(data)}
+        return self._done(
+            "GetObject", Bucket, Key, {"Body": _Body(data), "ContentLength": len(data)}
+        )
 
     def get_object_tagging(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         stored = self._object("GetObjectTagging", Bucket, Key)
-        return {"TagSet": [{"Key": k, "Value": v} for k, v in stored.tags.items()]}
+        tag_set = [{"Key": k, "Value": v} for k, v in stored.tags.items()]
+        return self._done("GetObjectTagging", Bucket, Key, {"TagSet": tag_set})
 
     def put_object_tagging(
         self, *, Bucket: str, Key: str, Tagging: Mapping[str, Any], **_: Any
     ) -> dict[str, Any]:
         stored = self._object("PutObjectTagging", Bucket, Key)
         stored.tags = {tag["Key"]: tag["Value"] for tag in Tagging["TagSet"]}
-        return {}
+        return self._done("PutObjectTagging", Bucket, Key, {})
 
 
 @dataclass(frozen=True)
@@ -513,9 +631,12 @@ class FakeSqsClient:
         **_: Any,
     ) -> dict[str, Any]:
         self.clock.sleep(self.call_seconds)
-        self.faults.check("SendMessage", f"https://sqs.{REGION}.amazonaws.com")
+        endpoint = f"https://sqs.{REGION}.amazonaws.com"
         attributes = {
             name: value["StringValue"] for name, value in (MessageAttributes or {}).items()
         }
+        subject = attributes.get(DLQ_ATTR_SQS_MESSAGE_ID, "")
+        self.faults.check("SendMessage", endpoint, subject=subject)
         self.sent.append(DeadLetter(QueueUrl, MessageBody, attributes))
+        self.faults.check("SendMessage", endpoint, after=True, subject=subject)
         return {"MessageId": str(uuid.uuid4())}
