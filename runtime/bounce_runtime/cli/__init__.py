@@ -57,4 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
     except (CommandError, PermanentError, ValueError) as error:
         _fail(str(error))
+    except Exception as error:  # a bug: still one line, no traceback for the user
+        _fail(f"unexpected {type(error).__name__} (please report it): {error}")
     return status

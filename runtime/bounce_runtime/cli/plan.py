@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bounce_runtime.contract import recipient_key
@@ -56,7 +56,7 @@ def _recipient_arns(path: str | None) -> dict[str, str]:
     text = _read_text(path, "recipient ARNs")
     try:
         data = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise CommandError(f"recipient ARNs {path!r}: not valid JSON ({error})") from None
     if not isinstance(data, dict) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in data.items()
@@ -79,6 +79,12 @@ def _parse_now(text: str | None) -> datetime:
         raise CommandError(
             f"--now {text!r}: expected an ISO 8601 time with a time zone, e.g. 2024-05-01T12:00:00Z"
         )
+    try:  # in UTC, with room for the 24-hour window after it
+        in_range = moment.astimezone(UTC) <= datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise CommandError(f"--now {text!r}: out of range (years 1 to 9998)")
     return moment
 
 

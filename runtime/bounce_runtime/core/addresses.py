@@ -17,7 +17,7 @@ _DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
 _LOCAL_PART = r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+"
 _DOMAIN_MAX_CHARS = 253
 # The grammar's patterns, compiled on first use (a full policy parse), not at import.
-_regex = cache(re.compile)
+_regex = cache(re.compile)  # (the patterns only ever see ASCII)
 
 PatternKind = Literal["address", "domain", "subdomains"]
 
@@ -32,6 +32,8 @@ def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
     ``user@example.com`` -> address; ``example.com`` and ``*@example.com`` -> domain (that domain
     only); ``*.example.com`` and ``*@*.example.com`` -> subdomains (any depth, not the domain).
     """
+    if not pattern.isascii():  # addresses and domains in patterns are ASCII (IDNs as xn--)
+        return None
     text = recipient_key(pattern)
     if "@" in text:
         local, _, domain = text.rpartition("@")

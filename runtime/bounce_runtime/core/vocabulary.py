@@ -75,8 +75,9 @@ BOUNCE_TYPE_DEFAULTS: Final[Mapping[str, BounceTypeDefaults]] = MappingProxyType
 
 @cache
 def regex(pattern: str) -> re.Pattern[str]:
-    """``pattern`` compiled on its first use (and only then)."""
-    return re.compile(pattern)
+    """``pattern`` compiled on its first use (and only then), ASCII-only: ``\\d`` is 0-9 and
+    ``(?i)`` folds A-Z alone (no Arabic-Indic digits in a status, no Kelvin sign in a host)."""
+    return re.compile(pattern, re.ASCII)
 
 
 def status_problem(status: str) -> str | None:

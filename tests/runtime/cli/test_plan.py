@@ -362,3 +362,47 @@ def test_plan_shows_the_dsn_status_only_when_the_runtime_writes_the_dsn(
         ("ExceededQuota", "5.2.2"),
         ("ContentRejected", None),
     ]
+
+
+@pytest.mark.parametrize(
+    "now", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "9999-12-31T12:00:00Z"]
+)
+def test_an_extreme_now_is_one_line_not_a_traceback(
+    now: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@x.example", "--now", now], capsys
+    )
+    assert (status, out) == (1, "")
+    assert (
+        err == f"python -m bounce_runtime: error: --now {now!r}: out of range (years 1 to 9998)\n"
+    )
+
+
+def test_a_deeply_nested_recipient_arns_file_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nested = tmp_path / "arns.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    argv = ["plan", "--notification", CLEAN, "--bounce-sender", "b@x.example",
+            "--recipient-arns", str(nested), "--now", SOON]  # fmt: skip
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"python -m bounce_runtime: error: recipient ARNs {str(nested)!r}: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_unexpected_error_is_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr("bounce_runtime.cli.plan.plan_message", broken)
+    status, out, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", "b@x.example", "--now", SOON], capsys
+    )
+    assert (status, out) == (1, "")
+    assert err == (
+        "python -m bounce_runtime: error: unexpected KeyError (please report it): 'surprise'\n"
+    )
