@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from bounce_runtime import contract
 from cdk_ses_bounce import defaults
+from cdk_ses_bounce.metrics import BounceProcessorMetrics
 
 
 @dataclass(frozen=True)
@@ -40,15 +38,13 @@ class BounceProcessorAlarms:
 
 def new_alarms(
     scope: Construct,
+    metrics: BounceProcessorMetrics,
     *,
-    function: lambda_.IFunction,
-    queue: sqs.IQueue,
-    dead_letter_queue: sqs.IQueue,
-    metrics_namespace: str,
     age_threshold: cdk.Duration,
     alarm_action: cloudwatch.IAlarmAction | None,
 ) -> BounceProcessorAlarms:
-    """One alarm per way the bounce path can fail, each with `alarm_action` (if any)."""
+    """One alarm per way the bounce path can fail, each with `alarm_action` (if any); built
+    from the processor's `metric_*` methods."""
 
     def alarm(id: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> cloudwatch.Alarm:
         new = cloudwatch.Alarm(
@@ -65,48 +61,37 @@ def new_alarms(
             new.add_alarm_action(alarm_action)
         return new
 
-    def runtime_metric(name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=metrics_namespace,
-            metric_name=name,
-            dimensions_map={contract.DIMENSION_FUNCTION_NAME: function.function_name},
-            statistic=cloudwatch.Stats.SUM,
-            period=defaults.ALARM_PERIOD,
-        )
-
     return BounceProcessorAlarms(
         dead_letter_queue_not_empty=alarm(
             "DeadLetterQueueNotEmptyAlarm",
-            dead_letter_queue.metric_approximate_number_of_messages_visible(
-                statistic=cloudwatch.Stats.MAXIMUM, period=defaults.DEAD_LETTER_ALARM_PERIOD
-            ),
+            metrics.metric_dead_letter_queue_depth(period=defaults.DEAD_LETTER_ALARM_PERIOD),
             1,
             "records failed permanently or expired (see their reason attributes), or SNS could "
             "not deliver notifications to the queue",
         ),
         oldest_message_age=alarm(
             "OldestMessageAgeAlarm",
-            queue.metric_approximate_age_of_oldest_message(
-                statistic=cloudwatch.Stats.MAXIMUM, period=defaults.ALARM_PERIOD
-            ),
+            metrics.metric_oldest_message_age(period=defaults.ALARM_PERIOD),
             age_threshold.to_seconds(),
             "mail waits too long; SendBounce refuses mail older than 24 hours",
         ),
         function_errors=alarm(
             "FunctionErrorsAlarm",
-            function.metric_errors(statistic=cloudwatch.Stats.SUM, period=defaults.ALARM_PERIOD),
+            metrics.function.metric_errors(
+                statistic=cloudwatch.Stats.SUM, period=defaults.ALARM_PERIOD
+            ),
             1,
             "the bounce function failed",
         ),
         send_bounce_throttled=alarm(
             "SendBounceThrottledAlarm",
-            runtime_metric(contract.METRIC_SEND_BOUNCE_THROTTLED),
+            metrics.metric_send_bounce_throttled(period=defaults.ALARM_PERIOD),
             1,
             "SendBounce was throttled: the rate exceeds the account's limit",
         ),
         permanent_failures=alarm(
             "PermanentFailuresAlarm",
-            runtime_metric(contract.METRIC_PERMANENT_FAILURES),
+            metrics.metric_dead_lettered(period=defaults.ALARM_PERIOD),
             1,
             "records failed permanently and went to the dead-letter queue",
         ),

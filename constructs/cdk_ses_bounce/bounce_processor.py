@@ -35,10 +35,11 @@ from cdk_ses_bounce import (
 )
 from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.alarms import BounceProcessorAlarms
+from cdk_ses_bounce.metrics import BounceProcessorMetrics
 from cdk_ses_bounce.props import Props
 
 
-class BounceProcessor(Construct):
+class BounceProcessor(BounceProcessorMetrics, Construct):
     """Bounces mail that SES receives for `recipients`, through the SES v1 SendBounce API.
 
     Construct IDs (a public contract): `RuleSet` (only when none is passed), `Rule`,
@@ -190,12 +191,11 @@ class BounceProcessor(Construct):
         )
         function.consume_queue(self.function, props, self.queue, self.dead_letter_queue)
 
+        self._metrics_namespace = metrics_namespace
+        self._rate_per_second = rate_per_second
         self._alarms = alarms.new_alarms(
             self,
-            function=self.function,
-            queue=self.queue,
-            dead_letter_queue=self.dead_letter_queue,
-            metrics_namespace=metrics_namespace,
+            self,
             age_threshold=oldest_message_age_threshold,
             alarm_action=alarm_action,
         )
@@ -271,6 +271,26 @@ class BounceProcessor(Construct):
     def activation(self) -> RuleSetActivation | None:
         """Rule set activation custom resource (None unless activate_rule_set)."""
         return self._activation
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the runtime's metrics."""
+        return self._metrics_namespace
+
+    @property
+    def rate_per_second(self) -> float:
+        """SendBounce calls per second that the processor's instances make together, at most."""
+        return self._rate_per_second
+
+    def grant_consume_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Grant reading and deleting dead letters (triage) to `grantee`."""
+        return self.dead_letter_queue.grant_consume_messages(grantee)
+
+    def grant_replay_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Grant moving dead letters back: consume the dead-letter queue, send to the queue."""
+        return self.grant_consume_dead_letters(grantee).combine(
+            self.queue.grant_send_messages(grantee)
+        )
 
     def grant_read_mail(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant reading the raw mail (objects under the key prefix) to `grantee`."""

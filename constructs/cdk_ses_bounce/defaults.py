@@ -48,6 +48,7 @@ OTHER_ENVIRONMENT_BYTES: Final = 640
 # Alarms.
 OLDEST_MESSAGE_AGE_THRESHOLD: Final = cdk.Duration.hours(1)
 ALARM_PERIOD: Final = cdk.Duration.minutes(5)
+METRIC_PERIOD: Final = cdk.Duration.minutes(5)  # of the metric_* methods
 DEAD_LETTER_ALARM_PERIOD: Final = cdk.Duration.minutes(1)
 
 # DNS.
