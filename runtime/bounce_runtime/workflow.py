@@ -253,10 +253,10 @@ class RecordWorkflow:
         if earlier is not None:
             self._skip_bounced(ses_id, sqs_id, earlier)
             return False
-        claimed_at = self._mail_store.claimed_at(bucket, key)
-        if claimed_at is None:
+        claim = self._mail_store.claim_age(bucket, key, now=self._now())
+        if claim is None:
             raise SendClaimHeld(f"the send claim of s3://{bucket}/{key} was just released")
-        age_s = (self._now() - claimed_at).total_seconds()
+        claimed_at, age_s = claim
         ttl_s = self.config.send_claim_ttl_seconds
         if age_s < ttl_s:
             raise SendClaimHeld(

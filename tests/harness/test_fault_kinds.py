@@ -250,14 +250,6 @@ def test_skewed_s3_clock_still_ends_a_dead_claim_as_unknown(skew_s: float) -> No
     assert rig.dead_letters() == [REASON_OUTCOME_UNKNOWN]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime defect: workflow.RecordWorkflow._claim measures a claim's age as the "
-    "function's clock minus S3's LastModified (MailStore.claimed_at), two clocks; with S3 behind "
-    "by more than the claim TTL, a live claim looks stale and the concurrent copy is "
-    "dead-lettered as ses-outcome-unknown while the first delivery sends. Fix: measure the age "
-    "on S3's clock alone (the HeadObject answer's Date header minus LastModified)",
-)
 def test_s3_clock_behind_does_not_make_a_live_claim_look_stale() -> None:
     rig = FaultRig({"PutObject": (once(INTERLEAVE, after=True),)}, s3_skew_s=-300.0)
     rig.message(MSG)

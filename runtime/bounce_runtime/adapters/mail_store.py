@@ -4,8 +4,9 @@ claim (a conditional write that lets one delivery of a message send its bounce).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +29,28 @@ def bounce_tag_in(tags: list[dict[str, str]]) -> str | None:
         if tag["Key"] == BOUNCE_TAG_KEY:
             return tag["Value"]
     return None
+
+
+class ClaimAge(NamedTuple):
+    """When a send claim was written (S3's ``LastModified``) and its age in seconds."""
+
+    claimed_at: datetime
+    age_s: float
+
+
+def _answer_date(response: Mapping[str, Any]) -> datetime | None:
+    """The ``Date`` header of an S3 answer (S3's clock), or None when absent or unreadable."""
+    from email.utils import parsedate_to_datetime
+
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    text = headers.get("date") if isinstance(headers, Mapping) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _error_code(error: ClientError) -> str:
@@ -116,8 +139,14 @@ class MailStore:
             raise self._classify(error, bucket, key) from error
         return True
 
-    def claimed_at(self, bucket: str, key: str) -> datetime | None:
-        """When the send claim of the object was written (S3's LastModified), or None if none."""
+    def claim_age(self, bucket: str, key: str, *, now: datetime) -> ClaimAge | None:
+        """How long ago the object's send claim was written, or None when it has none.
+
+        Measured on S3's clock alone when it can be: the HeadObject answer's ``Date`` header
+        minus the claim's ``LastModified`` (both written by S3), so a skew between the function's
+        clock and S3's cannot make a live claim look stale. Without a ``Date`` header, ``now``
+        (the function's clock) stands in for it.
+        """
         try:
             response = self._client.head_object(Bucket=bucket, Key=key + CLAIM_SUFFIX)
         except ClientError as error:
@@ -125,7 +154,8 @@ class MailStore:
                 return None
             raise
         last_modified: datetime = response["LastModified"]
-        return last_modified
+        s3_now = _answer_date(response) or now
+        return ClaimAge(last_modified, (s3_now - last_modified).total_seconds())
 
     def release_claim(self, bucket: str, key: str) -> None:
         """Delete the send claim so that a later delivery may claim the message again."""

@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import boto3
@@ -181,13 +182,23 @@ def test_claim_send_leaves_other_errors_for_a_retry(s3_client: Any) -> None:
     assert raised.value.response["Error"]["Code"] == "SlowDown"
 
 
-def test_claimed_at_is_the_claims_last_modified_or_none(s3_client: Any) -> None:
+def test_claim_age_is_measured_on_s3s_clock_when_it_answers_with_a_date(s3_client: Any) -> None:
+    s3_now = CLAIMED_AT + timedelta(seconds=42)
+    dated = {
+        "LastModified": CLAIMED_AT,
+        "ResponseMetadata": {"HTTPHeaders": {"date": format_datetime(s3_now, usegmt=True)}},
+    }
+    function_clock = CLAIMED_AT - timedelta(minutes=10)  # far behind S3: must not matter
     with Stubber(s3_client) as stub:
+        stub.add_response("head_object", dated, expected_params=CLAIM)
         stub.add_response("head_object", {"LastModified": CLAIMED_AT}, expected_params=CLAIM)
         stub.add_client_error("head_object", "404", http_status_code=404)
         store = MailStore(s3_client)
-        assert store.claimed_at(BUCKET, KEY) == CLAIMED_AT
-        assert store.claimed_at(BUCKET, KEY) is None
+        assert store.claim_age(BUCKET, KEY, now=function_clock) == (CLAIMED_AT, 42.0)
+        # No Date header: the function's clock stands in for S3's.
+        undated = store.claim_age(BUCKET, KEY, now=CLAIMED_AT + timedelta(seconds=7))
+        assert undated == (CLAIMED_AT, 7.0)
+        assert store.claim_age(BUCKET, KEY, now=function_clock) is None
 
 
 def test_release_claim_deletes_the_claim(s3_client: Any) -> None:
@@ -209,11 +220,11 @@ def test_the_claim_protocol_on_moto_s3_with_versioning() -> None:
         before = datetime.now(UTC).replace(microsecond=0)
         assert first.claim_send(BUCKET, KEY, sqs_message_id="sqs-a", now=before)
         assert not second.claim_send(BUCKET, KEY, sqs_message_id="sqs-b", now=before)
-        claimed_at = second.claimed_at(BUCKET, KEY)
-        assert claimed_at is not None and claimed_at >= before - timedelta(seconds=1)
+        claim = second.claim_age(BUCKET, KEY, now=datetime.now(UTC))
+        assert claim is not None and claim.claimed_at >= before - timedelta(seconds=1)
         stored = json.loads(s3.get_object(**CLAIM)["Body"].read())
         assert stored == {"sqsMessageId": "sqs-a", "claimedAt": before.isoformat()}
         first.release_claim(BUCKET, KEY)
-        assert second.claimed_at(BUCKET, KEY) is None
+        assert second.claim_age(BUCKET, KEY, now=datetime.now(UTC)) is None
         assert second.claim_send(BUCKET, KEY, sqs_message_id="sqs-b", now=before)
         assert first.object_size(BUCKET, KEY) == 15  # the mail object itself is untouched
