@@ -317,7 +317,7 @@ def _scan(
 def _coverage(scan: DeadLetterScan) -> str:
     if scan.exhausted:
         return f"read all {scan.scanned} dead letters"
-    return f"read the first {scan.scanned} dead letters (--max-messages); there may be more"
+    return f"read {scan.scanned} dead letters, the --max-messages limit; there may be more"
 
 
 @_fail_cleanly
