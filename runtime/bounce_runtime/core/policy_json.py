@@ -7,12 +7,13 @@ the construct synthesizes, not at run time. ``policy_to_dict`` writes the canoni
 
 ``compile_policy`` writes a checked policy with its address indexes precomputed: one JSON document
 ``{"format": ..., "version": N, "digest": "sha256:<hex>", "body": {...}}`` whose body holds the
-canonical policy (each rule's patterns joined by newlines) and the index groups (``AddressIndex
-.groups``); the digest is the SHA-256 of the body's UTF-8 text. ``load_policy_text`` reads either
-form: a compiled one with a structural check, its version and digest (and the rules, defaults and
-settings checked in full: they are small), but no pattern checked or compiled again; anything else
-as the policy as written. The digest detects a file changed or cut short after it was compiled;
-it is not a signature (whoever can write the layer can write a new digest).
+canonical policy (each rule's patterns joined by newlines and compressed: read only on demand)
+and the index groups (``AddressIndex.groups``); the digest is the SHA-256 of the body's UTF-8
+text. ``load_policy_text`` reads either form: a compiled one with a structural check, its version
+and digest (and the rules, defaults and settings checked in full: they are small), but no pattern
+checked or compiled again; anything else as the policy as written. The digest detects a file
+changed or cut short after it was compiled; it is not a signature (whoever can write the layer can
+write a new digest).
 """
 
 from __future__ import annotations
@@ -94,19 +95,38 @@ def policy_to_dict(policy: BouncePolicy) -> dict[str, Any]:
 
 
 class JoinedPatterns(Sequence[str]):
-    """A rule's patterns as the compiled policy stores them, joined by newlines (no pattern holds
-    whitespace), split on first use: deciding uses the indexes, so a cold start never splits them.
+    """A rule's patterns as the compiled policy stores them: joined by newlines (no pattern holds
+    whitespace), zlib-compressed and base64-encoded. Decoded and split on first use: deciding
+    uses the indexes, so a cold start never reads them (and loads a file about half the size).
     Equal to (and hashed like) the tuple of the same patterns."""
 
-    __slots__ = ("_items", "_joined")
+    __slots__ = ("_encoded", "_items")
 
-    def __init__(self, joined: str) -> None:
-        self._joined = joined
+    def __init__(self, encoded: str) -> None:
+        self._encoded = encoded
         self._items: tuple[str, ...] | None = None
+
+    @staticmethod
+    def encode(patterns: Iterable[str]) -> str:
+        """The stored form of ``patterns`` (deterministic)."""
+        import binascii
+        import zlib
+
+        joined = KEY_SEPARATOR.join(patterns).encode("utf-8")
+        return binascii.b2a_base64(zlib.compress(joined, 9), newline=False).decode("ascii")
 
     def _split(self) -> tuple[str, ...]:
         if self._items is None:
-            self._items = tuple(self._joined.split("\n"))
+            import binascii
+            import zlib
+
+            try:
+                joined = zlib.decompress(binascii.a2b_base64(self._encoded)).decode("utf-8")
+            except (ValueError, zlib.error) as error:
+                raise PolicyError(
+                    f"compiled policy: patterns cannot be decoded ({error})"
+                ) from None
+            self._items = tuple(joined.split(KEY_SEPARATOR))
         return self._items
 
     @overload
@@ -119,14 +139,14 @@ class JoinedPatterns(Sequence[str]):
         return self._split()[index]
 
     def __len__(self) -> int:
-        return self._joined.count("\n") + 1
+        return len(self._split())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._split())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, JoinedPatterns):
-            return self._joined == other._joined
+            return self._encoded == other._encoded or self._split() == other._split()
         if isinstance(other, tuple):
             return self._split() == other
         return NotImplemented
@@ -148,7 +168,7 @@ def compile_policy(policy: BouncePolicy) -> str:
     for rule in document["rules"]:
         for field in ("recipients", "senders"):
             if field in rule["match"]:
-                rule["match"][field] = KEY_SEPARATOR.join(rule["match"][field])
+                rule["match"][field] = JoinedPatterns.encode(rule["match"][field])
     body = json.dumps(
         {
             "policy": document,
@@ -295,8 +315,8 @@ def _index(groups: object, label_count: int) -> AddressIndex:
 
 
 def _joined_patterns(value: object, path: str) -> Sequence[str]:
-    if not isinstance(value, str) or not value:
-        raise PolicyError.at(path, value, "is not a newline-joined list of patterns")
+    if not isinstance(value, str) or not value or not value.isascii():
+        raise PolicyError.at(path, value, "is not a compressed list of patterns")
     return JoinedPatterns(value)
 
 
