@@ -643,7 +643,10 @@ def test_a_lone_surrogate_in_a_notification_does_not_stop_the_batch(
     rig.processor._log = rig.processor.workflow._log = JsonLogger(strict, now=lambda: NOW)
     odd = record_for("odd-1", recipients=["us\ud800er@example.com"])
     assert "\\ud800" in odd["body"]  # a JSON escape: json.loads makes it a lone surrogate
+    rig.expect_dead_letter(odd, "malformed-notification", None)
     assert rig.run(odd, record_for("next-2")) == []
     lines = [json.loads(line) for line in raw.getvalue().decode("utf-8").splitlines()]
-    assert [line["message"] for line in lines] == ["message accept", "message accept", "batch done"]
-    assert lines[0]["recipients"][0]["recipient"] == "us\ud800er@example.com"
+    assert [line["message"] for line in lines] == ["dead-lettered", "message accept", "batch done"]
+    assert lines[0]["detail"] == (
+        "mail.destination[0]: contains a lone surrogate (U+D800), not valid Unicode"
+    )

@@ -129,7 +129,21 @@ def _string(data: Mapping[str, Any], key: str, path: str, *, non_empty: bool = T
     if not isinstance(value, str) or (non_empty and not value):
         kind = "a non-empty string" if non_empty else "a string"
         raise _fail(path, f"expected {kind}, got {_describe(value)}")
+    _require_unicode(value, path)
     return value
+
+
+def _require_unicode(text: str, path: str) -> None:
+    """Refuse text UTF-8 cannot encode (a lone surrogate, from a JSON escape such as "\\ud800"):
+    nothing downstream (SES, SQS, the logs) could carry it."""
+    if text.isascii():  # O(1): the common case
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _fail(
+            path, f"contains a lone surrogate (U+{ord(text[error.start]):04X}), not valid Unicode"
+        ) from None
 
 
 def _optional_string(data: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -149,6 +163,8 @@ def _string_list(
     ):
         kind = "a non-empty list of strings" if non_empty else "a list of strings"
         raise _fail(path, f"expected {kind}, got {_describe(value)}")
+    for index, item in enumerate(value):
+        _require_unicode(item, f"{path}[{index}]")
     return tuple(value)
 
 

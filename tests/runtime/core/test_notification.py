@@ -288,3 +288,29 @@ def test_valid_notifications_round_trip(
     assert parsed.mail.timestamp.tzinfo is UTC
     assert parsed.receipt.recipients == tuple(recipients)
     assert parsed.mail.source == source
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"mail": {"messageId": "abc\ud800"}}, "mail.messageId"),
+        ({"mail": {"source": "x\udcff@example.com"}}, "mail.source"),
+        ({"receipt": {"recipients": ["ok@example.com", "b\ud83d@example.com"]}},
+         "receipt.recipients[1]"),
+    ],
+)  # fmt: skip
+def test_a_lone_surrogate_is_malformed_naming_the_field(change: dict[str, Any], path: str) -> None:
+    data = notification()
+    for section, fields in change.items():
+        data[section].update(fields)
+    body = json.dumps(data)  # ASCII escapes, as SNS would carry them
+    with pytest.raises(MalformedNotification) as raised:
+        parse_notification_body(body)
+    assert str(raised.value).startswith(f"{path}: contains a lone surrogate (U+")
+    assert raised.value.reason == "malformed-notification"
+
+
+def test_non_ascii_text_that_is_valid_unicode_is_fine() -> None:
+    data = notification()
+    data["mail"]["source"] = "jürgen@example.com"
+    assert parse_notification_body(json.dumps(data)).mail.source == "jürgen@example.com"
