@@ -155,11 +155,12 @@ def test_a_restarted_container_never_sends_a_bounce_twice() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="runtime defect: the SendBounce pacer (adapters.pacing.Pacer) lives in the container; "
-    "a restarted container's first SendBounce goes at once, less than 1/rate after its killed "
-    "predecessor's last call, so the account's rate is exceeded (SES throttles it). Fix: the "
-    "shared SendBounce budget across containers, or a fresh Pacer whose first slot is one "
-    "interval after it is created",
+    reason="runtime defect: handler.build_container paces SendBounce with a per-container "
+    "adapters.pacing.Pacer, which starts with no schedule: a restarted container's first "
+    "SendBounce goes at once, less than 1/rate after its killed predecessor's last call, so the "
+    "account's rate is exceeded (SES throttles it). Fix: take each slot from the shared budget "
+    "(adapters.send_budget, not yet wired into the handler), or start a fresh Pacer's schedule "
+    "one interval after it is created",
 )
 def test_a_restarted_container_keeps_to_the_rate() -> None:
     rig = FaultRig({"PutObjectTagging": (once(CRASH),)})
