@@ -9,7 +9,8 @@ then poll the tag reader until the mail object stored under the processor's pref
 bounce tag (`bounce_runtime.contract.BOUNCE_TAG_KEY`), or fail after `ASSERTION_TIMEOUT`.
 
 Offline, `make test` compares this app's synthesized templates with `integ_bounce_processor.py.
-snapshot/` (tests/integ/test_integ_snapshot.py). With an AWS account, see CONTRIBUTING.md: the
+snapshot/` (tests/integ/test_integ_snapshot.py). With an AWS account, see tests/integ/README.md
+(integ-runner cannot read this aws-cdk-lib's cloud assemblies yet; the CDK CLI deploys it): the
 environment variables below name a domain that receives mail in the deployment region.
 """
 
