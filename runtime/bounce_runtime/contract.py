@@ -121,6 +121,8 @@ REASON_SPAM_VERDICT: Final = "spam-verdict"
 REASON_FAILED_AUTHENTICATION: Final = "failed-authentication"  # + ":spf" | ":dkim" | ":dmarc"
 REASON_AUTO_SUBMITTED: Final = "auto-submitted"
 REASON_LIST_TRAFFIC: Final = "list-traffic"
+# No verdict the policy accepts authenticates the envelope sender (the bounce's destination).
+REASON_UNAUTHENTICATED_SENDER: Final = "unauthenticated-sender"
 # Why a record goes to the dead-letter queue.
 REASON_EXPIRED: Final = "expired"
 REASON_MALFORMED_NOTIFICATION: Final = "malformed-notification"

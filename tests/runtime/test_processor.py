@@ -437,6 +437,33 @@ def test_suppressed_message_needs_no_aws_call(
     assert rig.by_reason() == {"auto-submitted": {"RecipientsSuppressed": 1}}
 
 
+@pytest.mark.parametrize(
+    "verdicts",
+    [
+        {"spf": "GRAY", "dkim": "GRAY", "dmarc": "GRAY"},
+        {"spf": "PROCESSING_FAILED", "dkim": "PASS", "dmarc": "PASS"},
+        {"scan": False},
+    ],
+)
+def test_an_unauthenticated_sender_is_suppressed_without_an_aws_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, verdicts: dict[str, Any]
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    assert rig.run(record_for(**verdicts)) == []
+    assert rig.totals() == {"RecipientsSuppressed": 1}
+    assert rig.by_reason() == {"unauthenticated-sender": {"RecipientsSuppressed": 1}}
+
+
+def test_a_dkim_pass_bounces_when_the_policy_accepts_dkim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    policy = BouncePolicy.from_dict({"guards": {"sender_authentication": ["spf", "dkim"]}})
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=policy)
+    rig.expect_bounce("bounce-dkim")
+    assert rig.run(record_for(spf="GRAY", dkim="PASS")) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1}
+
+
 def test_truncated_headers_are_read_from_the_object(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:

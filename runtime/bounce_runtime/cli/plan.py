@@ -151,6 +151,7 @@ def _policy_summary(path: str) -> str:
     return (
         f"ok: {path}: {len(policy.rules)} rules, {policy.pattern_count()} address patterns, "
         f"default {default_text}, guards on: {', '.join(guards_on) or 'none'}, "
+        f"sender authentication: {'/'.join(policy.guards.sender_authentication)}, "
         f"needs object size: {'yes' if policy.needs_object_size else 'no'}"
     )
 

@@ -259,7 +259,8 @@ def test_validate_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert (status, err) == (0, "")
     assert out == (
         f"ok: {good}: 1 rules, 2 address patterns, default bounce (DoesNotExist), guards on: "
-        "null_sender, auto_submitted, failed_authentication, spam_or_virus, needs object size: no\n"
+        "null_sender, auto_submitted, failed_authentication, spam_or_virus, "
+        "unauthenticated_sender, sender authentication: spf, needs object size: no\n"
     )
     bad = write(
         tmp_path, "bad.json", '{"rules": [{"action": {"type": "bounce", "bounce_type": "Gone"}}]}'
@@ -362,3 +363,30 @@ def test_plan_shows_the_dsn_status_only_when_the_runtime_writes_the_dsn(
         ("ExceededQuota", "5.2.2"),
         ("ContentRejected", None),
     ]
+
+
+def test_plan_shows_an_unauthenticated_sender_suppressed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_scan = str(EVENTS_DIR / "received-no-scan.json")
+    argv = ["plan", "--notification", no_scan, "--bounce-sender", "b@example.com", "--now", SOON]
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert (document["outcome"], document["reason"], document["request"]) == (
+        "suppress",
+        "unauthenticated-sender",
+        None,
+    )
+    assert [(d["action"], d["reason"]) for d in document["decisions"]] == [
+        ("suppress", "unauthenticated-sender")
+    ]
+    dkim_only = write(
+        tmp_path,
+        "dkim.json",
+        notification(spf="GRAY", dkim="PASS", timestamp="2015-09-11T20:32:33.936Z"),
+    )
+    relaxed = write(tmp_path, "relaxed.json", {"guards": {"sender_authentication": ["dkim"]}})
+    argv = ["plan", "--notification", dkim_only, "--bounce-sender", "b@example.com", "--now", SOON]
+    assert json.loads(run(argv, capsys)[1])["reason"] == "unauthenticated-sender"
+    assert json.loads(run([*argv, "--policy", relaxed], capsys)[1])["outcome"] == "bounce"
