@@ -21,6 +21,7 @@ from bounce_runtime.contract import (
     REASON_FAILED_AUTHENTICATION,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
+    REASON_NOT_OWNED,
     REASON_NULL_SENDER,
     REASON_POLICY,
     REASON_SPAM_VERDICT,
@@ -29,6 +30,7 @@ from bounce_runtime.contract import (
     SEND_BOUNCE_WINDOW_S,
 )
 from bounce_runtime.core.notification import VERDICT_NAMES, Header, ReceivedNotification
+from bounce_runtime.core.ownership import OWNERSHIP_RULE_LABEL, OwnedRecipients
 from bounce_runtime.core.policy import (
     DEFAULT_RULE_LABEL,
     BounceAction,
@@ -184,8 +186,12 @@ def plan_message(
     now: datetime,
     object_size: int | None = None,
     headers: tuple[Header, ...] | None = None,
+    owned: OwnedRecipients | None = None,
 ) -> MessagePlan:
     """Decide every recipient of ``notification``.
+
+    A recipient that ``owned`` (the receipt rule's recipients) does not match is suppressed
+    (``not-owned``) whatever the policy says; None checks no ownership (local use only).
 
     ``now`` must be time-zone aware (pass ``now + margin`` to keep a safety margin before the
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
@@ -201,6 +207,11 @@ def plan_message(
     verdict_map = {name: getattr(verdicts, name) for name in VERDICT_NAMES}
     decisions: list[RecipientDecision] = []
     for recipient in notification.receipt.recipients:
+        if owned is not None and not owned.owns(recipient):
+            decisions.append(
+                RecipientDecision(recipient, "suppress", REASON_NOT_OWNED, OWNERSHIP_RULE_LABEL)
+            )
+            continue
         found = policy.decide(
             recipient, sender=mail.source, object_size=object_size, verdicts=verdict_map
         )
