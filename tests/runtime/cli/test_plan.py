@@ -491,3 +491,31 @@ def test_plan_object_key_prefix_needs_the_bucket(capsys: pytest.CaptureFixture[s
     status, _, err = run([*argv, "--object-key-prefix", "inbound/"], capsys)
     assert status == 2
     assert "--object-key-prefix needs --mail-bucket" in err
+
+
+@pytest.mark.parametrize(
+    ("guards", "error"),
+    [
+        (
+            {"sender_authentication": ["spf", "arc"]},
+            "guards.sender_authentication[1]: 'arc' is not one of spf, dkim, dmarc",
+        ),
+        (
+            {"sender_authentication": []},
+            "guards.sender_authentication: [] is not a non-empty list of spf, dkim, dmarc",
+        ),
+        (
+            {"unauthenticated_sender": "off"},
+            "guards.unauthenticated_sender: 'off' is not true or false",
+        ),
+    ],
+)
+def test_validate_policy_names_a_bad_sender_authentication(
+    guards: dict[str, Any], error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path, "bad.json", {"guards": guards})
+    status, out, err = run(["validate-policy", bad], capsys)
+    assert (status, out) == (1, "")
+    assert err == f"python -m bounce_runtime: error: invalid policy {bad!r}: {error}\n"
+    relaxed = write(tmp_path, "ok.json", {"guards": {"sender_authentication": ["dkim", "spf"]}})
+    assert "sender authentication: dkim/spf" in run(["validate-policy", relaxed], capsys)[1]

@@ -41,6 +41,13 @@ def test_a_recipient_is_owned_as_ses_matches_it(recipient: str, owned: bool) -> 
     assert OWNED.owns(recipient) is owned
 
 
+def test_what_the_construct_accepts_is_accepted() -> None:
+    # The construct's check is the gate (an entry refused here would stop every invocation).
+    owned = OwnedRecipients.of(["j\u00f6rg@example.com", "xn--bcher-kva.example"])
+    assert owned.owns("J\u00d6RG@example.com")
+    assert owned.owns("a@xn--bcher-kva.example")
+
+
 def test_owned_recipients_are_kept_as_lookup_keys() -> None:
     assert (
         OwnedRecipients(
@@ -59,7 +66,8 @@ def test_owned_recipients_are_kept_as_lookup_keys() -> None:
         (["@example.com"], "[0] '@example.com' is not"),
         (["a@b@example.com"], "[0] 'a@b@example.com' is not"),
         (["*.example.com"], "[0] '*.example.com' is not"),
-        (["exa\u212aple.com"], "[0] 'exa\u212aple.com' is not"),  # the Kelvin sign is not a K
+        (["a\u2003b.example"], "[0] 'a\\u2003b.example' is not"),  # an em space
+        (["a@b.example\n"], "[0] 'a@b.example\\n' is not"),
     ],
 )
 def test_a_bad_owned_recipient_is_named(recipients: list[Any], message: str) -> None:
