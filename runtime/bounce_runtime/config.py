@@ -19,7 +19,10 @@ from bounce_runtime.contract import (
     ENV_BOUNCE_SENDER_ARN,
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_LOG_LEVEL,
+    ENV_MAIL_BUCKET,
     ENV_METRICS_NAMESPACE,
+    ENV_OBJECT_KEY_PREFIX,
+    ENV_OWNED_RECIPIENTS,
     ENV_RECIPIENT_IDENTITY_ARNS,
     ENV_SEND_CLAIM_TTL_SECONDS,
     ENV_SEND_RATE_PER_SECOND,
@@ -30,6 +33,7 @@ from bounce_runtime.contract import (
     identity_arn_problem,
     recipient_key,
 )
+from bounce_runtime.core.ownership import OWNED_RECIPIENT_FORM, OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError, PolicyError
 
@@ -98,6 +102,30 @@ def _queue_url(environ: Mapping[str, str]) -> str:
     return value
 
 
+def _owned_recipients(environ: Mapping[str, str]) -> OwnedRecipients | None:
+    """The receipt rule's recipients; None (no ownership check: local use only) when unset."""
+    name = ENV_OWNED_RECIPIENTS
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    allowed = f"a non-empty JSON list of recipients, each {OWNED_RECIPIENT_FORM}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{name} is {raw!r}: {allowed} is required ({error})") from None
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{name} is {raw!r}: {allowed} is required")
+    try:
+        return OwnedRecipients.of(data)
+    except ValueError as error:
+        raise ConfigError(f"{name} has {error}: {allowed} is required") from None
+
+
+def _mail_bucket(environ: Mapping[str, str]) -> str | None:
+    """The bucket the receipt rule writes to; None (no mail object check) when unset."""
+    return environ.get(ENV_MAIL_BUCKET, "").strip() or None
+
+
 def _log_level(environ: Mapping[str, str]) -> str:
     raw = environ.get(ENV_LOG_LEVEL, "").strip()
     if not raw:
@@ -138,6 +166,10 @@ class RuntimeConfig(NamedTuple):
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     function_name: str = UNKNOWN_FUNCTION_NAME
     log_level: str = DEFAULT_LOG_LEVEL
+    # What this processor owns (the construct always sets them; unset: no check, local use only).
+    owned_recipients: OwnedRecipients | None = None
+    mail_bucket: str | None = None
+    object_key_prefix: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "RuntimeConfig":
@@ -165,6 +197,9 @@ class RuntimeConfig(NamedTuple):
             or DEFAULT_METRICS_NAMESPACE,
             function_name=function_name(environ),
             log_level=_log_level(environ),
+            owned_recipients=_owned_recipients(environ),
+            mail_bucket=_mail_bucket(environ),
+            object_key_prefix=environ.get(ENV_OBJECT_KEY_PREFIX, ""),
         )
 
     def sender_identity(self) -> "SenderIdentity":

@@ -121,6 +121,10 @@ REASON_SPAM_VERDICT: Final = "spam-verdict"
 REASON_FAILED_AUTHENTICATION: Final = "failed-authentication"  # + ":spf" | ":dkim" | ":dmarc"
 REASON_AUTO_SUBMITTED: Final = "auto-submitted"
 REASON_LIST_TRAFFIC: Final = "list-traffic"
+# No verdict the policy accepts authenticates the envelope sender (the bounce's destination).
+REASON_UNAUTHENTICATED_SENDER: Final = "unauthenticated-sender"
+# The recipient is not one this processor's receipt rule matches (OWNED_RECIPIENTS): never bounced.
+REASON_NOT_OWNED: Final = "not-owned"
 # Why a record goes to the dead-letter queue.
 REASON_EXPIRED: Final = "expired"
 REASON_MALFORMED_NOTIFICATION: Final = "malformed-notification"
@@ -131,6 +135,8 @@ REASON_OUTCOME_UNKNOWN: Final = "ses-outcome-unknown"
 REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP status>"
 # An unexpected error after the send claim, before SendBounce was called: the claim is released.
 REASON_FAILED_BEFORE_SEND: Final = "failed-before-send"
+# The notification names a mail object outside this processor's bucket and prefix: never read.
+REASON_FOREIGN_MAIL_OBJECT: Final = "foreign-mail-object"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
@@ -146,6 +152,7 @@ DEAD_LETTER_REASONS: Final = (
     REASON_OUTCOME_UNKNOWN,
     REASON_SES_REJECTED,
     REASON_FAILED_BEFORE_SEND,
+    REASON_FOREIGN_MAIL_OBJECT,
 )
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,

@@ -30,6 +30,7 @@ from bounce_runtime.contract import (
     METRIC_TAGGING_FAILURES,
     REASON_EXPIRED,
     REASON_FAILED_BEFORE_SEND,
+    REASON_FOREIGN_MAIL_OBJECT,
     REASON_MALFORMED_NOTIFICATION,
     REASON_OUTCOME_UNKNOWN,
 )
@@ -40,6 +41,7 @@ from bounce_runtime.core.decision import (
     plan_message,
 )
 from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
+from bounce_runtime.core.ownership import mail_object_problem
 from bounce_runtime.errors import (
     MalformedNotification,
     OutOfTime,
@@ -158,6 +160,7 @@ class RecordWorkflow:
         return False
 
     def _handle(self, notification: ReceivedNotification, sqs_id: str) -> None:
+        self._check_mail_object(notification)
         ses_id = notification.mail.message_id
         action = notification.receipt.action
         policy = self.config.policy
@@ -177,6 +180,7 @@ class RecordWorkflow:
             now=self._now() + EXPIRY_MARGIN,
             object_size=object_size,
             headers=headers,
+            owned=self.config.owned_recipients,
         )
         tags: list[dict[str, str]] = []
         if plan.outcome in ("bounce", "expired"):
@@ -220,6 +224,17 @@ class RecordWorkflow:
             attempts=result.attempts,
             throttles=result.throttles,
         )
+
+    def _check_mail_object(self, notification: ReceivedNotification) -> None:
+        """Before any S3 call: a notification naming a mail object that is not this
+        processor's is dead-lettered (``foreign-mail-object``), never read and never retried."""
+        if self.config.mail_bucket is None:  # not configured (local use only)
+            return
+        problem = mail_object_problem(
+            notification, bucket=self.config.mail_bucket, prefix=self.config.object_key_prefix
+        )
+        if problem is not None:
+            raise PermanentError(REASON_FOREIGN_MAIL_OBJECT, problem)
 
     def _request(self, plan: MessagePlan) -> dict[str, Any] | None:
         """The SendBounce request of ``plan``, or None when it bounces no one. The request

@@ -165,3 +165,50 @@ def test_a_compiled_policy_file_loads_to_the_policy_it_was_compiled_from(tmp_pat
         f"BOUNCE_POLICY_FILE {str(path)!r} is not a valid policy: compiled policy: cut short "
         "(no closing brace)"
     )
+
+
+def test_what_the_processor_owns_is_read() -> None:
+    config = RuntimeConfig.from_environ(
+        {
+            **BASE,
+            "OWNED_RECIPIENTS": '["Example.com", "Sales@Other.example"]',
+            "MAIL_BUCKET": "inbound-mail-bucket",
+            "OBJECT_KEY_PREFIX": "inbound/",
+        }
+    )
+    assert config.owned_recipients is not None
+    assert config.owned_recipients.owns("a@EXAMPLE.com")
+    assert not config.owned_recipients.owns("victim@third-party.example")
+    assert (config.mail_bucket, config.object_key_prefix) == ("inbound-mail-bucket", "inbound/")
+    unset = RuntimeConfig.from_environ(BASE)  # local use only: the construct always sets them
+    assert (unset.owned_recipients, unset.mail_bucket, unset.object_key_prefix) == (None, None, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "example.com",
+            "OWNED_RECIPIENTS is 'example.com': a non-empty JSON list of recipients, each a domain "
+            "(example.com) or an address (user@example.com) is required (Expecting value: line 1 "
+            "column 1 (char 0))",
+        ),
+        (
+            "[]",
+            "OWNED_RECIPIENTS is '[]': a non-empty JSON list of recipients, each a domain "
+            "(example.com) or an address (user@example.com) is required",
+        ),
+        (
+            '{"example.com": 1}',
+            "OWNED_RECIPIENTS is '{\"example.com\": 1}': a non-empty JSON list of recipients",
+        ),
+        (
+            '["example.com", "a b@example.com"]',
+            "OWNED_RECIPIENTS has [1] 'a b@example.com' is not a domain (example.com) or an "
+            "address (user@example.com): a non-empty JSON list of recipients",
+        ),
+        ("[" * 100_000, "OWNED_RECIPIENTS is '[[[["),
+    ],
+)
+def test_a_bad_owned_recipients_value_is_named(value: str, message: str) -> None:
+    assert config_error({**BASE, "OWNED_RECIPIENTS": value}).startswith(message)

@@ -20,6 +20,7 @@ from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.core.ownership import OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.processor import BatchProcessor
 from support.events import (
@@ -67,7 +68,7 @@ class Rig:
 
     def __init__(
         self, s3: Any, ses: Any, sqs: Any, fake_time: Any, *, policy: BouncePolicy | None = None,
-        rate: float = 10.0,
+        rate: float = 10.0, **settings: Any,
     ) -> None:  # fmt: skip
         self.s3, self.ses, self.sqs = Stubber(s3), Stubber(ses), Stubber(sqs)
         self.logs, self.emf = io.StringIO(), io.StringIO()
@@ -76,6 +77,7 @@ class Rig:
             dead_letter_queue_url=DLQ_URL,
             policy=policy or default_policy(),
             send_claim_ttl_seconds=CLAIM_TTL_S,
+            **settings,
         )
         self.processor = BatchProcessor(
             config,
@@ -437,6 +439,33 @@ def test_suppressed_message_needs_no_aws_call(
     assert rig.by_reason() == {"auto-submitted": {"RecipientsSuppressed": 1}}
 
 
+@pytest.mark.parametrize(
+    "verdicts",
+    [
+        {"spf": "GRAY", "dkim": "GRAY", "dmarc": "GRAY"},
+        {"spf": "PROCESSING_FAILED", "dkim": "PASS", "dmarc": "PASS"},
+        {"scan": False},
+    ],
+)
+def test_an_unauthenticated_sender_is_suppressed_without_an_aws_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, verdicts: dict[str, Any]
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    assert rig.run(record_for(**verdicts)) == []
+    assert rig.totals() == {"RecipientsSuppressed": 1}
+    assert rig.by_reason() == {"unauthenticated-sender": {"RecipientsSuppressed": 1}}
+
+
+def test_a_dkim_pass_bounces_when_the_policy_accepts_dkim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    policy = BouncePolicy.from_dict({"guards": {"sender_authentication": ["spf", "dkim"]}})
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=policy)
+    rig.expect_bounce("bounce-dkim")
+    assert rig.run(record_for(spf="GRAY", dkim="PASS")) == []
+    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1}
+
+
 def test_truncated_headers_are_read_from_the_object(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
@@ -650,3 +679,73 @@ def test_a_lone_surrogate_in_a_notification_does_not_stop_the_batch(
     assert lines[0]["detail"] == (
         "mail.destination[0]: contains a lone surrogate (U+D800), not valid Unicode"
     )
+
+
+# Ownership: only the receipt rule's recipients are bounced, and only the mail objects of this
+# processor's bucket and prefix are read (anything else is never fetched).
+VICTIM = "victim@third-party.example"
+OWNS = {
+    "owned_recipients": OwnedRecipients.of(["example.com"]),
+    "mail_bucket": BUCKET,
+    "object_key_prefix": OBJECT_KEY_PREFIX,
+}
+
+
+def test_a_recipient_outside_the_rule_is_never_bounced(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, **OWNS)
+    rig.expect_bounce("bounce-owned")  # the request names RECIPIENT alone
+    assert rig.run(record_for(recipients=[VICTIM, RECIPIENT])) == []
+    assert rig.by_reason() == {
+        "not-owned": {"RecipientsSuppressed": 1},
+        "default-rule": {"RecipientsBounced": 1},
+    }
+    decisions = [line for line in rig.log_lines() if line.get("outcome") == "bounce"]
+    assert decisions[0]["recipients"][0] == {
+        "recipient": VICTIM,
+        "decision": "suppress",
+        "reason": "not-owned",
+    }
+
+
+def test_a_message_for_foreign_recipients_only_needs_no_aws_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, **OWNS)
+    assert rig.run(record_for(recipients=[VICTIM, "a@sub.example.com"])) == []
+    assert rig.totals() == {"RecipientsSuppressed": 2}
+    assert rig.by_reason() == {"not-owned": {"RecipientsSuppressed": 2}}
+
+
+def test_without_the_setting_every_recipient_is_decided_by_the_policy(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)  # local use: no ownership check
+    rig.expect_bounce("bounce-victim")
+    assert rig.run(record_for(recipients=[RECIPIENT])) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"bucket": "someone-elses-bucket"},
+        {"object_key": "payroll/" + MESSAGE_ID},
+        {"object_key": f"{OBJECT_KEY_PREFIX}../payroll/{MESSAGE_ID}"},
+        {"object_key": OBJECT_KEY_PREFIX + "another-message"},
+        {"message_id": "a..b/c", "object_key": OBJECT_KEY_PREFIX + "a..b/c"},
+    ],
+)
+def test_a_foreign_mail_object_is_dead_lettered_before_any_s3_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any, fields: dict[str, Any]
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, **OWNS)
+    message_id = fields.pop("message_id", MESSAGE_ID)
+    record = record_for(message_id, **fields)
+    rig.expect_dead_letter(record, "foreign-mail-object", message_id)
+    # No S3 response is stubbed: a GetObject, HeadObject, tagging or claim call would fail the
+    # record (left for redelivery) instead of dead-lettering it.
+    assert rig.run(record) == []
+    assert rig.by_reason() == {"foreign-mail-object": {"PermanentFailures": 1}}
+    [dead] = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert dead["reason"] == "foreign-mail-object"

@@ -13,11 +13,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bounce_runtime.contract import recipient_key
+from bounce_runtime.contract import REASON_FOREIGN_MAIL_OBJECT, recipient_key
 from bounce_runtime.core.decision import MessagePlan, needs_full_headers, plan_message
 from bounce_runtime.core.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
 from bounce_runtime.core.headers import parse_raw_headers
 from bounce_runtime.core.notification import parse_notification_body
+from bounce_runtime.core.ownership import OwnedRecipients, mail_object_problem
 from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
 from bounce_runtime.core.policy_json import load_policy_text
 from bounce_runtime.errors import CommandError, PolicyError
@@ -66,6 +67,30 @@ def _recipient_arns(path: str | None) -> dict[str, str]:
             "addresses to SES identity ARNs"
         )
     return {recipient_key(key): value for key, value in data.items()}
+
+
+def _rule_recipients(args: argparse.Namespace) -> OwnedRecipients | None:
+    """``--rule-recipients a.example,b@c.example`` or ``--rule-recipients-file`` (a JSON list, as
+    the construct passes it in OWNED_RECIPIENTS); None when neither is given."""
+    if args.rule_recipients is not None:
+        what = "--rule-recipients"
+        values = [part.strip() for part in args.rule_recipients.split(",") if part.strip()]
+    elif args.rule_recipients_file is not None:
+        what = f"--rule-recipients-file {args.rule_recipients_file!r}"
+        try:
+            values = json.loads(_read_text(args.rule_recipients_file, "rule recipients"))
+        except (ValueError, RecursionError) as error:
+            raise CommandError(f"{what}: not valid JSON ({error})") from None
+        if not isinstance(values, list):
+            raise CommandError(f"{what}: expected a JSON list of domains and addresses")
+    else:
+        return None
+    if not values:
+        raise CommandError(f"{what}: expected at least one domain or address")
+    try:
+        return OwnedRecipients.of(values)
+    except ValueError as error:
+        raise CommandError(f"{what}: {error}") from None
 
 
 def _parse_now(text: str | None) -> datetime:
@@ -122,6 +147,22 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         recipient_arns=_recipient_arns(args.recipient_arns),
     )
     notification = parse_notification_body(_read_text(args.notification, "notification"))
+    owned = _rule_recipients(args)
+    if args.object_key_prefix and args.mail_bucket is None:
+        parser.error("--object-key-prefix needs --mail-bucket")
+    if args.mail_bucket is not None:
+        problem = mail_object_problem(
+            notification, bucket=args.mail_bucket, prefix=args.object_key_prefix
+        )
+        if problem is not None:  # the runtime dead-letters it before any S3 call
+            return {
+                "ses_message_id": notification.mail.message_id,
+                "outcome": "dead-letter",
+                "reason": REASON_FOREIGN_MAIL_OBJECT,
+                "detail": problem,
+                "decisions": [],
+                "request": None,
+            }
     warnings = []
     headers = None
     if args.headers_from is not None:
@@ -132,7 +173,12 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
             "headers; pass --headers-from MESSAGE.eml to check the full header block"
         )
     plan = plan_message(
-        notification, policy, now=now, object_size=args.object_size, headers=headers
+        notification,
+        policy,
+        now=now,
+        object_size=args.object_size,
+        headers=headers,
+        owned=owned,
     )
     return {
         "ses_message_id": notification.mail.message_id,
@@ -157,6 +203,7 @@ def _policy_summary(path: str) -> str:
     return (
         f"ok: {path}: {len(policy.rules)} rules, {policy.pattern_count()} address patterns, "
         f"default {default_text}, guards on: {', '.join(guards_on) or 'none'}, "
+        f"sender authentication: {'/'.join(policy.guards.sender_authentication)}, "
         f"needs object size: {'yes' if policy.needs_object_size else 'no'}"
     )
 
@@ -192,6 +239,23 @@ def add_commands(commands: Any) -> None:
         "--headers-from", help="raw message file whose header block the header guards read"
     )
     plan.add_argument("--now", help="ISO 8601 time with zone (default: the current time)")
+    owned = plan.add_mutually_exclusive_group()
+    owned.add_argument(
+        "--rule-recipients",
+        help="the receipt rule's recipients, comma-separated (a.example,b@c.example): any other "
+        "recipient is not bounced (default: no ownership check)",
+    )
+    owned.add_argument(
+        "--rule-recipients-file", help="JSON list of the receipt rule's domains and addresses"
+    )
+    plan.add_argument(
+        "--mail-bucket",
+        help="the bucket the receipt rule writes to: a notification naming another object is "
+        "dead-lettered (default: no check)",
+    )
+    plan.add_argument(
+        "--object-key-prefix", default="", help="the rule's object key prefix (default: none)"
+    )
     plan.set_defaults(run=lambda args: _print_plan(args, plan))
     validate = commands.add_parser("validate-policy", help="check a policy JSON file")
     validate.add_argument("policy", help="policy JSON file")

@@ -21,13 +21,16 @@ from bounce_runtime.contract import (
     REASON_FAILED_AUTHENTICATION,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
+    REASON_NOT_OWNED,
     REASON_NULL_SENDER,
     REASON_POLICY,
     REASON_SPAM_VERDICT,
+    REASON_UNAUTHENTICATED_SENDER,
     REASON_VIRUS_VERDICT,
     SEND_BOUNCE_WINDOW_S,
 )
 from bounce_runtime.core.notification import VERDICT_NAMES, Header, ReceivedNotification
+from bounce_runtime.core.ownership import OWNERSHIP_RULE_LABEL, OwnedRecipients
 from bounce_runtime.core.policy import (
     DEFAULT_RULE_LABEL,
     BounceAction,
@@ -122,7 +125,7 @@ def guard_reason(
     """The code of the first guard that forbids bouncing this message, or None.
 
     Checked in order: null-sender, daemon-sender, virus-verdict, spam-verdict,
-    failed-authentication:spf|dkim|dmarc, auto-submitted, list-traffic.
+    failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted, list-traffic.
     """
     guards = policy.guards
     verdicts = notification.receipt.verdicts
@@ -139,11 +142,35 @@ def guard_reason(
         for name in ("spf", "dkim", "dmarc"):
             if getattr(verdicts, name) == "FAIL":
                 return f"{REASON_FAILED_AUTHENTICATION}:{name}"
+    if guards.unauthenticated_sender and not sender_authenticated(notification, policy):
+        return REASON_UNAUTHENTICATED_SENDER
     if guards.auto_submitted and _auto_submitted(headers):
         return REASON_AUTO_SUBMITTED
     if guards.list_traffic and _list_traffic(headers):
         return REASON_LIST_TRAFFIC
     return None
+
+
+def sender_authenticated(notification: ReceivedNotification, policy: BouncePolicy) -> bool:
+    """Whether a verdict named in ``policy.guards.sender_authentication`` is PASS.
+
+    A bounce goes to the envelope sender, MAIL FROM (``mail.source``: "the envelope MAIL FROM
+    address", SES developer guide, "Contents of notifications for Amazon SES email receiving",
+    mail object; RFC 5321 4.5.5 and RFC 3464 send a DSN to that return path). The same page gives
+    ``spfVerdict``, ``dkimVerdict`` and ``dmarcVerdict`` as objects that indicate "whether the
+    ... check passed", each with a status of PASS, FAIL, GRAY or PROCESSING_FAILED, and present
+    only when the receipt rule scans (``scan_enabled``); it does not say which domain each covers.
+    From the protocols: an SPF PASS (RFC 7208) authenticates the MAIL FROM domain, the bounce's
+    destination; a DKIM PASS (RFC 6376) the signing domain (``d=``), and a DMARC PASS (RFC 7489)
+    the header From domain, aligned with SPF or DKIM: either may differ from the MAIL FROM
+    domain, so accepting them lets a forger who signs with his own domain (or a From he controls)
+    direct bounces at any MAIL FROM. GRAY (nothing published), PROCESSING_FAILED and a missing
+    verdict authenticate nothing.
+    """
+    verdicts = notification.receipt.verdicts
+    return any(
+        getattr(verdicts, method) == "PASS" for method in policy.guards.sender_authentication
+    )
 
 
 def needs_full_headers(notification: ReceivedNotification, policy: BouncePolicy) -> bool:
@@ -159,8 +186,12 @@ def plan_message(
     now: datetime,
     object_size: int | None = None,
     headers: tuple[Header, ...] | None = None,
+    owned: OwnedRecipients | None = None,
 ) -> MessagePlan:
     """Decide every recipient of ``notification``.
+
+    A recipient that ``owned`` (the receipt rule's recipients) does not match is suppressed
+    (``not-owned``) whatever the policy says; None checks no ownership (local use only).
 
     ``now`` must be time-zone aware (pass ``now + margin`` to keep a safety margin before the
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
@@ -176,6 +207,11 @@ def plan_message(
     verdict_map = {name: getattr(verdicts, name) for name in VERDICT_NAMES}
     decisions: list[RecipientDecision] = []
     for recipient in notification.receipt.recipients:
+        if owned is not None and not owned.owns(recipient):
+            decisions.append(
+                RecipientDecision(recipient, "suppress", REASON_NOT_OWNED, OWNERSHIP_RULE_LABEL)
+            )
+            continue
         found = policy.decide(
             recipient, sender=mail.source, object_size=object_size, verdicts=verdict_map
         )

@@ -29,7 +29,11 @@ GUARD_NAMES: Final = (
     "list_traffic",
     "failed_authentication",
     "spam_or_virus",
+    "unauthenticated_sender",
 )
+# The verdicts that may authenticate the envelope sender (``Guards.sender_authentication``).
+SENDER_AUTHENTICATION_METHODS: Final = ("spf", "dkim", "dmarc")
+DEFAULT_SENDER_AUTHENTICATION: Final = ("spf",)
 LAST_ATTEMPT_SOURCES: Final = ("mail", "receipt")
 DEFAULT_SUPPRESS_REASON: Final = REASON_POLICY
 DEFAULT_RULE_LABEL: Final = "default"
@@ -121,13 +125,20 @@ class MessageSettings(NamedTuple):
 
 
 class Guards(NamedTuple):
-    """Anti-backscatter guards; each on unless turned off."""
+    """Anti-backscatter guards; each on unless turned off.
+
+    ``unauthenticated_sender`` bounces only when a verdict named in ``sender_authentication``
+    (spf, dkim, dmarc) is PASS: by default SPF, the one that authenticates the envelope sender's
+    domain, which is where the bounce goes.
+    """
 
     null_sender: bool = True
     auto_submitted: bool = True
     list_traffic: bool = True
     failed_authentication: bool = True
     spam_or_virus: bool = True
+    unauthenticated_sender: bool = True
+    sender_authentication: tuple[str, ...] = DEFAULT_SENDER_AUTHENTICATION
 
     @property
     def reads_headers(self) -> bool:

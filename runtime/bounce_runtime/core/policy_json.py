@@ -35,6 +35,7 @@ from bounce_runtime.core.policy import (
     DEFAULT_SUPPRESS_REASON,
     GUARD_NAMES,
     LAST_ATTEMPT_SOURCES,
+    SENDER_AUTHENTICATION_METHODS,
     AcceptAction,
     Action,
     BounceAction,
@@ -90,7 +91,10 @@ def policy_to_dict(policy: BouncePolicy) -> dict[str, Any]:
         "default": _action_to_dict(policy.default),
         "fold_subaddress": policy.fold_subaddress,
         "message": _message_to_dict(policy.message),
-        "guards": {name: getattr(policy.guards, name) for name in GUARD_NAMES},
+        "guards": {
+            **{name: getattr(policy.guards, name) for name in GUARD_NAMES},
+            "sender_authentication": list(policy.guards.sender_authentication),
+        },
     }
 
 
@@ -595,8 +599,25 @@ def _message(value: object) -> MessageSettings:
 
 
 def _guards(value: object) -> Guards:
-    data = _object(value, "guards", GUARD_NAMES)
-    return Guards(**{name: _bool(data, name, "guards", True) for name in GUARD_NAMES})
+    data = _object(value, "guards", (*GUARD_NAMES, "sender_authentication"))
+    settings: dict[str, Any] = {name: _bool(data, name, "guards", True) for name in GUARD_NAMES}
+    if "sender_authentication" in data:
+        settings["sender_authentication"] = _sender_authentication(data)
+    return Guards(**settings)
+
+
+def _sender_authentication(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """``guards.sender_authentication``: the verdicts whose PASS authenticates the sender."""
+    path = "guards.sender_authentication"
+    methods = data["sender_authentication"]
+    allowed = ", ".join(SENDER_AUTHENTICATION_METHODS)
+    if not isinstance(methods, list) or not methods:
+        raise PolicyError.at(path, methods, f"is not a non-empty list of {allowed}")
+    for position, method in enumerate(methods):
+        _one_of(method, f"{path}[{position}]", SENDER_AUTHENTICATION_METHODS)
+        if method in methods[:position]:
+            raise PolicyError.at(f"{path}[{position}]", method, "is listed twice")
+    return tuple(methods)
 
 
 Settings = tuple[tuple[Rule, ...], Action, bool, MessageSettings, Guards]

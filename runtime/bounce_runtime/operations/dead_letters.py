@@ -36,6 +36,7 @@ from bounce_runtime.contract import (
     QUEUE_CONSTRUCT_ID,
     REASON_EXPIRED,
     REASON_FAILED_BEFORE_SEND,
+    REASON_FOREIGN_MAIL_OBJECT,
     REASON_INVALID_CONFIG,
     REASON_INVALID_REQUEST,
     REASON_MAIL_OBJECT_MISSING,
@@ -112,6 +113,12 @@ REASON_CLASSES: Final[Mapping[str, ReasonClass]] = {
         REPLAY_YES,
         "an unexpected error before SendBounce was called (the detail names it): nothing was "
         "sent and the send claim was released; replay once its cause is fixed",
+    ),
+    REASON_FOREIGN_MAIL_OBJECT: ReasonClass(
+        REPLAY_NO,
+        "the notification names a mail object outside this processor's bucket and prefix (or "
+        "a key that is not the prefix + its message id); it was never read, and a replay "
+        "refuses it the same way",
     ),
     REDRIVEN_BY_SQS: ReasonClass(
         REPLAY_YES,

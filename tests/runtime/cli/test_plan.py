@@ -259,7 +259,8 @@ def test_validate_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert (status, err) == (0, "")
     assert out == (
         f"ok: {good}: 1 rules, 2 address patterns, default bounce (DoesNotExist), guards on: "
-        "null_sender, auto_submitted, failed_authentication, spam_or_virus, needs object size: no\n"
+        "null_sender, auto_submitted, failed_authentication, spam_or_virus, "
+        "unauthenticated_sender, sender authentication: spf, needs object size: no\n"
     )
     bad = write(
         tmp_path, "bad.json", '{"rules": [{"action": {"type": "bounce", "bounce_type": "Gone"}}]}'
@@ -406,3 +407,159 @@ def test_an_unexpected_error_is_one_line_too(
     assert err == (
         "python -m bounce_runtime: error: unexpected KeyError (please report it): 'surprise'\n"
     )
+
+
+def test_plan_shows_an_unauthenticated_sender_suppressed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_scan = str(EVENTS_DIR / "received-no-scan.json")
+    argv = ["plan", "--notification", no_scan, "--bounce-sender", "b@example.com", "--now", SOON]
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert (document["outcome"], document["reason"], document["request"]) == (
+        "suppress",
+        "unauthenticated-sender",
+        None,
+    )
+    assert [(d["action"], d["reason"]) for d in document["decisions"]] == [
+        ("suppress", "unauthenticated-sender")
+    ]
+    dkim_only = write(
+        tmp_path,
+        "dkim.json",
+        notification(spf="GRAY", dkim="PASS", timestamp="2015-09-11T20:32:33.936Z"),
+    )
+    relaxed = write(tmp_path, "relaxed.json", {"guards": {"sender_authentication": ["dkim"]}})
+    argv = ["plan", "--notification", dkim_only, "--bounce-sender", "b@example.com", "--now", SOON]
+    assert json.loads(run(argv, capsys)[1])["reason"] == "unauthenticated-sender"
+    assert json.loads(run([*argv, "--policy", relaxed], capsys)[1])["outcome"] == "bounce"
+
+
+def test_plan_takes_the_rule_recipients_and_shows_a_foreign_recipient_suppressed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = write(
+        tmp_path,
+        "n.json",
+        notification(
+            recipients=["victim@third-party.example", "Recipient@Example.com"],
+            timestamp="2015-09-11T20:32:33.936Z",
+        ),
+    )
+    argv = ["plan", "--notification", message, "--bounce-sender", "b@example.com", "--now", SOON]
+    status, out, err = run([*argv, "--rule-recipients", "example.com,b@c.example"], capsys)
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert [(d["recipient"], d["action"], d["reason"]) for d in document["decisions"]] == [
+        ("victim@third-party.example", "suppress", "not-owned"),
+        ("Recipient@Example.com", "bounce", "default-rule"),
+    ]
+    assert [r["Recipient"] for r in document["request"]["BouncedRecipientInfoList"]] == [
+        "Recipient@Example.com"
+    ]
+    rule_file = write(tmp_path, "rule.json", ["c.example"])
+    document = json.loads(run([*argv, "--rule-recipients-file", rule_file], capsys)[1])
+    assert (document["outcome"], document["request"]) == ("suppress", None)
+    unchecked = json.loads(run(argv, capsys)[1])  # no rule recipients: no ownership check
+    assert len(unchecked["request"]["BouncedRecipientInfoList"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (["--rule-recipients", ""], "--rule-recipients: expected at least one domain or address"),
+        (
+            ["--rule-recipients", "example.com,a b@x.example"],
+            "--rule-recipients: [1] 'a b@x.example' is not a domain (example.com) or an address "
+            "(user@example.com)",
+        ),
+    ],
+)
+def test_plan_bad_rule_recipients_exit_1(
+    extra: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", "--notification", CLEAN, "--bounce-sender", "b@example.com", *extra]
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (1, "")
+    assert err == f"python -m bounce_runtime: error: {error}\n"
+
+
+def test_plan_bad_rule_recipients_file_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", "--notification", CLEAN, "--bounce-sender", "b@example.com"]
+    for content, problem in (
+        ("[" * 100_000, "not valid JSON"),
+        ('{"example.com": true}', "expected a JSON list of domains and addresses"),
+    ):
+        path = write(tmp_path, "rule.json", content)
+        status, out, err = run([*argv, "--rule-recipients-file", path], capsys)
+        assert (status, out) == (1, "")
+        assert err.startswith(
+            f"python -m bounce_runtime: error: --rule-recipients-file {path!r}: {problem}"
+        )
+        assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"bucket": "someone-elses-bucket"}, "receipt.action.bucketName 'someone-elses-bucket'"),
+        ({"object_key": "payroll/m-1"}, "receipt.action.objectKey 'payroll/m-1' is not"),
+    ],
+)
+def test_plan_shows_a_foreign_mail_object_dead_lettered(
+    fields: dict[str, Any], detail: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = write(tmp_path, "n.json", notification(message_id="m-1", **fields))
+    argv = ["plan", "--notification", message, "--bounce-sender", "b@example.com"]
+    owned = ["--mail-bucket", "inbound-mail-bucket", "--object-key-prefix", "inbound/"]
+    status, out, err = run([*argv, *owned], capsys)
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert (document["outcome"], document["reason"], document["request"]) == (
+        "dead-letter",
+        "foreign-mail-object",
+        None,
+    )
+    assert document["detail"].startswith(detail)
+    mine = write(tmp_path, "mine.json", notification(message_id="m-1"))
+    own = json.loads(run(["plan", "--notification", mine, "--bounce-sender", "b@x.example",
+                          "--now", "2024-05-01T12:05:00Z", *owned], capsys)[1])  # fmt: skip
+    assert own["outcome"] == "bounce"
+
+
+def test_plan_object_key_prefix_needs_the_bucket(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--notification", CLEAN, "--bounce-sender", "b@example.com"]
+    status, _, err = run([*argv, "--object-key-prefix", "inbound/"], capsys)
+    assert status == 2
+    assert "--object-key-prefix needs --mail-bucket" in err
+
+
+@pytest.mark.parametrize(
+    ("guards", "error"),
+    [
+        (
+            {"sender_authentication": ["spf", "arc"]},
+            "guards.sender_authentication[1]: 'arc' is not one of spf, dkim, dmarc",
+        ),
+        (
+            {"sender_authentication": []},
+            "guards.sender_authentication: [] is not a non-empty list of spf, dkim, dmarc",
+        ),
+        (
+            {"unauthenticated_sender": "off"},
+            "guards.unauthenticated_sender: 'off' is not true or false",
+        ),
+    ],
+)
+def test_validate_policy_names_a_bad_sender_authentication(
+    guards: dict[str, Any], error: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path, "bad.json", {"guards": guards})
+    status, out, err = run(["validate-policy", bad], capsys)
+    assert (status, out) == (1, "")
+    assert err == f"python -m bounce_runtime: error: invalid policy {bad!r}: {error}\n"
+    relaxed = write(tmp_path, "ok.json", {"guards": {"sender_authentication": ["dkim", "spf"]}})
+    assert "sender authentication: dkim/spf" in run(["validate-policy", relaxed], capsys)[1]

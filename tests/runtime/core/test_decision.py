@@ -106,8 +106,7 @@ def test_each_guard_and_turning_it_off(overrides: dict[str, Any], reason: str, g
         {"extra_headers": [("Auto-Submitted", " No (manual)")]},
         {"extra_headers": [("Precedence", "first-class")]},
         {"extra_headers": [("Precedence", "first-class (bulk)")]},
-        {"spam": "GRAY", "spf": "PROCESSING_FAILED", "dkim": "GRAY"},
-        {"scan": False},
+        {"spam": "GRAY", "dkim": "GRAY", "dmarc": None},
         {"source": "daemon-fan@example.net"},
     ],
 )
@@ -234,3 +233,83 @@ def test_now_must_be_time_zone_aware() -> None:
     with pytest.raises(ValueError) as caught:
         plan_message(parsed(notification()), default_policy(), now=datetime(2024, 5, 1, 12))
     assert str(caught.value) == "now must be time-zone aware, got 2024-05-01T12:00:00"
+
+
+# Backscatter: a bounce goes to the envelope sender, so only a sender that a verdict authenticates
+# is bounced (by default an SPF PASS, which covers the MAIL FROM domain).
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"spf": "GRAY", "dkim": "GRAY", "dmarc": "GRAY"},
+        {"spf": "PROCESSING_FAILED", "dkim": "PROCESSING_FAILED", "dmarc": "PROCESSING_FAILED"},
+        {"spf": None, "dkim": None, "dmarc": None},
+        {"scan": False},
+        {"spf": "GRAY", "dkim": "PASS", "dmarc": "PASS"},
+        {"spf": None, "dkim": "PASS", "dmarc": None},
+    ],
+)
+def test_unauthenticated_sender_is_not_bounced(overrides: dict[str, Any]) -> None:
+    plan = plan_message(parsed(notification(**overrides)), default_policy(), now=NOW)
+    assert (plan.outcome, plan.reason) == ("suppress", "unauthenticated-sender")
+    assert [(d.action, d.reason, d.bounce) for d in plan.decisions] == [
+        ("suppress", "unauthenticated-sender", None)
+    ]
+
+
+def test_no_scan_fixture_is_not_bounced() -> None:
+    plan = plan_fixture("received-no-scan")
+    assert (plan.outcome, plan.reason) == ("suppress", "unauthenticated-sender")
+
+
+def test_spf_pass_alone_authenticates_the_sender() -> None:
+    message = parsed(notification(spf="PASS", dkim=None, dmarc=None, spam=None, virus=None))
+    assert plan_message(message, default_policy(), now=NOW).outcome == "bounce"
+
+
+def test_spf_fail_is_still_failed_authentication() -> None:
+    plan = plan_message(parsed(notification(spf="FAIL", dkim="PASS")), default_policy(), now=NOW)
+    assert (plan.outcome, plan.reason) == ("suppress", "failed-authentication:spf")
+    relaxed = BouncePolicy.from_dict({"guards": {"failed_authentication": False}})
+    assert plan_message(parsed(notification(spf="FAIL", dkim="PASS")), relaxed, now=NOW).reason == (
+        "unauthenticated-sender"
+    )
+
+
+@pytest.mark.parametrize(
+    ("methods", "verdicts", "outcome"),
+    [
+        (["dkim"], {"spf": "GRAY", "dkim": "PASS", "dmarc": None}, "bounce"),
+        (["dkim"], {"spf": "PASS", "dkim": "GRAY", "dmarc": None}, "suppress"),
+        (["dmarc"], {"spf": None, "dkim": None, "dmarc": "PASS"}, "bounce"),
+        (["dmarc"], {"spf": "PASS", "dkim": "PASS", "dmarc": "GRAY"}, "suppress"),
+        (["spf", "dkim"], {"spf": "GRAY", "dkim": "PASS", "dmarc": None}, "bounce"),
+        (["spf", "dkim"], {"spf": "GRAY", "dkim": "GRAY", "dmarc": "PASS"}, "suppress"),
+    ],
+)
+def test_sender_authentication_names_what_counts(
+    methods: list[str], verdicts: dict[str, str | None], outcome: str
+) -> None:
+    policy = BouncePolicy.from_dict({"guards": {"sender_authentication": methods}})
+    plan = plan_message(parsed(notification(**verdicts)), policy, now=NOW)
+    assert plan.outcome == outcome
+    if outcome == "suppress":
+        assert plan.reason == "unauthenticated-sender"
+
+
+def test_unauthenticated_sender_guard_off_bounces_any_sender() -> None:
+    off = BouncePolicy.from_dict({"guards": {"unauthenticated_sender": False}})
+    for overrides in ({"scan": False}, {"spf": "GRAY"}, {"spf": "PROCESSING_FAILED"}):
+        assert plan_message(parsed(notification(**overrides)), off, now=NOW).outcome == "bounce"
+
+
+def test_unauthenticated_sender_comes_after_failed_authentication_before_auto_submitted() -> None:
+    message = parsed(
+        notification(spf="GRAY", dkim="FAIL", extra_headers=[("Auto-Submitted", "auto-replied")])
+    )
+    assert plan_message(message, default_policy(), now=NOW).reason == "failed-authentication:dkim"
+    no_failed = BouncePolicy.from_dict({"guards": {"failed_authentication": False}})
+    assert plan_message(message, no_failed, now=NOW).reason == "unauthenticated-sender"
+    no_auth = BouncePolicy.from_dict(
+        {"guards": {"failed_authentication": False, "unauthenticated_sender": False}}
+    )
+    assert plan_message(message, no_auth, now=NOW).reason == "auto-submitted"

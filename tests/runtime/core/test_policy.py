@@ -68,6 +68,8 @@ EXAMPLE: dict[str, Any] = {
         "list_traffic": True,
         "failed_authentication": True,
         "spam_or_virus": True,
+        "unauthenticated_sender": True,
+        "sender_authentication": ["spf"],
     },
 }
 
@@ -117,6 +119,8 @@ def test_default_policy() -> None:
             "list_traffic": True,
             "failed_authentication": True,
             "spam_or_virus": True,
+            "unauthenticated_sender": True,
+            "sender_authentication": ["spf"],
         },
     }
     assert policy.decide("anyone@anywhere.example", sender="s@example.net") == PolicyMatch(
@@ -323,7 +327,31 @@ PATTERN_HELP = "use user@example.com, example.com, *.example.com or *@example.co
         (
             with_change("guards.spam", False),
             "guards: 'spam' is not a field; allowed: null_sender, auto_submitted, list_traffic, "
-            "failed_authentication, spam_or_virus",
+            "failed_authentication, spam_or_virus, unauthenticated_sender, sender_authentication",
+        ),
+        (
+            with_change("guards.unauthenticated_sender", None),
+            "guards.unauthenticated_sender: None is not true or false",
+        ),
+        (
+            with_change("guards.sender_authentication", []),
+            "guards.sender_authentication: [] is not a non-empty list of spf, dkim, dmarc",
+        ),
+        (
+            with_change("guards.sender_authentication", "spf"),
+            "guards.sender_authentication: 'spf' is not a non-empty list of spf, dkim, dmarc",
+        ),
+        (
+            with_change("guards.sender_authentication", ["spf", "arc"]),
+            "guards.sender_authentication[1]: 'arc' is not one of spf, dkim, dmarc",
+        ),
+        (
+            with_change("guards.sender_authentication", ["SPF"]),
+            "guards.sender_authentication[0]: 'SPF' is not one of spf, dkim, dmarc",
+        ),
+        (
+            with_change("guards.sender_authentication", ["dkim", "spf", "dkim"]),
+            "guards.sender_authentication[2]: 'dkim' is listed twice",
         ),
         (with_change("fold_subaddress", 1), "fold_subaddress: 1 is not true or false"),
     ],
@@ -333,6 +361,18 @@ def test_invalid_policy_messages(data: Any, message: str) -> None:
         BouncePolicy.from_dict(data)
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
+
+
+def test_sender_authentication_is_read_and_written_back() -> None:
+    policy = BouncePolicy.from_dict(
+        {"guards": {"unauthenticated_sender": True, "sender_authentication": ["dkim", "spf"]}}
+    )
+    assert policy.guards == Guards(sender_authentication=("dkim", "spf"))
+    assert policy.to_dict()["guards"]["sender_authentication"] == ["dkim", "spf"]
+    assert BouncePolicy.from_dict(json.loads(json.dumps(policy.to_dict()))) == policy
+    assert BouncePolicy.from_dict({}).guards.sender_authentication == ("spf",)
+    off = BouncePolicy.from_dict({"guards": {"unauthenticated_sender": False}})
+    assert off.guards == Guards(unauthenticated_sender=False)
 
 
 def test_guards_can_be_turned_off_one_by_one() -> None:

@@ -62,11 +62,27 @@ def rules(draw: st.DrawFn) -> dict[str, Any]:
     return {"match": match, "action": draw(actions)}
 
 
+guards = st.fixed_dictionaries(
+    {},
+    optional={
+        "unauthenticated_sender": st.booleans(),
+        "failed_authentication": st.booleans(),
+        "sender_authentication": st.lists(
+            st.sampled_from(["spf", "dkim", "dmarc"]), min_size=1, max_size=3, unique=True
+        ),
+    },
+)
 policies = st.builds(
-    lambda rules, default, fold: {"rules": rules, "default": default, "fold_subaddress": fold},
+    lambda rules, default, fold, guards: {
+        "rules": rules,
+        "default": default,
+        "fold_subaddress": fold,
+        "guards": guards,
+    },
     st.lists(rules(), max_size=6),
     actions,
     st.booleans(),
+    guards,
 )
 addresses = st.builds(lambda local, d: f"{local}@{d}", locals_, domains)
 
