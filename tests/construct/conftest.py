@@ -21,7 +21,7 @@ from construct.synth_helpers import (
     synthesize,
 )
 
-from cdk_ses_bounce import BounceProcessor
+from cdk_ses_bounce import BounceDashboard, BounceProcessor
 from cdk_ses_bounce.storage import S3_ACCESS_LOGS_USE_BUCKET_POLICY
 
 
@@ -110,6 +110,37 @@ def composition(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         rule_set=rule_set,
         bucket=s3.Bucket.from_bucket_name(stack, "Imported", "existing-mail-bucket"),
     )
+    return synthesize(app, outdir)
+
+
+@pytest.fixture(scope="session")
+def dashboards(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Stack `Dashboards`: `Own` (dashboard=True), `First` and `Second` in one BounceDashboard."""
+    outdir = tmp_path_factory.mktemp("dashboards")
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Dashboards", env=ENV)
+    BounceProcessor(
+        stack,
+        "Own",
+        recipients=["own.example.com"],
+        bounce_sender="b@example.com",
+        rate_per_second=4,
+        metrics_namespace="Mail/Bounces",
+        oldest_message_age_threshold=cdk.Duration.hours(6),
+        dashboard=True,
+    )
+    rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
+    shared = [
+        BounceProcessor(
+            stack,
+            name,
+            recipients=[f"{name.lower()}.example.com"],
+            bounce_sender="b@example.com",
+            rule_set=rule_set,
+        )
+        for name in ("First", "Second")
+    ]
+    BounceDashboard(stack, "Shared", processors=shared)
     return synthesize(app, outdir)
 
 

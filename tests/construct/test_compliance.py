@@ -19,7 +19,7 @@ from construct.synth_helpers import (
 
 from cdk_ses_bounce import BounceProcessor
 
-SYNTHESIZED_APPS = ["example", "full_options", "composition"]
+SYNTHESIZED_APPS = ["example", "full_options", "composition", "dashboards"]
 ARN_OF_TYPE = {
     "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{{}}:*",
     "AWS::S3::Bucket": "arn:aws:s3:::{}",
