@@ -41,6 +41,19 @@ class ExampleStack(cdk.Stack):
         self.bounce_processor = BounceProcessor(
             self, "BounceProcessor", recipients=recipients, bounce_sender=bounce_sender
         )
+        # For operators and the dead-letter CLI: no URL copied by hand.
+        cdk.CfnOutput(
+            self,
+            "BounceProcessorQueueUrl",
+            value=self.bounce_processor.queue.queue_url,
+            description=f"Queue of {self.bounce_processor.node.path}",
+        )
+        cdk.CfnOutput(
+            self,
+            "BounceProcessorDeadLetterQueueUrl",
+            value=self.bounce_processor.dead_letter_queue.queue_url,
+            description=f"Dead-letter queue of {self.bounce_processor.node.path}",
+        )
 
 
 def context_value(app: cdk.App, key: str) -> str:

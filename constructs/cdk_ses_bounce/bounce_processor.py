@@ -35,6 +35,7 @@ from cdk_ses_bounce import (
 )
 from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.alarms import BounceProcessorAlarms
+from cdk_ses_bounce.dashboard import BounceDashboard
 from cdk_ses_bounce.metrics import BounceProcessorMetrics
 from cdk_ses_bounce.props import Props
 
@@ -45,8 +46,8 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
     Construct IDs (a public contract): `RuleSet` (only when none is passed), `Rule`,
     `MailBucket` and `AccessLogsBucket` (only when no bucket is passed), `TopicKey`, `Topic`,
     `DeadLetterQueue`, `Queue`, `PolicyLayer`, `FunctionRole`, `FunctionLogGroup`, `Function`,
-    the alarms of `BounceProcessorAlarms`, `RuleSetActivation` (with `activate_rule_set`) and
-    `MxRecord-<domain>` (with `hosted_zone`).
+    the alarms of `BounceProcessorAlarms`, `RuleSetActivation` (with `activate_rule_set`),
+    `MxRecord-<domain>` (with `hosted_zone`) and `Dashboard` (with `dashboard`).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
         alarm_action: cloudwatch.IAlarmAction | None = None,
         receiving_regions: Sequence[str] | None = None,
         hosted_zone: route53.IHostedZone | None = None,
+        dashboard: bool = False,
     ) -> None:
         """Provision the bounce path.
 
@@ -118,6 +120,8 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
         :param receiving_regions: regions where SES receives mail; default: context key
             `cdk-ses-bounce:receivingRegions`, else `defaults.RECEIVING_REGIONS`.
         :param hosted_zone: zone to create MX records in for domain recipients; default: none.
+        :param dashboard: add a CloudWatch dashboard of this processor (`BounceDashboard`);
+            default False (several processors can share one `BounceDashboard`).
         """
         props = Props(
             recipients=tuple(recipients),
@@ -193,6 +197,7 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
 
         self._metrics_namespace = metrics_namespace
         self._rate_per_second = rate_per_second
+        self._oldest_message_age_threshold = oldest_message_age_threshold
         self._alarms = alarms.new_alarms(
             self,
             self,
@@ -205,6 +210,9 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
             self._activation.node.add_dependency(self.rule)
         if hosted_zone is not None:
             dns.new_mx_records(self, hosted_zone, props.recipients, cdk.Stack.of(self).region)
+        self._dashboard: BounceDashboard | None = None
+        if dashboard:
+            self._dashboard = BounceDashboard(self, "Dashboard", processors=[self])
 
     @property
     def object_key_prefix(self) -> str:
@@ -281,6 +289,16 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
     def rate_per_second(self) -> float:
         """SendBounce calls per second that the processor's instances make together, at most."""
         return self._rate_per_second
+
+    @property
+    def oldest_message_age_threshold(self) -> cdk.Duration:
+        """Age of the oldest waiting message at which its alarm fires."""
+        return self._oldest_message_age_threshold
+
+    @property
+    def dashboard(self) -> BounceDashboard | None:
+        """The processor's own dashboard (None unless `dashboard=True`)."""
+        return self._dashboard
 
     def grant_consume_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
         """Grant reading and deleting dead letters (triage) to `grantee`."""

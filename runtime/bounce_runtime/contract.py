@@ -185,6 +185,8 @@ AFTER_SEND_RESERVE_S: Final = 2 * AWS_CALL_BOUND_S
 MIN_RECORD_MARGIN_S: Final = 5.0
 # The 24-hour SendBounce window (in seconds), and how close to its end no attempt starts.
 SEND_BOUNCE_WINDOW_S: Final = 24 * 3600
+# SES accepts SendBounce at most once per second per account and region, with no burst.
+SEND_BOUNCE_MAX_RATE_PER_SECOND: Final = 1.0
 SEND_WINDOW_MARGIN_S: Final = 10.0
 
 

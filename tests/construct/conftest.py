@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -15,29 +16,29 @@ from aws_cdk import aws_sns as sns
 from construct.synth_helpers import (
     CUSTOM_POLICY,
     ENV,
+    RECOMMENDED_FLAGS,
     REGION,
     Synthesized,
     load_example_app,
     synthesize,
 )
 
-from cdk_ses_bounce import BounceProcessor
+from cdk_ses_bounce import BounceDashboard, BounceProcessor
 from cdk_ses_bounce.storage import S3_ACCESS_LOGS_USE_BUCKET_POLICY
 
-
-@pytest.fixture(scope="session")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The example app of app.py, synthesized with its defaults."""
-    outdir = tmp_path_factory.mktemp("example")
-    return synthesize(load_example_app().build_app(outdir=str(outdir)), outdir)
+# Each app is synthesized twice: with no feature flags set (as in a project that predates them)
+# and with the flags `cdk init` writes for the pinned CDK CLI (cdk.json's context).
 
 
-@pytest.fixture(scope="session")
-def full_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesize_example(outdir: Path, flags: dict[str, Any]) -> Synthesized:
+    """The example app of app.py, with its defaults."""
+    return synthesize(load_example_app().build_app(context=dict(flags), outdir=str(outdir)), outdir)
+
+
+def synthesize_full_options(outdir: Path, flags: dict[str, Any]) -> Synthesized:
     """Stack `Full`: one BounceProcessor with every option set."""
-    outdir = tmp_path_factory.mktemp("full")
     # The passed log bucket is the app's: its log delivery follows the app's feature flag.
-    app = cdk.App(outdir=str(outdir), context={S3_ACCESS_LOGS_USE_BUCKET_POLICY: True})
+    app = cdk.App(outdir=str(outdir), context={**flags, S3_ACCESS_LOGS_USE_BUCKET_POLICY: True})
     stack = cdk.Stack(app, "Full", env=ENV)
     rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
     first_rule = rule_set.add_rule("First", recipients=["first.example.com"])
@@ -88,11 +89,9 @@ def full_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(app, outdir)
 
 
-@pytest.fixture(scope="session")
-def composition(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesize_composition(outdir: Path, flags: dict[str, Any]) -> Synthesized:
     """Stack `Composed`: two processors sharing one rule set, one of them on an imported bucket."""
-    outdir = tmp_path_factory.mktemp("composed")
-    app = cdk.App(outdir=str(outdir))
+    app = cdk.App(outdir=str(outdir), context=dict(flags))
     stack = cdk.Stack(app, "Composed", env=ENV)
     rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
     BounceProcessor(
@@ -111,6 +110,60 @@ def composition(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         bucket=s3.Bucket.from_bucket_name(stack, "Imported", "existing-mail-bucket"),
     )
     return synthesize(app, outdir)
+
+
+def synthesize_dashboards(outdir: Path, flags: dict[str, Any]) -> Synthesized:
+    """Stack `Dashboards`: `Own` (dashboard=True), `First` and `Second` in one BounceDashboard."""
+    app = cdk.App(outdir=str(outdir), context=dict(flags))
+    stack = cdk.Stack(app, "Dashboards", env=ENV)
+    BounceProcessor(
+        stack,
+        "Own",
+        recipients=["own.example.com"],
+        bounce_sender="b@example.com",
+        rate_per_second=4,
+        metrics_namespace="Mail/Bounces",
+        oldest_message_age_threshold=cdk.Duration.hours(6),
+        dashboard=True,
+    )
+    rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
+    shared = [
+        BounceProcessor(
+            stack,
+            name,
+            recipients=[f"{name.lower()}.example.com"],
+            bounce_sender="b@example.com",
+            rule_set=rule_set,
+        )
+        for name in ("First", "Second")
+    ]
+    BounceDashboard(stack, "Shared", processors=shared)
+    return synthesize(app, outdir)
+
+
+def _session_fixture(
+    build: Callable[[Path, dict[str, Any]], Synthesized], flags: dict[str, Any]
+) -> Callable[[pytest.TempPathFactory], Synthesized]:
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+        return build(tmp_path_factory.mktemp(build.__name__), flags)
+
+    fixture.__doc__ = f"{build.__doc__} ({'recommended feature flags' if flags else 'no flags'})"
+    return fixture
+
+
+# Session fixtures `example`, `full_options`, `composition`, `dashboards` (no flags) and the
+# same names with `_recommended` (the recommended flags).
+for _build in (
+    synthesize_example,
+    synthesize_full_options,
+    synthesize_composition,
+    synthesize_dashboards,
+):
+    for _suffix, _flags in (("", {}), ("_recommended", RECOMMENDED_FLAGS)):
+        _name = _build.__name__.removeprefix("synthesize_") + _suffix
+        globals()[_name] = pytest.fixture(scope="session", name=_name)(
+            _session_fixture(_build, _flags)
+        )
 
 
 @pytest.fixture

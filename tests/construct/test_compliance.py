@@ -19,7 +19,11 @@ from construct.synth_helpers import (
 
 from cdk_ses_bounce import BounceProcessor
 
-SYNTHESIZED_APPS = ["example", "full_options", "composition"]
+SYNTHESIZED_APPS = [
+    f"{app}{flags}"
+    for app in ("example", "full_options", "composition", "dashboards")
+    for flags in ("", "_recommended")
+]
 ARN_OF_TYPE = {
     "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{{}}:*",
     "AWS::S3::Bucket": "arn:aws:s3:::{}",
@@ -112,7 +116,13 @@ def concrete(value: Any, template: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("app", "stack"), [("example", "SesBounceExample"), ("full_options", "Full")]
+    ("app", "stack"),
+    [
+        ("example", "SesBounceExample"),
+        ("example_recommended", "SesBounceExample"),
+        ("full_options", "Full"),
+        ("full_options_recommended", "Full"),
+    ],
 )
 def test_parliament_finds_nothing_in_the_role_policies(
     app: str, stack: str, request: pytest.FixtureRequest

@@ -119,8 +119,11 @@ def rule_arn(rule_set: Any, rule_name: str) -> dict[str, Any]:
     }
 
 
-def test_rule_depends_on_bucket_policy_and_topic_policy(example: Synthesized) -> None:
-    template = example.templates[EXAMPLE]
+@pytest.mark.parametrize("app", ["example", "example_recommended"])
+def test_rule_depends_on_bucket_policy_and_topic_policy(
+    app: str, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue(app).templates[EXAMPLE]
     rule_id, rule = only(template, "AWS::SES::ReceiptRule")
     bucket_policies = resources_of_type(template, "AWS::S3::BucketPolicy")
     (mail_policy_id,) = [k for k in bucket_policies if "MailBucket" in k]

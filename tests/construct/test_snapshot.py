@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from construct.synth_helpers import Synthesized
+from construct.synth_helpers import RECOMMENDED_FLAGS, REPO_ROOT, Synthesized
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -39,3 +39,23 @@ def test_example_stack_matches_snapshot(
     example: Synthesized, snapshot_json: SnapshotAssertion
 ) -> None:
     assert scrub_asset_hashes(example.templates["SesBounceExample"]) == snapshot_json
+
+
+def test_example_stack_under_the_recommended_flags_matches_snapshot(
+    example_recommended: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    template = example_recommended.templates["SesBounceExample"]
+    assert scrub_asset_hashes(template) == snapshot_json
+
+
+def test_cdk_json_carries_the_flags_cdk_init_writes_for_the_pinned_cli() -> None:
+    # `cdk init` writes these, sorted, into a new app's cdk.json context.
+    cli_flags = json.loads(
+        (
+            REPO_ROOT / "node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json"
+        ).read_text()
+    )
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    assert context == cli_flags
+    assert list(context) == sorted(context)
+    assert context == RECOMMENDED_FLAGS
