@@ -294,3 +294,44 @@ def test_an_event_that_is_not_sqs_fails_the_invocation_with_a_traceback(
     assert failed["message"].startswith("invocation failed")
     assert failed["reason"] == "ValueError"
     assert "Traceback (most recent call last):" in failed["traceback"]
+
+
+def test_the_handler_acts_only_on_what_the_construct_says_the_processor_owns(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The variables the construct sets (constructs/cdk_ses_bounce/function.py).
+    monkeypatch.setenv("OWNED_RECIPIENTS", '["example.com"]')
+    monkeypatch.setenv("MAIL_BUCKET", BUCKET)
+    monkeypatch.setenv("OBJECT_KEY_PREFIX", OBJECT_KEY_PREFIX)
+    world.store("mail-o")
+    received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    stamp = received.replace("+00:00", "Z")
+    mixed = sqs_record(
+        notification(
+            message_id="mail-o",
+            timestamp=stamp,
+            recipients=["victim@third-party.example", "recipient@example.com"],
+        ),
+        message_id="sqs-mail-o",
+    )
+    # An object of this bucket outside the prefix: named by a forged notification.
+    world.s3.put_object(Bucket=BUCKET, Key="payroll/mail-f", Body=b"secret")
+    foreign = sqs_record(
+        notification(message_id="mail-f", timestamp=stamp, object_key="payroll/mail-f"),
+        message_id="sqs-mail-f",
+    )
+
+    assert handler(sqs_event([mixed, foreign]), Context()) == {"batchItemFailures": []}
+
+    [call] = world.ses.calls
+    assert call.params["OriginalMessageId"] == "mail-o"
+    assert [info["Recipient"] for info in call.params["BouncedRecipientInfoList"]] == [
+        "recipient@example.com"
+    ]
+    [(body, attributes)] = world.dead_letters()
+    assert (attributes["reason"], attributes["ses-message-id"]) == ("foreign-mail-object", "mail-f")
+    assert json.loads(body)["mail"]["messageId"] == "mail-f"
+    # Never claimed or tagged: the foreign object was not touched.
+    keys = {item["Key"] for item in world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert "payroll/mail-f" + CLAIM_SUFFIX not in keys
+    assert world.s3.get_object_tagging(Bucket=BUCKET, Key="payroll/mail-f")["TagSet"] == []
