@@ -8,13 +8,10 @@ from __future__ import annotations
 import _imp
 import atexit
 import importlib.util
-import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 RUNTIME_PACKAGE = "bounce_runtime"
 EXCLUDED_FROM_RUNTIME = ("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py", ".*")
@@ -121,10 +118,11 @@ def stage_runtime(
     return root
 
 
-def stage_policy(policy: Mapping[str, Any], relative_path: str) -> Path:
-    """A directory holding the policy as sorted-key JSON at `relative_path` (a layer's content)."""
+def stage_policy(policy_text: str, relative_path: str) -> Path:
+    """A directory holding `policy_text` (the compiled policy) at `relative_path`: a layer's
+    content."""
     root = _new_staging_dir()
     target = root / relative_path
     target.parent.mkdir(parents=True)
-    target.write_text(json.dumps(policy, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    target.write_text(policy_text, encoding="utf-8")
     return root

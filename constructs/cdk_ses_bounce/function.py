@@ -15,14 +15,17 @@ from constructs import Construct
 
 from bounce_runtime import contract
 from bounce_runtime.core.policy import BouncePolicy
+from bounce_runtime.core.policy_json import compile_policy
 from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
 from cdk_ses_bounce.props import Props
 
 
 def new_policy_layer(scope: Construct, policy: BouncePolicy) -> lambda_.LayerVersion:
-    """`PolicyLayer`: the policy as JSON at `contract.POLICY_FILE` (too big for environment)."""
-    content = stage_policy(policy.to_dict(), contract.POLICY_LAYER_PATH)
+    """`PolicyLayer`: the policy at `contract.POLICY_FILE` (too big for the environment), in the
+    compiled form that the runtime loads without checking each pattern again (it was checked at
+    synth by the same code)."""
+    content = stage_policy(compile_policy(policy), contract.POLICY_LAYER_PATH)
     return lambda_.LayerVersion(
         scope,
         "PolicyLayer",

@@ -140,7 +140,6 @@ REASON_FOREIGN_MAIL_OBJECT: Final = "foreign-mail-object"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
-REASON_SES_UNAVAILABLE: Final = "ses-unavailable"
 REASON_SES_CONNECTION: Final = "ses-connection"
 REASON_DEADLINE: Final = "deadline"
 
@@ -157,7 +156,6 @@ DEAD_LETTER_REASONS: Final = (
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,
     REASON_SES_THROTTLED,
-    REASON_SES_UNAVAILABLE,
     REASON_SES_CONNECTION,
     REASON_DEADLINE,
 )

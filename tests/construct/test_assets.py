@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import aws_cdk as cdk
 from construct.synth_helpers import CUSTOM_POLICY, Synthesized, resources_of_type
 
 from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.core.policy_json import compile_policy, load_policy_text
 from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.assets import (
     RUNTIME_BYTECODE_DIR,
@@ -80,15 +80,17 @@ def test_default_policy_layer_holds_the_default_policy(example: Synthesized) -> 
     asset = example.asset_dir(layer_key(example.templates["SesBounceExample"]))
     assert files_under(asset) == {"cdk-ses-bounce/policy.json"}
     text = (asset / "cdk-ses-bounce/policy.json").read_text()
-    assert json.loads(text) == default_policy().to_dict()
-    assert text == json.dumps(default_policy().to_dict(), sort_keys=True, indent=1) + "\n"
+    assert text == compile_policy(default_policy())
+    assert load_policy_text(text, full_check=True) == default_policy()
 
 
 def test_custom_policy_layer_holds_the_canonical_policy(full_options: Synthesized) -> None:
     asset = full_options.asset_dir(layer_key(full_options.templates["Full"]))
-    policy = json.loads((asset / "cdk-ses-bounce/policy.json").read_text())
-    assert policy == BouncePolicy.from_dict(CUSTOM_POLICY).to_dict()
-    assert policy["rules"][0]["name"] == "keep-the-ceo"
+    text = (asset / "cdk-ses-bounce/policy.json").read_text()
+    policy = load_policy_text(text, full_check=True)
+    assert text == compile_policy(BouncePolicy.from_dict(CUSTOM_POLICY))
+    assert policy == BouncePolicy.from_dict(CUSTOM_POLICY)
+    assert policy.rules[0].name == "keep-the-ceo"
 
 
 def test_policy_object_and_its_dict_give_the_same_layer(
