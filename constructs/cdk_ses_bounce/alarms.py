@@ -24,6 +24,7 @@ class BounceProcessorAlarms:
     function_errors: cloudwatch.Alarm  # FunctionErrorsAlarm
     send_bounce_throttled: cloudwatch.Alarm  # SendBounceThrottledAlarm
     permanent_failures: cloudwatch.Alarm  # PermanentFailuresAlarm
+    send_budget_unavailable: cloudwatch.Alarm  # SendBudgetUnavailableAlarm
 
     def __iter__(self) -> Iterator[cloudwatch.Alarm]:
         """All alarms, in declaration order."""
@@ -34,6 +35,7 @@ class BounceProcessorAlarms:
                 self.function_errors,
                 self.send_bounce_throttled,
                 self.permanent_failures,
+                self.send_budget_unavailable,
             )
         )
 
@@ -50,13 +52,16 @@ def new_alarms(
 ) -> BounceProcessorAlarms:
     """One alarm per way the bounce path can fail, each with `alarm_action` (if any)."""
 
-    def alarm(id: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> cloudwatch.Alarm:
+    def alarm(
+        id: str, metric: cloudwatch.IMetric, threshold: float, what: str, periods: int = 1
+    ) -> cloudwatch.Alarm:
         new = cloudwatch.Alarm(
             scope,
             id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods if periods > 1 else None,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=f"cdk-ses-bounce {scope.node.path}: {what}",
@@ -108,5 +113,14 @@ def new_alarms(
             runtime_metric(contract.METRIC_PERMANENT_FAILURES),
             1,
             "records failed permanently and went to the dead-letter queue",
+        ),
+        send_budget_unavailable=alarm(
+            "SendBudgetUnavailableAlarm",
+            runtime_metric(contract.METRIC_SEND_BUDGET_UNAVAILABLE),
+            1,
+            "the send budget (DynamoDB) could not be reached in every one of the last "
+            f"{defaults.SEND_BUDGET_ALARM_PERIODS} periods: nothing is sent, mail waits in the "
+            "queue",
+            periods=defaults.SEND_BUDGET_ALARM_PERIODS,
         ),
     )

@@ -17,6 +17,7 @@ from bounce_runtime import contract
 from bounce_runtime.core.policy import BouncePolicy
 from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
+from cdk_ses_bounce.budget import ISendBounceBudget
 from cdk_ses_bounce.props import Props
 
 
@@ -111,9 +112,10 @@ def grant_runtime_access(
 
 
 def runtime_environment(
-    scope: Construct, props: Props, dead_letter_queue: sqs.IQueue
+    scope: Construct, props: Props, dead_letter_queue: sqs.IQueue, budget: ISendBounceBudget
 ) -> dict[str, str]:
-    """The environment the runtime reads (names from `bounce_runtime.contract`)."""
+    """The environment the runtime reads (names from `bounce_runtime.contract`): the send
+    budget's table, item and rate among them."""
     environment = {
         contract.ENV_BOUNCE_SENDER: props.bounce_sender,
         contract.ENV_RECIPIENT_IDENTITY_ARNS: cdk.Stack.of(scope).to_json_string(
@@ -124,7 +126,7 @@ def runtime_environment(
         ),
         contract.ENV_BOUNCE_POLICY_FILE: contract.POLICY_FILE,
         contract.ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue.queue_url,
-        contract.ENV_SEND_RATE_PER_SECOND: repr(float(props.instance_send_rate)),
+        **budget.environment(),
         # A claim older than one invocation can only be left by a function that was stopped.
         contract.ENV_SEND_CLAIM_TTL_SECONDS: str(int(props.function_timeout.to_seconds())),
         contract.ENV_METRICS_NAMESPACE: props.metrics_namespace,
@@ -141,8 +143,10 @@ def new_function(
     bucket: s3.IBucket,
     dead_letter_queue: sqs.IQueue,
     policy_layer: lambda_.ILayerVersion,
+    budget: ISendBounceBudget,
 ) -> lambda_.Function:
-    """`FunctionLogGroup`, `FunctionRole` and `Function` (the runtime, with the policy layer)."""
+    """`FunctionLogGroup`, `FunctionRole` and `Function` (the runtime, with the policy layer),
+    allowed to take slots from `budget`."""
     log_group = logs.LogGroup(scope, "FunctionLogGroup", retention=props.log_retention)
     role = iam.Role(
         scope,
@@ -152,6 +156,7 @@ def new_function(
     )
     log_group.grant_write(role)
     grant_runtime_access(role, props, bucket, props.recipient_identity_arns)
+    budget.grant_take_slots(role)
     return lambda_.Function(
         scope,
         "Function",
@@ -160,7 +165,7 @@ def new_function(
         handler=contract.HANDLER,
         code=lambda_.Code.from_asset(str(stage_runtime())),
         layers=[policy_layer],
-        environment=runtime_environment(scope, props, dead_letter_queue),
+        environment=runtime_environment(scope, props, dead_letter_queue, budget),
         timeout=props.function_timeout,
         memory_size=defaults.FUNCTION_MEMORY_MB,
         role=role,

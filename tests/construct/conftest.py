@@ -21,7 +21,7 @@ from construct.synth_helpers import (
     synthesize,
 )
 
-from cdk_ses_bounce import BounceProcessor
+from cdk_ses_bounce import BounceProcessor, SendBounceBudget
 from cdk_ses_bounce.storage import S3_ACCESS_LOGS_USE_BUCKET_POLICY
 
 
@@ -74,7 +74,7 @@ def full_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         mail_retention=cdk.Duration.days(3),
         removal_policy=cdk.RemovalPolicy.DESTROY,
         server_access_logs_bucket=logs_bucket,
-        rate_per_second=4,
+        budget=SendBounceBudget(stack, "Budget", rate_per_second=4),
         max_concurrency=5,
         batch_size=50,
         max_batching_window=cdk.Duration.seconds(20),
@@ -90,17 +90,20 @@ def full_options(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def composition(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Stack `Composed`: two processors sharing one rule set, one of them on an imported bucket."""
+    """Stack `Composed`: two processors sharing one rule set and one send budget, one of them
+    on an imported bucket."""
     outdir = tmp_path_factory.mktemp("composed")
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "Composed", env=ENV)
     rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
+    budget = SendBounceBudget(stack, "SharedBudget")
     BounceProcessor(
         stack,
         "First",
         recipients=["one.example.com"],
         bounce_sender="b@example.com",
         rule_set=rule_set,
+        budget=budget,
     )
     BounceProcessor(
         stack,
@@ -108,6 +111,7 @@ def composition(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         recipients=["two.example.com"],
         bounce_sender="b@example.com",
         rule_set=rule_set,
+        budget=budget,
         bucket=s3.Bucket.from_bucket_name(stack, "Imported", "existing-mail-bucket"),
     )
     return synthesize(app, outdir)
