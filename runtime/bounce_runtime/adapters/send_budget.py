@@ -270,7 +270,8 @@ class SendBudget:
             self._client.update_item(**request)
         except ClientError as error:
             if str(error.response.get("Error", {}).get("Code", "")) == CONDITION_FAILED:
-                item_next_free = _next_free_of(error.response.get("Item"))
+                answer: Mapping[str, Any] = error.response
+                item_next_free = _next_free_of(answer.get("Item"))
                 if item_next_free is not None:
                     self._known_next_free = item_next_free
             return None
