@@ -3,11 +3,12 @@
 Run 1 (the shared budget, strict SES): two processors (each its own bucket, queue, dead-letter
 queue and policy) share one send budget, a DynamoDB item on moto's server reached by the real
 botocore client (``AWS_ENDPOINT_URL_DYNAMODB``). `--workers` processes per processor stand in for
-concurrent Lambda containers; each runs ``bounce_runtime.handler.handler`` with the runtime's own
-``BounceSender``, whose pacer seam takes a budget slot before every SendBounce attempt
-(``support.local_budget.BudgetPacer``), so claims, tags, retries and dead letters are the
-runtime's. Every container is replaced after `--lifetime` seconds: the process exits between two
-batches and a new process (empty local state) takes its place. The local SES is strict: a call
+concurrent Lambda containers; each runs ``bounce_runtime.handler.handler`` on the container its
+``build_container`` makes from the environment the construct sets (``SEND_BUDGET_TABLE``,
+``SEND_BUDGET_ID``, ``SEND_RATE_PER_SECOND``), so the budget slot before every SendBounce attempt,
+claims, tags, retries and dead letters are all the runtime's. Every container is replaced after
+`--lifetime` seconds: the process exits between two batches and a new process (empty local state)
+takes its place. The local SES is strict: a call
 less than 1/rate after the previous accepted call is answered Throttling.
 
 Run 2 (the old model): per-container pacing at rate/workers, no budget, against a token bucket of
@@ -101,12 +102,10 @@ class Processor:
 
 @dataclass(frozen=True)
 class BudgetSettings:
-    """How the workers of run 1 reach and use the shared budget."""
+    """The shared budget of run 1 (its margin and late tolerance are the runtime's own)."""
 
     table_name: str
     rate_per_second: float
-    margin_s: float
-    late_tolerance_s: float
 
 
 def lambda_records(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> list[dict[str, Any]]:
@@ -189,58 +188,42 @@ def budget_worker(
     lifetime_s: float,
     settings: BudgetSettings,
 ) -> None:
-    """One container of run 1: the real handler, its sender pacing through the shared budget."""
+    """One container of run 1: the real handler, its container built from the environment the
+    construct sets (the budget's table, item and rate), so the sender takes a budget slot before
+    every SendBounce attempt. The budget's ``acquire`` is observed (slot starts, take times)."""
     os.environ.update(environ)
+    os.environ.update(
+        {
+            "SEND_BUDGET_TABLE": settings.table_name,
+            "SEND_BUDGET_ID": BUDGET_ID,
+            "SEND_RATE_PER_SECOND": repr(settings.rate_per_second),
+        }
+    )
     sys.stdout = open(log, "a", encoding="utf-8")  # noqa: SIM115 (closed when the process ends)
-    import boto3
-
     from bounce_runtime import handler as lambda_handler
-    from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
-    from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
-    from bounce_runtime.adapters.mail_store import MailStore
-    from bounce_runtime.adapters.send_budget import SendBudget, send_budget_client_kwargs
-    from bounce_runtime.adapters.ses_sender import BounceSender
-    from bounce_runtime.config import RuntimeConfig
-    from support.local_budget import BudgetPacer
 
-    config = RuntimeConfig.from_environ(os.environ)
-    budget = SendBudget(
-        boto3.client("dynamodb", **send_budget_client_kwargs()),
-        table_name=settings.table_name,
-        budget_id=BUDGET_ID,
-        rate_per_second=settings.rate_per_second,
-        margin_s=settings.margin_s,
-        late_tolerance_s=settings.late_tolerance_s,
-    )
-    invocation: list[LambdaContext] = []
-    sender_holder: list[BounceSender] = []
+    container = lambda_handler.build_container(os.environ)
+    budget = container.sender.budget
+    assert budget is not None, "SEND_BUDGET_TABLE is set: the container must use the budget"
+    take_seconds: list[float] = []
+    slot_starts: list[float] = []
+    acquire = budget.acquire
 
-    def max_wait_s() -> float:
-        remaining = invocation[-1].get_remaining_time_in_millis() / 1000.0
-        return remaining - sender_holder[0].min_send_seconds
+    def observed_acquire(*, latest_start_s: float) -> Any:
+        slot = acquire(latest_start_s=latest_start_s)
+        if slot is not None:
+            take_seconds.append(slot.take_seconds)
+            slot_starts.append(slot.start_s)
+        return slot
 
-    pacer = BudgetPacer(budget, max_wait_s)
-    sender = BounceSender(boto3.client("ses", **ses_client_kwargs()), pacer)  # type: ignore[arg-type]
-    sender_holder.append(sender)
-    lambda_handler._container = lambda_handler.Container(
-        config=config,
-        mail_store=MailStore(boto3.client("s3", **aws_client_kwargs())),
-        sender=sender,
-        dead_letter=DeadLetterQueue(
-            boto3.client("sqs", **aws_client_kwargs()), config.dead_letter_queue_url
-        ),
-    )
-
-    def handle(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
-        invocation.append(context)
-        return lambda_handler.handler(event, context)
-
-    code = drain(processor.queue_url, processor.queue_arn, name, handle, lifetime_s)
+    budget.acquire = observed_acquire  # type: ignore[method-assign]
+    lambda_handler._container = container
+    code = drain(processor.queue_url, processor.queue_arn, name, lambda_handler.handler, lifetime_s)
     Path(stats).write_text(
         json.dumps(
             {
-                "take_seconds": pacer.take_seconds,
-                "slot_starts": pacer.slot_starts,
+                "take_seconds": take_seconds,
+                "slot_starts": slot_starts,
                 "missed_slots": budget.missed_slots,
             }
         ),
@@ -352,9 +335,7 @@ class Outcome:
         return ((len(times) - 1) / span if span > 0 else 0.0), span
 
 
-def run(
-    args: argparse.Namespace, *, strict: bool, margin_s: float, late_tolerance_s: float
-) -> Outcome:
+def run(args: argparse.Namespace, *, strict: bool) -> Outcome:
     """Drain two processors' backlogs through `--workers` containers each."""
     import boto3
 
@@ -391,9 +372,7 @@ def run(
             make_processor(name, per_processor, base_environ, scratch, n * per_processor)
             for n, name in enumerate(("first", "second"))
         ]
-        settings = BudgetSettings(
-            create_budget_table(dynamodb_url), args.rate, margin_s, late_tolerance_s
-        )
+        settings = BudgetSettings(create_budget_table(dynamodb_url), args.rate)
 
         incarnations = Counter[str]()
         logs: list[Path] = []
@@ -689,17 +668,16 @@ def main() -> int:
         compare_stores(takers=4, takes=25)
         return 0
 
-    from bounce_runtime.contract import SEND_BUDGET_LATE_TOLERANCE_S, SEND_BUDGET_MARGIN_S
+    from bounce_runtime.contract import SEND_BUDGET_MARGIN_S
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    margin_s, late_s = SEND_BUDGET_MARGIN_S, SEND_BUDGET_LATE_TOLERANCE_S
     failed = False
     if args.only in (None, "budget"):
-        outcome = run(args, strict=True, margin_s=margin_s, late_tolerance_s=late_s)
-        report_budget_run(args, outcome, margin_s)
+        outcome = run(args, strict=True)
+        report_budget_run(args, outcome, SEND_BUDGET_MARGIN_S)
         failed |= bool(outcome.worker_failures)
     if args.only in (None, "pacer"):
-        outcome = run(args, strict=False, margin_s=margin_s, late_tolerance_s=late_s)
+        outcome = run(args, strict=False)
         report_pacer_run(args, outcome)
         failed |= bool(outcome.worker_failures)
     return 1 if failed else 0

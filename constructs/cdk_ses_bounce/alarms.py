@@ -22,6 +22,7 @@ class BounceProcessorAlarms:
     function_errors: cloudwatch.Alarm  # FunctionErrorsAlarm
     send_bounce_throttled: cloudwatch.Alarm  # SendBounceThrottledAlarm
     permanent_failures: cloudwatch.Alarm  # PermanentFailuresAlarm
+    send_budget_unavailable: cloudwatch.Alarm  # SendBudgetUnavailableAlarm
 
     def __iter__(self) -> Iterator[cloudwatch.Alarm]:
         """All alarms, in declaration order."""
@@ -32,6 +33,7 @@ class BounceProcessorAlarms:
                 self.function_errors,
                 self.send_bounce_throttled,
                 self.permanent_failures,
+                self.send_budget_unavailable,
             )
         )
 
@@ -46,13 +48,16 @@ def new_alarms(
     """One alarm per way the bounce path can fail, each with `alarm_action` (if any); built
     from the processor's `metric_*` methods."""
 
-    def alarm(id: str, metric: cloudwatch.IMetric, threshold: float, what: str) -> cloudwatch.Alarm:
+    def alarm(
+        id: str, metric: cloudwatch.IMetric, threshold: float, what: str, periods: int = 1
+    ) -> cloudwatch.Alarm:
         new = cloudwatch.Alarm(
             scope,
             id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods if periods > 1 else None,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=f"cdk-ses-bounce {scope.node.path}: {what}",
@@ -94,5 +99,14 @@ def new_alarms(
             metrics.metric_dead_lettered(period=defaults.ALARM_PERIOD),
             1,
             "records failed permanently and went to the dead-letter queue",
+        ),
+        send_budget_unavailable=alarm(
+            "SendBudgetUnavailableAlarm",
+            metrics.metric_send_budget_unavailable(period=defaults.ALARM_PERIOD),
+            1,
+            "the send budget (DynamoDB) could not be reached in every one of the last "
+            f"{defaults.SEND_BUDGET_ALARM_PERIODS} periods: nothing is sent, mail waits in the "
+            "queue",
+            periods=defaults.SEND_BUDGET_ALARM_PERIODS,
         ),
     )

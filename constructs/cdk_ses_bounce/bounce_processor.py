@@ -35,6 +35,7 @@ from cdk_ses_bounce import (
 )
 from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.alarms import BounceProcessorAlarms
+from cdk_ses_bounce.budget import ISendBounceBudget, SendBounceBudget, note_budget_use
 from cdk_ses_bounce.dashboard import BounceDashboard
 from cdk_ses_bounce.metrics import BounceProcessorMetrics
 from cdk_ses_bounce.props import Props
@@ -46,8 +47,9 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
     Construct IDs (a public contract): `RuleSet` (only when none is passed), `Rule`,
     `MailBucket` and `AccessLogsBucket` (only when no bucket is passed), `TopicKey`, `Topic`,
     `DeadLetterQueue`, `Queue`, `PolicyLayer`, `FunctionRole`, `FunctionLogGroup`, `Function`,
-    the alarms of `BounceProcessorAlarms`, `RuleSetActivation` (with `activate_rule_set`),
-    `MxRecord-<domain>` (with `hosted_zone`) and `Dashboard` (with `dashboard`).
+    `SendBudget` (only when no budget is passed), the alarms of `BounceProcessorAlarms`,
+    `RuleSetActivation` (with `activate_rule_set`), `MxRecord-<domain>` (with `hosted_zone`) and
+    `Dashboard` (with `dashboard`).
     """
 
     def __init__(
@@ -70,7 +72,8 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
         mail_retention: cdk.Duration | None = None,
         removal_policy: cdk.RemovalPolicy | None = None,
         server_access_logs_bucket: s3.IBucket | None = None,
-        rate_per_second: float = defaults.RATE_PER_SECOND,
+        budget: ISendBounceBudget | None = None,
+        rate_per_second: float | None = None,
         max_concurrency: int = defaults.MAX_CONCURRENCY,
         batch_size: int = defaults.BATCH_SIZE,
         max_batching_window: cdk.Duration | None = None,
@@ -107,7 +110,12 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
         :param removal_policy: of the new buckets; default RETAIN.
         :param server_access_logs_bucket: target of the new bucket's access logs; default: a
             new log bucket (objects expire after 90 days).
-        :param rate_per_second: SendBounce calls per second, all instances together; default 1.
+        :param budget: the SendBounce budget of the account and region, shared by every
+            processor there (every SendBounce call takes a slot from it first); default: a new
+            `SendBounceBudget` of this processor's own (`SendBudget`), at 1 call per second.
+        :param rate_per_second: deprecated: set `rate_per_second` on the `SendBounceBudget` and
+            pass it as `budget`. Still sets the rate of the processor's own budget (with a
+            warning); refused together with `budget`.
         :param max_concurrency: SQS event source maximum concurrency; default 2 (the minimum).
         :param batch_size: SQS records per invocation; default 10.
         :param max_batching_window: SQS batching window; default none.
@@ -139,6 +147,7 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
             mail_retention=mail_retention,
             removal_policy=removal_policy,
             server_access_logs_bucket=server_access_logs_bucket,
+            budget=budget,
             rate_per_second=rate_per_second,
             max_concurrency=max_concurrency,
             batch_size=batch_size,
@@ -156,7 +165,15 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
 
         super().__init__(scope, id)
         storage.use_bucket_policy_for_access_logs(self)
-        validation.add_warnings(self, props, checked_policy)
+        self._budget = budget or SendBounceBudget(
+            self,
+            "SendBudget",
+            rate_per_second=(
+                rate_per_second if rate_per_second is not None else defaults.RATE_PER_SECOND
+            ),
+        )
+        note_budget_use(self, self._budget)
+        validation.add_warnings(self, props, checked_policy, self._budget.rate_per_second)
         self._object_key_prefix = object_key_prefix
 
         if bucket is None:
@@ -192,11 +209,11 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
             bucket=self.bucket,
             dead_letter_queue=self.dead_letter_queue,
             policy_layer=self.policy_layer,
+            budget=self.budget,
         )
         function.consume_queue(self.function, props, self.queue, self.dead_letter_queue)
 
         self._metrics_namespace = metrics_namespace
-        self._rate_per_second = rate_per_second
         self._oldest_message_age_threshold = oldest_message_age_threshold
         self._alarms = alarms.new_alarms(
             self,
@@ -213,6 +230,12 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
         self._dashboard: BounceDashboard | None = None
         if dashboard:
             self._dashboard = BounceDashboard(self, "Dashboard", processors=[self])
+
+    @property
+    def budget(self) -> ISendBounceBudget:
+        """The SendBounce budget the function takes a slot from before every call (passed in,
+        or the processor's own)."""
+        return self._budget
 
     @property
     def object_key_prefix(self) -> str:
@@ -287,8 +310,8 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
 
     @property
     def rate_per_second(self) -> float:
-        """SendBounce calls per second that the processor's instances make together, at most."""
-        return self._rate_per_second
+        """SendBounce calls per second that its budget allows, for every processor sharing it."""
+        return self.budget.rate_per_second
 
     @property
     def oldest_message_age_threshold(self) -> cdk.Duration:

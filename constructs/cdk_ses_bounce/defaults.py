@@ -50,6 +50,9 @@ OLDEST_MESSAGE_AGE_THRESHOLD: Final = cdk.Duration.hours(1)
 ALARM_PERIOD: Final = cdk.Duration.minutes(5)
 METRIC_PERIOD: Final = cdk.Duration.minutes(5)  # of the metric_* methods
 DEAD_LETTER_ALARM_PERIOD: Final = cdk.Duration.minutes(1)
+# The send-budget alarm fires when the budget was unreachable in this many periods in a row (a
+# short DynamoDB blip only delays mail; the records are retried).
+SEND_BUDGET_ALARM_PERIODS: Final = 3
 
 # DNS.
 MX_PRIORITY: Final = 10

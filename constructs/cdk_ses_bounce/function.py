@@ -18,6 +18,7 @@ from bounce_runtime.core.policy import BouncePolicy
 from bounce_runtime.core.policy_json import compile_policy
 from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.assets import stage_policy, stage_runtime
+from cdk_ses_bounce.budget import ISendBounceBudget
 from cdk_ses_bounce.props import Props
 
 
@@ -119,9 +120,14 @@ def recipient_key(recipient: str) -> str:
 
 
 def runtime_environment(
-    scope: Construct, props: Props, bucket: s3.IBucket, dead_letter_queue: sqs.IQueue
+    scope: Construct,
+    props: Props,
+    bucket: s3.IBucket,
+    dead_letter_queue: sqs.IQueue,
+    budget: ISendBounceBudget,
 ) -> dict[str, str]:
-    """The environment the runtime reads (names from `bounce_runtime.contract`)."""
+    """The environment the runtime reads (names from `bounce_runtime.contract`): the send
+    budget's table, item and rate among them."""
     stack = cdk.Stack.of(scope)
     environment = {
         contract.ENV_BOUNCE_SENDER: props.bounce_sender,
@@ -133,7 +139,7 @@ def runtime_environment(
         ),
         contract.ENV_BOUNCE_POLICY_FILE: contract.POLICY_FILE,
         contract.ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue.queue_url,
-        contract.ENV_SEND_RATE_PER_SECOND: repr(float(props.instance_send_rate)),
+        **budget.environment(),
         # A claim older than one invocation can only be left by a function that was stopped.
         contract.ENV_SEND_CLAIM_TTL_SECONDS: str(int(props.function_timeout.to_seconds())),
         contract.ENV_METRICS_NAMESPACE: props.metrics_namespace,
@@ -156,8 +162,10 @@ def new_function(
     bucket: s3.IBucket,
     dead_letter_queue: sqs.IQueue,
     policy_layer: lambda_.ILayerVersion,
+    budget: ISendBounceBudget,
 ) -> lambda_.Function:
-    """`FunctionLogGroup`, `FunctionRole` and `Function` (the runtime, with the policy layer)."""
+    """`FunctionLogGroup`, `FunctionRole` and `Function` (the runtime, with the policy layer),
+    allowed to take slots from `budget`."""
     log_group = logs.LogGroup(scope, "FunctionLogGroup", retention=props.log_retention)
     role = iam.Role(
         scope,
@@ -167,6 +175,7 @@ def new_function(
     )
     log_group.grant_write(role)
     grant_runtime_access(role, props, bucket, props.recipient_identity_arns)
+    budget.grant_take_slots(role)
     function = lambda_.Function(
         scope,
         "Function",
@@ -175,7 +184,7 @@ def new_function(
         handler=contract.HANDLER,
         code=lambda_.Code.from_asset(str(stage_runtime())),
         layers=[policy_layer],
-        environment=runtime_environment(scope, props, bucket, dead_letter_queue),
+        environment=runtime_environment(scope, props, bucket, dead_letter_queue, budget),
         timeout=props.function_timeout,
         memory_size=defaults.FUNCTION_MEMORY_MB,
         role=role,

@@ -116,6 +116,11 @@ class BounceProcessorMetrics:
         """SendBounce calls SES throttled (the rate is above the account's). Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_SEND_BOUNCE_THROTTLED, None, options)
 
+    def metric_send_budget_unavailable(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Records sent back to the queue unsent because the shared send budget could not be
+        reached (nothing is sent unpaced). Sum, 5 min."""
+        return self._runtime_metric(contract.METRIC_SEND_BUDGET_UNAVAILABLE, None, options)
+
     def metric_tagging_failures(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Mail objects that could not be tagged after their bounce was sent. Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_TAGGING_FAILURES, None, options)

@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 
 from bounce_runtime.core.policy import BouncePolicy
+from cdk_ses_bounce.budget import ISendBounceBudget
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Props:
     mail_retention: cdk.Duration | None
     removal_policy: cdk.RemovalPolicy | None
     server_access_logs_bucket: s3.IBucket | None
-    rate_per_second: float
+    budget: ISendBounceBudget | None
+    rate_per_second: float | None  # deprecated: the budget's
     max_concurrency: int
     batch_size: int
     max_batching_window: cdk.Duration | None
@@ -47,8 +49,3 @@ class Props:
     alarm_action: cloudwatch.IAlarmAction | None
     receiving_regions: tuple[str, ...] | None
     hosted_zone: route53.IHostedZone | None
-
-    @property
-    def instance_send_rate(self) -> float:
-        """SendBounce calls per second of one function instance (the rate is shared)."""
-        return self.rate_per_second / self.max_concurrency

@@ -332,6 +332,24 @@ def environment_size_problems(props: Props) -> list[str]:
     ]
 
 
+def rate_problems(rate_per_second: float | None, budget: object | None) -> list[str]:
+    """The deprecated `rate_per_second`: refused with a budget (the rate is the budget's)."""
+    if rate_per_second is None:
+        return []
+    if budget is not None:
+        return [
+            f"rate_per_second is {rate_per_second!r} and a budget is passed: the rate is the "
+            "budget's; set rate_per_second on the SendBounceBudget instead"
+        ]
+    return number_problems(
+        "rate_per_second",
+        rate_per_second,
+        minimum=0,
+        maximum=defaults.MAX_RATE_PER_SECOND,
+        exclusive_minimum=True,
+    )
+
+
 def validate_props(scope: Construct, props: Props) -> BouncePolicy:
     """The validated bounce policy; raises one ValueError listing every problem of `props`."""
     largest_margin = largest_record_time_margin_seconds()
@@ -345,13 +363,7 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
         ),
         *recipient_identity_arn_problems(props.recipient_identity_arns),
         *object_key_prefix_problems(props.object_key_prefix),
-        *number_problems(
-            "rate_per_second",
-            props.rate_per_second,
-            minimum=0,
-            maximum=defaults.MAX_RATE_PER_SECOND,
-            exclusive_minimum=True,
-        ),
+        *rate_problems(props.rate_per_second, props.budget),
         *number_problems(
             "max_concurrency",
             props.max_concurrency,
@@ -400,24 +412,39 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
     return policy
 
 
-def batch_outlasts_timeout_warning(props: Props, policy: BouncePolicy) -> str | None:
-    """Why a full batch of bounces cannot be sent within one invocation, or None."""
-    sending_seconds = props.batch_size / props.instance_send_rate
+def batch_outlasts_timeout_warning(
+    props: Props, policy: BouncePolicy, budget_rate: float
+) -> str | None:
+    """Why a full batch of bounces cannot be sent within one invocation, or None.
+
+    With a backlog, the processor's `max_concurrency` instances take the budget's slots in turn,
+    so one instance sends at about `budget_rate / max_concurrency` (less when other processors
+    share the budget)."""
+    instance_rate = budget_rate / props.max_concurrency
+    sending_seconds = props.batch_size / instance_rate
     margin = record_time_margin_seconds(policy)
     timeout_seconds = props.function_timeout.to_seconds()
     if cdk.Token.is_unresolved(timeout_seconds) or sending_seconds + margin <= timeout_seconds:
         return None
     return (
         f"A batch of {props.batch_size} bounces needs at least {sending_seconds:g} s at "
-        f"{props.instance_send_rate:g} SendBounce calls/s per instance, plus the runtime's "
+        f"{instance_rate:g} SendBounce calls/s per instance (the budget's {budget_rate:g}/s "
+        f"shared by max_concurrency {props.max_concurrency} instances), plus the runtime's "
         f"{margin:g} s margin: more than function_timeout {timeout_seconds:g} s. The rest of "
         f"each full batch returns to the queue and uses up receives (max_receive_count "
         f"{props.max_receive_count}); lower batch_size or raise function_timeout"
     )
 
 
-def add_warnings(scope: Construct, props: Props, policy: BouncePolicy) -> None:
+def add_warnings(scope: Construct, props: Props, policy: BouncePolicy, budget_rate: float) -> None:
     """Annotate `scope` with what deploys but may not work as the user expects."""
+    if props.rate_per_second is not None:
+        cdk.Annotations.of(scope).add_warning_v2(
+            "cdk-ses-bounce:ratePerSecondDeprecated",
+            "rate_per_second on BounceProcessor is deprecated and will be removed in the next "
+            "minor version: set rate_per_second on SendBounceBudget and pass budget= (one "
+            "budget per account and region, shared by every processor there)",
+        )
     if cdk.Token.is_unresolved(cdk.Stack.of(scope).region):
         cdk.Annotations.of(scope).add_warning_v2(
             "cdk-ses-bounce:unresolvedRegion",
@@ -431,5 +458,5 @@ def add_warnings(scope: Construct, props: Props, policy: BouncePolicy) -> None:
             "throttling and permanent failures notify nobody. Pass alarm_action (for example "
             "an SNS action), or acknowledge this warning if something else watches the alarms",
         )
-    if (too_long := batch_outlasts_timeout_warning(props, policy)) is not None:
+    if (too_long := batch_outlasts_timeout_warning(props, policy, budget_rate)) is not None:
         cdk.Annotations.of(scope).add_warning_v2("cdk-ses-bounce:batchOutlastsTimeout", too_long)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from bounce_runtime.contract import (
     DEFAULT_LOG_LEVEL,
     DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SEND_BUDGET_ID,
     DEFAULT_SEND_CLAIM_TTL_SECONDS,
     DEFAULT_SEND_RATE_PER_SECOND,
     ENV_BOUNCE_POLICY_FILE,
@@ -24,10 +25,14 @@ from bounce_runtime.contract import (
     ENV_OBJECT_KEY_PREFIX,
     ENV_OWNED_RECIPIENTS,
     ENV_RECIPIENT_IDENTITY_ARNS,
+    ENV_SEND_BUDGET_ID,
+    ENV_SEND_BUDGET_TABLE,
     ENV_SEND_CLAIM_TTL_SECONDS,
     ENV_SEND_RATE_PER_SECOND,
     IDENTITY_ARN_FORM,
     LOG_LEVELS,
+    SEND_BUDGET_ID_FORM,
+    SEND_BUDGET_ID_PATTERN,
     UNKNOWN_FUNCTION_NAME,
     function_name,
     identity_arn_problem,
@@ -126,6 +131,17 @@ def _mail_bucket(environ: Mapping[str, str]) -> str | None:
     return environ.get(ENV_MAIL_BUCKET, "").strip() or None
 
 
+def _send_budget_id(environ: Mapping[str, str]) -> str:
+    import re
+
+    raw = environ.get(ENV_SEND_BUDGET_ID, "").strip()
+    if not raw:
+        return DEFAULT_SEND_BUDGET_ID
+    if not re.fullmatch(SEND_BUDGET_ID_PATTERN, raw, re.ASCII):
+        raise ConfigError(f"{ENV_SEND_BUDGET_ID} is {raw!r}: {SEND_BUDGET_ID_FORM} is required")
+    return raw
+
+
 def _log_level(environ: Mapping[str, str]) -> str:
     raw = environ.get(ENV_LOG_LEVEL, "").strip()
     if not raw:
@@ -162,6 +178,10 @@ class RuntimeConfig(NamedTuple):
     bounce_sender_arn: str | None = None
     recipient_identity_arns: Mapping[str, str] = MappingProxyType({})
     send_rate_per_second: float = DEFAULT_SEND_RATE_PER_SECOND
+    # The shared send budget (DynamoDB table and item key); None: only the container's own
+    # pacer spaces the calls, which holds for one container alone (local use, tests).
+    send_budget_table: str | None = None
+    send_budget_id: str = DEFAULT_SEND_BUDGET_ID
     send_claim_ttl_seconds: float = DEFAULT_SEND_CLAIM_TTL_SECONDS
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
     function_name: str = UNKNOWN_FUNCTION_NAME
@@ -190,6 +210,8 @@ class RuntimeConfig(NamedTuple):
                 DEFAULT_SEND_RATE_PER_SECOND,
                 "calls per second",
             ),
+            send_budget_table=environ.get(ENV_SEND_BUDGET_TABLE, "").strip() or None,
+            send_budget_id=_send_budget_id(environ),
             send_claim_ttl_seconds=_positive_number(
                 environ, ENV_SEND_CLAIM_TTL_SECONDS, DEFAULT_SEND_CLAIM_TTL_SECONDS, "seconds"
             ),

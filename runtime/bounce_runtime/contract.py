@@ -85,6 +85,8 @@ METRIC_SEND_BOUNCE_THROTTLED: Final = "SendBounceThrottled"
 METRIC_PERMANENT_FAILURES: Final = "PermanentFailures"
 METRIC_DUPLICATES_SKIPPED: Final = "DuplicatesSkipped"
 METRIC_TAGGING_FAILURES: Final = "TaggingFailures"
+# Records left for redelivery because the shared send budget could not be reached (nothing sent).
+METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
 
 # Written every batch (zero when nothing happened), so alarms see a data point per invocation.
 STANDARD_METRICS: Final = (
@@ -97,6 +99,7 @@ STANDARD_METRICS: Final = (
     METRIC_PERMANENT_FAILURES,
     METRIC_DUPLICATES_SKIPPED,
     METRIC_TAGGING_FAILURES,
+    METRIC_SEND_BUDGET_UNAVAILABLE,
 )
 # Also written per Reason (dimensions FunctionName, Reason).
 METRICS_BY_REASON: Final = (
@@ -142,6 +145,8 @@ REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
 REASON_SES_CONNECTION: Final = "ses-connection"
 REASON_DEADLINE: Final = "deadline"
+# The shared send budget could not be reached: nothing was sent (never sent unpaced).
+REASON_SEND_BUDGET_UNAVAILABLE: Final = "send-budget-unavailable"
 
 DEAD_LETTER_REASONS: Final = (
     REASON_EXPIRED,
@@ -158,6 +163,7 @@ RETRY_REASONS: Final = (
     REASON_SES_THROTTLED,
     REASON_SES_CONNECTION,
     REASON_DEADLINE,
+    REASON_SEND_BUDGET_UNAVAILABLE,
 )
 
 # Time bounds (nothing runs past the Lambda timeout) ----------------------------------------------
@@ -242,9 +248,8 @@ SEND_BUDGET_RETRY_MAX_DELAY_S: Final = 0.050
 # write whose answer is lost may have taken a slot: that slot is wasted, never shared.
 SEND_BUDGET_CONNECT_TIMEOUT_S: Final = 1.0
 SEND_BUDGET_READ_TIMEOUT_S: Final = 1.0
-# Why a record is left for redelivery when the budget cannot be reached (never sent unpaced).
-REASON_SEND_BUDGET_UNAVAILABLE: Final = "send-budget-unavailable"
-METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
+# The reason and metric of a record left for redelivery when the budget cannot be reached are
+# REASON_SEND_BUDGET_UNAVAILABLE and METRIC_SEND_BUDGET_UNAVAILABLE (above, with the others).
 
 # Addresses and identities ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 What builds the container (boto3, the environment reader and policy loader, the client settings)
 is imported on the first invocation, not at import time, to keep the module cheap to load.
-Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``) redirect them.
+Clients are built the ordinary way, so ``AWS_ENDPOINT_URL_SES`` (``_S3``, ``_SQS``, ``_DYNAMODB``)
+redirect them.
 Every log line of an invocation carries its ``request_id`` and ``function_name``.
 """
 
@@ -30,6 +31,7 @@ from bounce_runtime.processor import BatchProcessor, BatchResponse
 
 if TYPE_CHECKING:
     from bounce_runtime.adapters.protocols import LambdaContext
+    from bounce_runtime.adapters.send_budget import SendBudget
     from bounce_runtime.config import RuntimeConfig
 
 
@@ -47,7 +49,8 @@ _container: Container | None = None
 
 def build_container(environ: Mapping[str, str]) -> Container:
     """Read the config and create the boto3 clients (S3 and SQS: one botocore retry and short
-    timeouts, so each call is bounded by ``AWS_CALL_BOUND_S``; SES: no botocore retry)."""
+    timeouts, so each call is bounded by ``AWS_CALL_BOUND_S``; SES and the send budget's
+    DynamoDB: no botocore retry)."""
     import boto3
 
     from bounce_runtime.adapters.clients import aws_client_kwargs, ses_client_kwargs
@@ -60,8 +63,25 @@ def build_container(environ: Mapping[str, str]) -> Container:
     return Container(
         config=config,
         mail_store=MailStore(s3),
-        sender=BounceSender(ses, Pacer(config.send_rate_per_second)),
+        sender=BounceSender(
+            ses, Pacer(config.send_rate_per_second), budget=_send_budget(config, boto3)
+        ),
         dead_letter=DeadLetterQueue(sqs, config.dead_letter_queue_url),
+    )
+
+
+def _send_budget(config: "RuntimeConfig", boto3: Any) -> "SendBudget | None":
+    """The account's shared send budget when the environment names its table (the construct
+    always does), paced at the budget's rate; None: the container's own pacer alone."""
+    if config.send_budget_table is None:
+        return None
+    from bounce_runtime.adapters.send_budget import SendBudget, send_budget_client_kwargs
+
+    return SendBudget(
+        boto3.client("dynamodb", **send_budget_client_kwargs()),
+        table_name=config.send_budget_table,
+        budget_id=config.send_budget_id,
+        rate_per_second=config.send_rate_per_second,
     )
 
 

@@ -27,6 +27,7 @@ from bounce_runtime.contract import (
     METRIC_RECIPIENTS_BOUNCED,
     METRIC_RECIPIENTS_SUPPRESSED,
     METRIC_SEND_BOUNCE_THROTTLED,
+    METRIC_SEND_BUDGET_UNAVAILABLE,
     METRIC_TAGGING_FAILURES,
     REASON_EXPIRED,
     REASON_FAILED_BEFORE_SEND,
@@ -47,6 +48,7 @@ from bounce_runtime.errors import (
     OutOfTime,
     PermanentError,
     ReasonedError,
+    SendBudgetUnavailable,
     SendClaimHeld,
     SendDeadlineExceeded,
     TransientSendError,
@@ -294,7 +296,8 @@ class RecordWorkflow:
         *,
         window_seconds: Callable[[], float],
     ) -> SendResult:
-        """Send under the claim; release it when SES certainly did not send the bounce."""
+        """Send under the claim; release it when SES certainly did not send the bounce (an
+        unreachable send budget is counted: nothing was sent, the record is redelivered)."""
         try:
             return self._sender.send(
                 request,
@@ -302,7 +305,9 @@ class RecordWorkflow:
                 window_seconds=window_seconds,
                 on_throttle=lambda: self._metrics.count(METRIC_SEND_BOUNCE_THROTTLED),
             )
-        except TransientSendError:
+        except TransientSendError as error:
+            if isinstance(error, SendBudgetUnavailable):
+                self._metrics.count(METRIC_SEND_BUDGET_UNAVAILABLE)
             self._release(bucket, key, ses_id)
             raise
         except PermanentError as error:

@@ -23,7 +23,7 @@ from construct.synth_helpers import (
     synthesize,
 )
 
-from cdk_ses_bounce import BounceDashboard, BounceProcessor
+from cdk_ses_bounce import BounceDashboard, BounceProcessor, SendBounceBudget
 from cdk_ses_bounce.storage import S3_ACCESS_LOGS_USE_BUCKET_POLICY
 
 # Each app is synthesized twice: with no feature flags set (as in a project that predates them)
@@ -75,7 +75,7 @@ def synthesize_full_options(outdir: Path, flags: dict[str, Any]) -> Synthesized:
         mail_retention=cdk.Duration.days(3),
         removal_policy=cdk.RemovalPolicy.DESTROY,
         server_access_logs_bucket=logs_bucket,
-        rate_per_second=4,
+        budget=SendBounceBudget(stack, "Budget", rate_per_second=4),
         max_concurrency=5,
         batch_size=50,
         max_batching_window=cdk.Duration.seconds(20),
@@ -90,16 +90,19 @@ def synthesize_full_options(outdir: Path, flags: dict[str, Any]) -> Synthesized:
 
 
 def synthesize_composition(outdir: Path, flags: dict[str, Any]) -> Synthesized:
-    """Stack `Composed`: two processors sharing one rule set, one of them on an imported bucket."""
+    """Stack `Composed`: two processors sharing one rule set and one send budget, one of them
+    on an imported bucket."""
     app = cdk.App(outdir=str(outdir), context=dict(flags))
     stack = cdk.Stack(app, "Composed", env=ENV)
     rule_set = ses.ReceiptRuleSet(stack, "SharedRuleSet")
+    budget = SendBounceBudget(stack, "SharedBudget")
     BounceProcessor(
         stack,
         "First",
         recipients=["one.example.com"],
         bounce_sender="b@example.com",
         rule_set=rule_set,
+        budget=budget,
     )
     BounceProcessor(
         stack,
@@ -107,6 +110,7 @@ def synthesize_composition(outdir: Path, flags: dict[str, Any]) -> Synthesized:
         recipients=["two.example.com"],
         bounce_sender="b@example.com",
         rule_set=rule_set,
+        budget=budget,
         bucket=s3.Bucket.from_bucket_name(stack, "Imported", "existing-mail-bucket"),
     )
     return synthesize(app, outdir)

@@ -26,6 +26,7 @@ from bounce_runtime.contract import (
     ENV_SEND_RATE_PER_SECOND,
     SEND_BUDGET_KEY_ATTRIBUTE,
 )
+from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.budget import SendBounceBudget, note_budget_use
 
 IMPORTED_TABLE = "shared-send-budget"
@@ -245,3 +246,67 @@ def test_two_budgets_in_one_account_and_region_warn_at_synth(new_stack: Any) -> 
     (warning,) = warnings_of(stack)
     assert "share one SendBounceBudget" in warning
     assert f"{ACCOUNT}/{REGION}" in warning
+
+
+# BounceProcessor and its budget ------------------------------------------------------------------
+
+
+def processor(stack: cdk.Stack, name: str, **options: Any) -> BounceProcessor:
+    return BounceProcessor(
+        stack, name, recipients=[f"{name.lower()}.example.com"], bounce_sender="b@example.com",
+        **options,
+    )  # fmt: skip
+
+
+def test_a_processor_without_a_budget_creates_its_own_at_one_per_second(new_stack: Any) -> None:
+    stack = new_stack()
+    own = processor(stack, "Alone")
+    assert isinstance(own.budget, SendBounceBudget)
+    assert own.budget.node.path == "Test/Alone/SendBudget"
+    assert own.budget.rate_per_second == 1.0
+    assert warnings_of(stack) == []
+
+
+def test_rate_per_second_with_a_budget_is_refused(new_stack: Any) -> None:
+    stack = new_stack()
+    budget = SendBounceBudget(stack, "Budget", rate_per_second=0.5)
+    with pytest.raises(ValueError, match=r"rate_per_second is 2 and a budget is passed") as caught:
+        processor(stack, "Both", budget=budget, rate_per_second=2)
+    assert "set rate_per_second on the SendBounceBudget" in str(caught.value)
+
+
+def test_rate_per_second_alone_is_deprecated_and_sets_the_own_budgets_rate(
+    new_stack: Any,
+) -> None:
+    stack = new_stack()
+    old_style = processor(stack, "OldStyle", rate_per_second=0.5)
+    assert old_style.budget.rate_per_second == 0.5
+    (warning,) = warnings_of(stack)
+    assert "cdk-ses-bounce:ratePerSecondDeprecated" in warning
+    assert "set rate_per_second on SendBounceBudget and pass budget=" in warning
+
+
+def test_two_processors_with_budgets_of_their_own_warn(new_stack: Any) -> None:
+    stack = new_stack()
+    processor(stack, "First")
+    processor(stack, "Second")
+    (warning,) = warnings_of(stack)
+    assert "share one SendBounceBudget" in warning
+
+
+def test_the_budget_alarm_fires_only_when_unavailability_persists(new_stack: Any) -> None:
+    stack = new_stack()
+    alarm = processor(stack, "Alarmed").alarms.send_budget_unavailable
+    template = cdk.assertions.Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "SendBudgetUnavailable",
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 3,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Period": 300,
+        },
+    )
+    assert alarm.node.id == "SendBudgetUnavailableAlarm"

@@ -28,6 +28,7 @@ ARN_OF_TYPE = {
     "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{{}}:*",
     "AWS::S3::Bucket": "arn:aws:s3:::{}",
     "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{{}}",
+    "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{{}}",
 }
 
 
@@ -70,6 +71,7 @@ def test_construct_carries_its_acknowledgements_with_reasons(
         "Test/Bounces/FunctionRole",
         "Test/Bounces/RuleSetActivation/Function",
         "Test/Bounces/RuleSetActivation/Role",
+        "Test/Bounces/SendBudget/Table",  # DDB3: no point-in-time recovery for one timestamp
     ]
     function_ids = list(acknowledged["Test/Bounces/FunctionRole"])
     bucket_arn = f"<{stack.resolve(bucket_id)}.Arn>"

@@ -1,4 +1,5 @@
-"""Two processors in one stack, sharing one rule set, one of them on an imported bucket."""
+"""Two processors in one stack, sharing one rule set and one send budget, one of them on an
+imported bucket."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from construct.synth_helpers import Synthesized, resources_of_type
 
+from bounce_runtime.contract import DEFAULT_SEND_BUDGET_ID, ENV_SEND_BUDGET_TABLE, HANDLER
 from cdk_ses_bounce import BounceProcessor
 
 STACK = "Composed"
@@ -149,10 +151,50 @@ def test_attributes_expose_every_resource(new_stack: Callable[..., cdk.Stack]) -
         "FunctionErrorsAlarm": processor.alarms.function_errors,
         "SendBounceThrottledAlarm": processor.alarms.send_bounce_throttled,
         "PermanentFailuresAlarm": processor.alarms.permanent_failures,
+        "SendBudgetUnavailableAlarm": processor.alarms.send_budget_unavailable,
+        "SendBudget": processor.budget,
     }
     for construct_id, attribute in children.items():
         assert processor.node.find_child(construct_id) is attribute, construct_id
-    assert len(list(processor.alarms)) == 5
+    assert len(list(processor.alarms)) == 6
     assert processor.activation is None
     with pytest.raises(AttributeError):
         processor.bucket = processor.access_logs_bucket  # type: ignore[misc]
+
+
+def test_two_processors_sharing_a_budget_have_one_table_and_item_scoped_grants(
+    composition: Synthesized,
+) -> None:
+    template = composition.templates[STACK]
+    (table_id,) = resources_of_type(template, "AWS::DynamoDB::Table")
+    assert table_id.startswith("SharedBudget")
+    budget_statements = {
+        key.split("FunctionRole")[0]: statement
+        for key, policy in resources_of_type(template, "AWS::IAM::Policy").items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(str(action).startswith("dynamodb:") for action in statement["Action"])
+    }
+    assert sorted(budget_statements) == ["First", "Second"]
+    for statement in budget_statements.values():
+        assert statement == {
+            "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+            "Condition": {
+                "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [DEFAULT_SEND_BUDGET_ID]}
+            },
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [table_id, "Arn"]},
+        }
+    functions = resources_of_type(template, "AWS::Lambda::Function")
+    budget_tables = [
+        f["Properties"]["Environment"]["Variables"][ENV_SEND_BUDGET_TABLE]
+        for f in functions.values()
+        if f["Properties"]["Handler"] == HANDLER
+    ]
+    assert budget_tables == [{"Ref": table_id}] * 2
+    warnings = [
+        entry["data"]
+        for entries in composition_metadata(composition).values()
+        for entry in entries
+        if entry["type"] == "aws:cdk:warning" and "budget" in str(entry["data"])
+    ]
+    assert warnings == []

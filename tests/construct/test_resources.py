@@ -511,6 +511,7 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
     (dlq_id,) = [k for k in queues if "DeadLetter" in k]
     (mail_id,) = [k for k in resources_of_type(template, "AWS::S3::Bucket") if "MailBucket" in k]
+    (budget_table_id,) = resources_of_type(template, "AWS::DynamoDB::Table")
     properties = function["Properties"]
     assert properties["Runtime"] == "python3.14"
     assert properties["Architectures"] == ["arm64"]
@@ -523,7 +524,9 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
         "RECIPIENT_IDENTITY_ARNS": "{}",
         "BOUNCE_POLICY_FILE": "/opt/cdk-ses-bounce/policy.json",
         "DEAD_LETTER_QUEUE_URL": {"Ref": dlq_id},
-        "SEND_RATE_PER_SECOND": "0.5",
+        "SEND_BUDGET_TABLE": {"Ref": budget_table_id},  # the processor's own budget
+        "SEND_BUDGET_ID": "ses-send-bounce",
+        "SEND_RATE_PER_SECOND": "1.0",  # the budget's rate, for all instances together
         "SEND_CLAIM_TTL_SECONDS": "120",  # the function timeout
         "METRICS_NAMESPACE": "CdkSesBounce",
         "OWNED_RECIPIENTS": '["retired.example.com","old-sales@example.com"]',
@@ -551,7 +554,7 @@ def test_full_options_environment(full_options: Synthesized) -> None:
     ]
     variables = function["Properties"]["Environment"]["Variables"]
     assert function["Properties"]["Timeout"] == 300
-    assert variables["SEND_RATE_PER_SECOND"] == "0.8"  # 4 per second over 5 instances
+    assert variables["SEND_RATE_PER_SECOND"] == "4.0"  # the passed budget's, for all instances
     assert variables["SEND_CLAIM_TTL_SECONDS"] == "300"
     assert variables["METRICS_NAMESPACE"] == "Mail/Bounces"
     assert variables["BOUNCE_SENDER"] == "bounces@mail.example.com"
@@ -672,6 +675,8 @@ def test_function_policy_has_no_star_resource_and_exact_actions(example: Synthes
             "sqs:SendMessage",
             "sqs:GetQueueAttributes",
             "sqs:GetQueueUrl",
+            "dynamodb:UpdateItem",  # the send budget's item only (dynamodb:LeadingKeys)
+            "dynamodb:GetItem",
         ]
     )
     assert all(s["Resource"] != "*" for s in statements)
@@ -742,7 +747,13 @@ def test_alarms(example: Synthesized) -> None:
         "Errors",
         "PermanentFailures",
         "SendBounceThrottled",
+        "SendBudgetUnavailable",
     ]
+    # Unavailability of the send budget alarms only when it persists (3 periods of 3).
+    budget_alarm = alarms.pop("SendBudgetUnavailable")
+    assert (budget_alarm["EvaluationPeriods"], budget_alarm["DatapointsToAlarm"]) == (3, 3)
+    assert (budget_alarm["Namespace"], budget_alarm["Statistic"]) == ("CdkSesBounce", "Sum")
+    assert budget_alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
     common = {
         "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         "EvaluationPeriods": 1,

@@ -316,10 +316,11 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
     stack = new_stack()
     build(stack, policy=SIZE_RULE_POLICY, function_timeout=cdk.Duration.seconds(60))
     assert warnings_of(stack) == [
-        "A batch of 10 bounces needs at least 20 s at 0.5 SendBounce calls/s per instance, plus "
-        "the runtime's 50 s margin: more than function_timeout 60 s. The rest of each full batch "
-        "returns to the queue and uses up receives (max_receive_count 10); lower batch_size or "
-        "raise function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
+        "A batch of 10 bounces needs at least 20 s at 0.5 SendBounce calls/s per instance "
+        "(the budget's 1/s shared by max_concurrency 2 instances), plus the runtime's 50 s "
+        "margin: more than function_timeout 60 s. The rest of each full batch returns to the "
+        "queue and uses up receives (max_receive_count 10); lower batch_size or raise "
+        "function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
     ]
     stack = new_stack()
     build(
@@ -329,10 +330,11 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
         function_timeout=cdk.Duration.seconds(60),
     )
     assert warnings_of(stack) == [
-        "A batch of 11 bounces needs at least 22 s at 0.5 SendBounce calls/s per instance, plus "
-        "the runtime's 39 s margin: more than function_timeout 60 s. The rest of each full batch "
-        "returns to the queue and uses up receives (max_receive_count 10); lower batch_size or "
-        "raise function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
+        "A batch of 11 bounces needs at least 22 s at 0.5 SendBounce calls/s per instance "
+        "(the budget's 1/s shared by max_concurrency 2 instances), plus the runtime's 39 s "
+        "margin: more than function_timeout 60 s. The rest of each full batch returns to the "
+        "queue and uses up receives (max_receive_count 10); lower batch_size or raise "
+        "function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
     ]
 
 

@@ -1,5 +1,5 @@
-"""The runtime's sender with the shared budget in its pacer seam, against the strict local SES and
-a local DynamoDB endpoint: when the budget cannot be reached or has no slot in time, nothing is
+"""The runtime's sender with the shared budget, against the strict local SES and a local DynamoDB
+endpoint: when the budget cannot be reached or has no slot in time, nothing is
 sent (and nothing is taken); when it can, every attempt is spaced."""
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from bounce_runtime.errors import SendDeadlineExceeded, TransientSendError
 from support.local_budget import (
     CREDENTIALS,
     REGION,
-    BudgetPacer,
     create_budget_table,
     dynamodb_client,
     moto_server,
@@ -59,11 +58,9 @@ def ses_client(ses: LocalSes) -> Any:
     )
 
 
-def sender_with(budget: SendBudget, ses: LocalSes, max_wait_s: float = 30.0) -> BounceSender:
-    # The budget takes the pacer's place; the sender's retries do not sleep (fast tests).
-    return BounceSender(
-        ses_client(ses), BudgetPacer(budget, lambda: max_wait_s), sleep=lambda _: None
-    )
+def sender_with(budget: SendBudget, ses: LocalSes) -> BounceSender:
+    # The container's own pacer and the shared budget; the retries do not sleep (fast tests).
+    return BounceSender(ses_client(ses), Pacer(RATE), budget=budget, sleep=lambda _: None)
 
 
 def closed_port() -> int:
@@ -140,8 +137,11 @@ def test_no_slot_in_time_means_no_send_and_nothing_taken(ses: LocalSes) -> None:
         )
         budget = budget_at(endpoint, table, "busy")
 
-        with pytest.raises(SendDeadlineExceeded, match=r"no slot within 2\.00 s"):
-            sender_with(budget, ses, max_wait_s=2.0).send(REQUEST, remaining_seconds=lambda: 600.0)
+        sender = sender_with(budget, ses)
+        # The Lambda has 2 s left beyond what one attempt and the work after it need.
+        remaining_s = 2.0 + sender.min_send_seconds
+        with pytest.raises(SendDeadlineExceeded, match=r"no slot in the 2\.\d\d s left"):
+            sender.send(REQUEST, remaining_seconds=lambda: remaining_s)
 
         item = dynamodb_client(endpoint).get_item(
             TableName=table, Key={SEND_BUDGET_KEY_ATTRIBUTE: {"S": "busy"}}, ConsistentRead=True

@@ -15,7 +15,13 @@ import pytest
 from moto import mock_aws
 
 import bounce_runtime.handler as handler_module
-from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.contract import (
+    BOUNCE_TAG_KEY,
+    CLAIM_SUFFIX,
+    SEND_BUDGET_KEY_ATTRIBUTE,
+    SEND_BUDGET_MARGIN_S,
+    SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+)
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.handler import handler
 from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
@@ -206,6 +212,7 @@ def test_importing_the_handler_leaves_off_what_the_first_invocation_or_some_path
         "bounce_runtime.core.headers",
         "bounce_runtime.cli",
         "bounce_runtime.adapters.protocols",
+        "bounce_runtime.adapters.send_budget",
     ]
     code = (
         "import sys, bounce_runtime.handler; "
@@ -335,3 +342,74 @@ def test_the_handler_acts_only_on_what_the_construct_says_the_processor_owns(
     keys = {item["Key"] for item in world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert "payroll/mail-f" + CLAIM_SUFFIX not in keys
     assert world.s3.get_object_tagging(Bucket=BUCKET, Key="payroll/mail-f")["TagSet"] == []
+
+
+# The shared send budget through the environment the construct sets (SEND_BUDGET_TABLE,
+# SEND_BUDGET_ID): the container builds it; DynamoDB is moto's, in process.
+
+
+def budget_table(monkeypatch: pytest.MonkeyPatch, next_free_s: float | None = None) -> Any:
+    """Create the budget table (with the budget's item at ``next_free_s``) and name it in the
+    environment; returns the DynamoDB client."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="send-budget",
+        AttributeDefinitions=[{"AttributeName": SEND_BUDGET_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": SEND_BUDGET_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    if next_free_s is not None:
+        dynamodb.put_item(
+            TableName="send-budget",
+            Item={
+                SEND_BUDGET_KEY_ATTRIBUTE: {"S": "account-budget"},
+                SEND_BUDGET_NEXT_FREE_ATTRIBUTE: {"N": f"{next_free_s:.6f}"},
+            },
+        )
+    monkeypatch.setenv("SEND_BUDGET_TABLE", "send-budget")
+    monkeypatch.setenv("SEND_BUDGET_ID", "account-budget")
+    return dynamodb
+
+
+def next_free(dynamodb: Any) -> float:
+    item = dynamodb.get_item(
+        TableName="send-budget", Key={SEND_BUDGET_KEY_ATTRIBUTE: {"S": "account-budget"}}
+    )["Item"]
+    return float(item[SEND_BUDGET_NEXT_FREE_ATTRIBUTE]["N"])
+
+
+def test_a_new_container_waits_for_the_budget_schedule_of_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Other containers hold the account's schedule until 0.8 s from now.
+    busy_until = time.time() + 0.8
+    dynamodb = budget_table(monkeypatch, busy_until)
+    monkeypatch.setenv("SEND_RATE_PER_SECOND", "5")
+
+    response = handler(sqs_event([world.store("mail-b1"), world.store("mail-b2")]), Context())
+
+    assert response == {"batchItemFailures": []}
+    first, second = (attempt.wall_time for attempt in world.ses.attempts)
+    assert first >= busy_until
+    assert second - first >= 0.2  # 1/rate, and the margin on top
+    assert next_free(dynamodb) >= second + 0.2 + SEND_BUDGET_MARGIN_S - 0.05
+
+
+def test_an_unreachable_budget_means_no_send_and_the_record_back_to_the_queue(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEND_BUDGET_TABLE", "no-such-table")
+
+    response = handler(sqs_event([world.store("mail-u")]), Context())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-u"}]}
+    assert world.ses.attempts == []
+    assert world.dead_letters() == []
+    stored = world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert [o["Key"] for o in stored if o["Key"].endswith(CLAIM_SUFFIX)] == []  # released
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert emf["SendBudgetUnavailable"] == 1
+    failed = next(line for line in lines if line.get("level") == "ERROR")
+    assert failed["reason"] == "send-budget-unavailable"
+    assert "ResourceNotFoundException" in failed["detail"]

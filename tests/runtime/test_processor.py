@@ -6,6 +6,7 @@ import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,10 +17,11 @@ from botocore.stub import ANY, Stubber
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.send_budget import SendBudget
 from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, SEND_BUDGET_MARGIN_S
 from bounce_runtime.core.ownership import OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.processor import BatchProcessor
@@ -32,6 +34,7 @@ from support.events import (
     sqs_event,
     sqs_record,
 )
+from support.fake_budget import BUDGET, TABLE, FakeBudgetTable, client_error
 
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)  # one hour after the events' receipt time
 SENDER = "mailer-daemon@example.com"
@@ -68,7 +71,7 @@ class Rig:
 
     def __init__(
         self, s3: Any, ses: Any, sqs: Any, fake_time: Any, *, policy: BouncePolicy | None = None,
-        rate: float = 10.0, **settings: Any,
+        rate: float = 10.0, budget: SendBudget | None = None, **settings: Any,
     ) -> None:  # fmt: skip
         self.s3, self.ses, self.sqs = Stubber(s3), Stubber(ses), Stubber(sqs)
         self.logs, self.emf = io.StringIO(), io.StringIO()
@@ -85,6 +88,7 @@ class Rig:
             sender=BounceSender(
                 ses,
                 Pacer(rate, clock=fake_time.clock, sleep=fake_time.sleep),
+                budget=budget,
                 sleep=fake_time.sleep,
                 rng=random.Random(3),
             ),
@@ -749,3 +753,89 @@ def test_a_foreign_mail_object_is_dead_lettered_before_any_s3_call(
     assert rig.by_reason() == {"foreign-mail-object": {"PermanentFailures": 1}}
     [dead] = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
     assert dead["reason"] == "foreign-mail-object"
+
+
+# The shared send budget (an in-memory table with DynamoDB's conditional-write semantics, on the
+# fake clock): what the processor does with each answer of the budget.
+
+
+def shared_budget(table: FakeBudgetTable, fake_time: Any) -> SendBudget:
+    return SendBudget(
+        table,
+        table_name=TABLE,
+        budget_id=BUDGET,
+        rate_per_second=1.0,
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+        rng=random.Random(5),
+    )
+
+
+def test_a_restarted_container_waits_for_the_shared_schedule(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    table = FakeBudgetTable(fake_time)
+    started = fake_time.now
+    # Other containers (of this or another processor) have taken slots up to 5 s from now; this
+    # container is new and knows nothing of them.
+    table.items[BUDGET] = Decimal(str(started + 5.0))
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, budget=shared_budget(table, fake_time))
+    rig.expect_bounce("bounce-1", "r-1")
+    rig.expect_bounce("bounce-2", "r-2")
+    assert rig.run(record_for("r-1"), record_for("r-2")) == []
+    first, second = (float(slot) for _, slot in table.granted)
+    assert first == pytest.approx(started + 5.0)
+    assert second - first == pytest.approx(1.0 + SEND_BUDGET_MARGIN_S)
+    assert fake_time.now >= second  # it slept until its slot before the second send
+    assert rig.totals() == {"BouncesSent": 2, "RecipientsBounced": 2}
+
+
+def test_an_unreachable_budget_sends_nothing_counts_and_releases_the_claim(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    table = FakeBudgetTable(fake_time)
+    table.errors = [client_error("ResourceNotFoundException")]
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, budget=shared_budget(table, fake_time))
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.expect_release()  # no SendBounce stubbed: a call would fail the test
+    assert rig.run(record_for()) == ["sqs-" + MESSAGE_ID]  # back to the queue, not dead-lettered
+    assert rig.totals() == {"SendBudgetUnavailable": 1}
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert failed[0]["reason"] == "send-budget-unavailable"
+
+
+def test_a_slot_past_the_lambda_time_returns_the_record_unsent(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    table = FakeBudgetTable(fake_time)
+    # The schedule is taken for longer than this invocation has left (900 s).
+    table.items[BUDGET] = Decimal(str(fake_time.now + 1000.0))
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, budget=shared_budget(table, fake_time))
+    rig.expect_untagged("t-1")
+    rig.expect_claim("t-1")
+    rig.expect_release("t-1")
+    assert rig.run(record_for("t-1"), record_for("t-2")) == ["sqs-t-1", "sqs-t-2"]
+    assert table.granted == []  # no slot taken: none is wasted
+    assert float(table.items[BUDGET]) == pytest.approx(fake_time.now + 1000.0, abs=1.0)
+    assert rig.totals() == {}  # nothing dead-lettered, nothing sent
+    stop = [line for line in rig.log_lines() if line["level"] == "WARNING"]
+    assert stop[0]["message"] == "time is short: leaving the rest of the batch for redelivery"
+
+
+def test_a_slot_past_the_24_hour_window_is_dead_lettered_as_expired(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    table = FakeBudgetTable(fake_time)
+    # Received 23 h 58 min ago: 120 s left of the window, but the schedule is 200 s ahead.
+    table.items[BUDGET] = Decimal(str(fake_time.now + 200.0))
+    received = NOW - timedelta(hours=23, minutes=58)
+    record = record_for(timestamp=received.isoformat().replace("+00:00", "Z"))
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, budget=shared_budget(table, fake_time))
+    rig.expect_untagged()
+    rig.expect_claim()
+    rig.expect_release()
+    rig.expect_dead_letter(record, "expired", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert table.granted == []
+    assert rig.totals() == {"MessagesExpired": 1, "PermanentFailures": 1}

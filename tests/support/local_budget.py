@@ -1,10 +1,5 @@
 """The shared send budget on local endpoints: moto's server on 127.0.0.1 as DynamoDB, reached by
-the real botocore client, and a stand-in that plugs the budget into the sender's pacer seam.
-
-``BudgetPacer`` lets the runtime's unchanged ``BounceSender`` take a budget slot before every
-SendBounce attempt (the sender calls ``pacer.delay()`` then ``pacer.wait()``), until the sender
-takes the budget itself (see the integration notes of ``bounce_runtime.adapters.send_budget``).
-"""
+the real botocore client (the runtime finds it through ``AWS_ENDPOINT_URL_DYNAMODB``)."""
 
 from __future__ import annotations
 
@@ -25,11 +20,7 @@ from bounce_runtime.adapters.send_budget import (
     send_budget_client_kwargs,
 )
 from bounce_runtime.contract import SEND_BUDGET_KEY_ATTRIBUTE
-from bounce_runtime.errors import (
-    SendBudgetUnavailable,
-    SendDeadlineExceeded,
-    TransientSendError,
-)
+from bounce_runtime.errors import SendBudgetUnavailable
 
 REGION = "eu-west-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -164,38 +155,3 @@ def take_slots(
             continue
         assert slot is not None
         results.put(("slot", slot.start_s, slot.take_seconds))
-
-
-class BudgetPacer:
-    """The sender's pacer seam backed by the shared budget.
-
-    ``delay()`` is the budget's local guess (no I/O); ``wait()`` takes a slot that starts within
-    ``max_wait_s()`` seconds and sleeps until it. No such slot: ``SendDeadlineExceeded`` (the
-    rest of the batch waits for redelivery). Budget unreachable: ``TransientSendError`` with
-    reason ``send-budget-unavailable`` (the record is retried, nothing is sent).
-    """
-
-    def __init__(self, budget: SendBudget, max_wait_s: Callable[[], float]) -> None:
-        self.budget = budget
-        self.max_wait_s = max_wait_s
-        self.take_seconds: list[float] = []
-        self.slot_starts: list[float] = []
-
-    def delay(self) -> float:
-        return self.budget.delay()
-
-    def wait(self) -> float:
-        started = self.budget.now()
-        max_wait_s = self.max_wait_s()
-        try:
-            slot = self.budget.acquire(latest_start_s=started + max_wait_s)
-        except SendBudgetUnavailable as error:
-            raise TransientSendError(error.reason, error.message) from error
-        if slot is None:
-            raise SendDeadlineExceeded(
-                f"the send budget has no slot within {max_wait_s:.2f} s (the time left for one "
-                "attempt)"
-            )
-        self.take_seconds.append(slot.take_seconds)
-        self.slot_starts.append(slot.start_s)
-        return slot.start_s - started

@@ -16,8 +16,9 @@ item back (``ReturnValuesOnConditionCheckFailure``) and tries the later slot.
 Rules that keep a slot safe to use:
 - Nothing is written for a slot later than ``latest_start_s``: ``take`` returns None instead, so a
   caller never holds a slot it cannot use (the record goes back to the queue unsent).
-- A call starts within ``late_tolerance_s`` of its slot or not at all: ``acquire`` gives up a
-  slot it reaches late (a slow write, a paused host) and takes the next one. The margin covers
+- A call starts within ``late_tolerance_s`` of its slot or not at all: ``acquire`` never uses a
+  slot it reaches late (a slow write, a paused host); it moves it to now when no one has taken
+  the slot after it (one conditional write), else takes the next one. The margin covers
   that lateness plus the clock difference between hosts (see ``contract.SEND_BUDGET_MARGIN_S``).
 - When the budget cannot be reached (an error, throttling, or too many lost races), the take
   raises ``SendBudgetUnavailable``: the caller must not send. There is no unpaced fallback.
@@ -148,7 +149,10 @@ class SendBudget:
         self._rng = rng or random.Random()
         # The last next_free this container saw (None: nothing seen yet, e.g. a new container).
         self._known_next_free: float | None = None
+        # Slots reached too late (never used), and how many of them were moved to a later time
+        # instead of waiting for the next free slot.
         self.missed_slots = 0
+        self.rebooked_slots = 0
         # Seconds the last successful conditional write took (its answer's round trip).
         self._last_write_s = 0.0
 
@@ -221,21 +225,63 @@ class SendBudget:
         return self._clock() - slot.start_s > self.late_tolerance_s
 
     def acquire(self, *, latest_start_s: float) -> Slot | None:
-        """Take a slot and sleep until it; the call must start at once. A slot reached late is
-        given up (it stays unused) and the next one taken. None: no slot starts by
+        """Take a slot and sleep until it; the call must start at once. None: no slot starts by
         ``latest_start_s`` (nothing taken). Raises ``SendBudgetUnavailable`` as ``take`` does,
-        and when ``max_attempts`` slots in a row are reached late."""
-        for _ in range(self.max_attempts):
-            slot = self.take(latest_start_s=latest_start_s)
+        and when ``max_attempts`` slots in a row are reached late.
+
+        A slot reached late is never used. While no one has taken the slot after it, it is
+        moved to now (``_rebook``: one conditional write), so a late wake-up costs a write, not
+        a whole interval of the account's budget; otherwise the next free slot is taken."""
+        slot = self.take(latest_start_s=latest_start_s)
+        for attempt in range(1, self.max_attempts + 1):
             if slot is None:
                 return None
             self.wait(slot)
             if not self.is_late(slot):
                 return slot
             self.missed_slots += 1
+            if attempt < self.max_attempts:
+                rebooked = self._rebook(slot, latest_start_s)
+                slot = rebooked or self.take(latest_start_s=latest_start_s)
         raise SendBudgetUnavailable(
             self._describe(f"{self.max_attempts} slots in a row were reached too late")
         )
+
+    def _rebook(self, late: Slot, latest_start_s: float) -> Slot | None:
+        """Move the late slot to ``now + lead`` if the item still ends with it (no one took a
+        slot after it): ``SET next = new_slot + spacing IF next = late.start + spacing``. The
+        slot before the late one stays at least a spacing earlier, and the taker after us sees
+        the new next_free, so the spacing holds. None: someone took the next slot, the budget
+        did not answer, or the new slot would start after ``latest_start_s`` (nothing moved)."""
+        if self._known_next_free is None:
+            return None
+        ours = self._known_next_free
+        started = self._clock()
+        slot = started + self._lead()
+        if slot > latest_start_s:
+            return None
+        next_free = slot + self.spacing_s
+        request = self._update_request(slot, next_free)
+        request["ConditionExpression"] = "#next = :ours"
+        values = request["ExpressionAttributeValues"]
+        values[":ours"] = {"N": f"{ours:.{_DECIMALS}f}"}
+        del values[":slot"]
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code", "")) == CONDITION_FAILED:
+                answer: Mapping[str, Any] = error.response
+                item_next_free = _next_free_of(answer.get("Item"))
+                if item_next_free is not None:
+                    self._known_next_free = item_next_free
+            return None
+        except BotoCoreError:  # the write may have applied: that slot is wasted, never shared
+            return None
+        self.rebooked_slots += 1
+        self._known_next_free = next_free
+        taken_at = self._clock()
+        self._last_write_s = taken_at - started
+        return Slot(slot, taken_at, taken_at - started, 1)
 
     def _update_request(self, slot: float, next_free: float) -> dict[str, Any]:
         return {
@@ -260,8 +306,7 @@ class SendBudget:
                 Key={SEND_BUDGET_KEY_ATTRIBUTE: {"S": self.budget_id}},
                 ConsistentRead=True,
             ).get("Item")
-        value = (item or {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE, {}).get("N")
-        return None if value is None else float(value)
+        return _next_free_of(item)
 
     def _lead(self) -> float:
         """How far after now an idle budget's slot starts: ``lead_s``, or twice the last write's
@@ -277,3 +322,9 @@ class SendBudget:
             f"send budget {self.budget_id!r} in table {self.table_name!r} unavailable, "
             f"nothing sent: {problem}"
         )
+
+
+def _next_free_of(item: Mapping[str, Any] | None) -> float | None:
+    """The next_free attribute of a budget item (None: no item, or no schedule yet)."""
+    value = (item or {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE, {}).get("N")
+    return None if value is None else float(value)

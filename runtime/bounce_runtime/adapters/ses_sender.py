@@ -1,7 +1,8 @@
 """SendBounce with pacing, retries with backoff and jitter, a deadline and the 24-hour window.
 
 botocore's own retries are turned off on the SES client (``clients.ses_client_kwargs()``) so that
-this module decides every attempt: each one takes a pacing slot, and none starts unless the Lambda
+this module decides every attempt: each one takes a pacing slot (the container's ``Pacer``, then,
+when one is set, a slot of the account's shared ``SendBudget``), and none starts unless the Lambda
 has time left to finish it and to tag the object afterwards (``after_send_reserve_s``), nor once
 SES's SendBounce window is about to close. The S3 and SQS clients
 (``clients.aws_client_kwargs()``) retry once with short timeouts, so one call has a known bound.
@@ -10,6 +11,7 @@ SES's SendBounce window is about to close. The S3 and SQS clients
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +45,7 @@ from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, Transien
 
 if TYPE_CHECKING:
     from bounce_runtime.adapters.protocols import SendBounceClient
+    from bounce_runtime.adapters.send_budget import SendBudget
 
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestThrottled"}
@@ -87,13 +90,20 @@ def _ignore() -> None:
 
 
 class BounceSender:
-    """Sends SendBounce requests through one SES client, paced and retried."""
+    """Sends SendBounce requests through one SES client, paced and retried.
+
+    ``budget``: the account's shared send budget. With one, every attempt (retries included)
+    first takes a slot from it and starts within the slot's late tolerance, or is not made; if the
+    budget cannot be reached, ``SendBudgetUnavailable`` (a ``TransientSendError``) is raised and
+    nothing is sent. Without one, only the container's ``pacer`` spaces the calls (local use).
+    """
 
     def __init__(
         self,
         client: "SendBounceClient",
         pacer: Pacer,
         *,
+        budget: "SendBudget | None" = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
@@ -101,6 +111,7 @@ class BounceSender:
     ) -> None:
         self._client = client
         self._pacer = pacer
+        self.budget = budget
         self.retry = retry or RetryPolicy()
         self.after_send_reserve_s = after_send_reserve_s
         self._sleep = sleep
@@ -136,6 +147,8 @@ class BounceSender:
             self._require_window(window_seconds, wait_s, attempt)
             self._require_time(remaining_seconds, wait_s, attempt)
             self._pacer.wait()
+            if self.budget is not None:
+                self._take_budget_slot(self.budget, remaining_seconds, window_seconds, attempt)
             try:
                 response = self._client.send_bounce(**request)
             except ClientError as error:
@@ -206,6 +219,43 @@ class BounceSender:
     def min_send_seconds(self) -> float:
         """Lambda time one attempt needs: its timeout plus the reserve for what follows it."""
         return self.retry.attempt_timeout_s + self.after_send_reserve_s
+
+    def _take_budget_slot(
+        self,
+        budget: "SendBudget",
+        remaining_seconds: Callable[[], float],
+        window_seconds: Callable[[], float] | None,
+        attempt: int,
+    ) -> None:
+        """Take a budget slot and sleep until it; the attempt must start at once.
+
+        The slot must start while the Lambda still has ``min_send_seconds`` left and at least
+        ``SEND_WINDOW_MARGIN_S`` before the window closes. No such slot (nothing is taken):
+        ``PermanentError`` (``expired``) when the window is the nearer bound, else
+        ``SendDeadlineExceeded`` (the record goes back to the queue unsent). An unreachable
+        budget raises ``SendBudgetUnavailable``.
+        """
+        time_bound_s = remaining_seconds() - self.min_send_seconds
+        window_bound_s = (
+            math.inf if window_seconds is None else window_seconds() - SEND_WINDOW_MARGIN_S
+        )
+        now = budget.now()
+        slot = budget.acquire(latest_start_s=now + min(time_bound_s, window_bound_s))
+        if slot is not None:
+            return
+        waited_s = budget.now() - now
+        if window_bound_s <= time_bound_s:
+            raise PermanentError(
+                REASON_EXPIRED,
+                f"attempt {attempt}: the send budget has no slot in the "
+                f"{max(0.0, window_bound_s):.2f} s left before the 24-hour SendBounce window "
+                f"closes (less {SEND_WINDOW_MARGIN_S:.2f} s); checked for {waited_s:.2f} s",
+            )
+        raise SendDeadlineExceeded(
+            f"attempt {attempt}: the send budget has no slot in the {max(0.0, time_bound_s):.2f}"
+            f" s left for one (Lambda time left less {self.min_send_seconds:.2f} s for the "
+            f"attempt and what follows it); the record goes back to the queue unsent"
+        )
 
     def _require_window(
         self, window_seconds: Callable[[], float] | None, wait_s: float, attempt: int

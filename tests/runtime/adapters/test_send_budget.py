@@ -13,100 +13,21 @@ from itertools import combinations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bounce_runtime.adapters.send_budget import SendBudget, Slot
 from bounce_runtime.contract import (
     REASON_SEND_BUDGET_UNAVAILABLE,
-    SEND_BUDGET_KEY_ATTRIBUTE,
     SEND_BUDGET_LATE_TOLERANCE_S,
     SEND_BUDGET_LEAD_S,
     SEND_BUDGET_MARGIN_S,
     SEND_BUDGET_MAX_ATTEMPTS,
-    SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
     SEND_BUDGET_RETRY_MAX_DELAY_S,
 )
 from bounce_runtime.errors import SendBudgetUnavailable
-
-TABLE = "budgets"
-BUDGET = "ses-send-bounce"
-START = 1_800_000_000.0  # wall clock, seconds since the epoch
-
-
-class FakeClock:
-    """Wall-clock seconds that move only when something sleeps or the test advances them."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def client_error(code: str, operation: str = "UpdateItem", **extra: Any) -> ClientError:
-    status = 400 if code != "InternalServerError" else 500
-    response: Any = {
-        "Error": {"Code": code, "Message": f"{code} (fake)"},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-        **extra,
-    }
-    return ClientError(response, operation)
-
-
-class FakeBudgetTable:
-    """One DynamoDB table of budget items: UpdateItem applies ``SET next = :next`` only when the
-    item has no next_free or next_free <= :slot, as the real condition says; a failed condition
-    returns the item (ALL_OLD) unless ``return_item`` is off. ``errors`` are raised first, in
-    order; ``write_seconds`` moves the clock per write (network and service time)."""
-
-    def __init__(self, clock: FakeClock | None = None) -> None:
-        self.items: dict[str, Decimal] = {}
-        self.granted: list[tuple[str, Decimal]] = []
-        self.update_calls = 0
-        self.get_calls = 0
-        self.errors: list[Exception] = []
-        self.return_item = True
-        self.write_seconds = 0.0
-        self._clock = clock
-
-    def update_item(self, **request: Any) -> Mapping[str, Any]:
-        self.update_calls += 1
-        if self._clock is not None:
-            self._clock.now += self.write_seconds
-        if self.errors:
-            raise self.errors.pop(0)
-        assert request["TableName"] == TABLE
-        assert request["ConditionExpression"] == "attribute_not_exists(#next) OR #next <= :slot"
-        assert request["ExpressionAttributeNames"] == {"#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE}
-        key = request["Key"][SEND_BUDGET_KEY_ATTRIBUTE]["S"]
-        values = request["ExpressionAttributeValues"]
-        slot, next_free = Decimal(values[":slot"]["N"]), Decimal(values[":next"]["N"])
-        current = self.items.get(key)
-        if current is not None and current > slot:
-            extra = {"Item": self._item(key)} if self.return_item else {}
-            raise client_error("ConditionalCheckFailedException", **extra)
-        self.items[key] = next_free
-        self.granted.append((key, slot))
-        return {}
-
-    def get_item(self, **request: Any) -> Mapping[str, Any]:
-        self.get_calls += 1
-        assert request["ConsistentRead"] is True
-        key = request["Key"][SEND_BUDGET_KEY_ATTRIBUTE]["S"]
-        return {"Item": self._item(key)} if key in self.items else {}
-
-    def _item(self, key: str) -> dict[str, Any]:
-        return {
-            SEND_BUDGET_KEY_ATTRIBUTE: {"S": key},
-            SEND_BUDGET_NEXT_FREE_ATTRIBUTE: {"N": str(self.items[key])},
-        }
+from support.fake_budget import BUDGET, START, TABLE, FakeBudgetTable, FakeClock, client_error
 
 
 def budget(
@@ -302,21 +223,53 @@ def test_every_attempt_losing_a_race_means_unavailable(
     assert racing.granted == []
 
 
-def test_a_slot_reached_late_is_given_up_and_the_next_one_taken(
+def test_a_slot_reached_late_is_moved_to_now_when_no_one_took_the_next(
     table: FakeBudgetTable, clock: FakeClock
 ) -> None:
     taker = budget(table, clock)
     # The write answers after lead + late tolerance: the first slot is already too late.
-    table.write_seconds = SEND_BUDGET_LEAD_S + SEND_BUDGET_LATE_TOLERANCE_S + 0.005
+    write_s = SEND_BUDGET_LEAD_S + SEND_BUDGET_LATE_TOLERANCE_S + 0.005
+    table.write_seconds = write_s
 
     slot = taker.acquire(latest_start_s=FAR)
 
     assert slot is not None
-    assert taker.missed_slots == 1
+    assert (taker.missed_slots, taker.rebooked_slots) == (1, 1)
     assert float(table.granted[0][1]) == pytest.approx(START + SEND_BUDGET_LEAD_S)
-    assert slot.start_s == pytest.approx(START + SEND_BUDGET_LEAD_S + SPACING)
+    # Moved to the time of the late answer plus twice the write's round trip (the adapted
+    # lead), not one interval later: a late wake-up costs a write, not a second.
+    assert slot.start_s == pytest.approx(START + write_s + 2 * write_s)
+    assert float(table.items[BUDGET]) == pytest.approx(slot.start_s + SPACING)
     assert clock.now == pytest.approx(slot.start_s)
     assert not taker.is_late(slot)
+
+
+def test_a_late_slot_whose_next_was_taken_is_given_up_for_the_next_free_one(
+    table: FakeBudgetTable, clock: FakeClock
+) -> None:
+    class PausedHost(FakeClock):
+        """The taker's host pauses 50 ms in its first sleep; another container takes the next
+        slot meanwhile."""
+
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if len(self.sleeps) == 1:
+                other.take(latest_start_s=FAR)
+                self.now += 0.050
+
+    clock = PausedHost()
+    table = FakeBudgetTable(clock)
+    other = budget(table, clock)
+    taker = budget(table, clock)
+
+    slot = taker.acquire(latest_start_s=FAR)
+
+    assert slot is not None
+    assert (taker.missed_slots, taker.rebooked_slots) == (1, 0)
+    first, others, third = (float(granted) for _, granted in table.granted)
+    assert others == pytest.approx(first + SPACING)
+    assert slot.start_s == pytest.approx(third) == pytest.approx(others + SPACING)
+    assert table.moved == []
 
 
 def test_slots_always_reached_late_mean_unavailable(table: FakeBudgetTable) -> None:
@@ -333,7 +286,9 @@ def test_slots_always_reached_late_mean_unavailable(table: FakeBudgetTable) -> N
     with pytest.raises(SendBudgetUnavailable, match="too late"):
         taker.acquire(latest_start_s=FAR)
     assert taker.missed_slots == SEND_BUDGET_MAX_ATTEMPTS
-    assert len(table.granted) == SEND_BUDGET_MAX_ATTEMPTS  # taken, given up, never used
+    # One slot taken, then moved each time it was reached late; none of them used.
+    assert len(table.granted) == 1
+    assert len(table.moved) == SEND_BUDGET_MAX_ATTEMPTS - 1
 
 
 @pytest.mark.parametrize(

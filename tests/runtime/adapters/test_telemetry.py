@@ -99,6 +99,7 @@ def test_emf_documents_are_valid_and_carry_the_counts() -> None:
         "PermanentFailures": 1,
         "DuplicatesSkipped": 0,
         "TaggingFailures": 0,
+        "SendBudgetUnavailable": 0,
     }
     assert [(d["Reason"], d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]) for d in per_reason] == [
         ("auto-submitted", [["FunctionName", "Reason"]]),
