@@ -32,6 +32,15 @@ CANNOT_RUN_ON_PYODIDE: dict[str, str] = {
         "recursion this deep overflows the WebAssembly stack and kills Pyodide "
         "(CPython 3.14 on Lambda raises RecursionError, as the test expects)"
     ),
+    "test_a_deeply_nested_recipient_arns_file_is_one_line_not_a_traceback": (
+        "recursion this deep overflows the WebAssembly stack and kills Pyodide"
+    ),
+    "test_plan_bad_rule_recipients_file_exits_1": (
+        "parses JSON nested 100,000 deep: overflows the WebAssembly stack and kills Pyodide"
+    ),
+    "test_a_bad_owned_recipients_value_is_named": (
+        "one case parses JSON nested 100,000 deep: overflows the WebAssembly stack"
+    ),
     "test_a_missing_policy_file_is_a_config_error": (
         "expects Linux's ENOENT [Errno 2] in the message; Emscripten numbers it 44"
     ),
