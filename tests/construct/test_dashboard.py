@@ -169,7 +169,7 @@ def test_alarm_widget_shows_every_alarm(dashboards: Synthesized) -> None:
         for k in resources_of_type(dashboards.templates[STACK], "AWS::CloudWatch::Alarm")
         if k.startswith("Own")
     ]
-    assert len(alarms) == 5
+    assert len(alarms) == 6  # the five alarms of the runtime and queues, and the budget's
     assert sorted(item["properties"]["alarms"]) == sorted(alarms)
 
 

@@ -55,6 +55,7 @@ RUNTIME_METHODS = [
     ("metric_tagging_failures", contract.METRIC_TAGGING_FAILURES),
     ("metric_duplicates_skipped", contract.METRIC_DUPLICATES_SKIPPED),
     ("metric_messages_expired", contract.METRIC_MESSAGES_EXPIRED),
+    ("metric_send_budget_unavailable", contract.METRIC_SEND_BUDGET_UNAVAILABLE),
 ]
 
 
