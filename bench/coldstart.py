@@ -17,7 +17,7 @@ the policy module already (their import is the import figure's business).
     python bench/coldstart.py [--runs 7]
 
 Targets: import <= 30 ms (no bytecode, best of the runs: the machine's noise only adds),
-zipped asset <= 100 KB, compiled 100k-pattern policy load <= 50 ms (best of the runs).
+zipped asset (source and 3.14 bytecode) <= 400 KB, compiled 100k-pattern policy load <= 50 ms (best of the runs).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from pathlib import Path
 from _common import median, policy_document, target, use_repo_paths
 
 IMPORT_TARGET_MS = 30.0
-SIZE_TARGET_KB = 100.0
+# The asset carries CPython 3.14 bytecode beside the source (about 3x the source alone): a few
+# hundred KB more to download once per container, against compiling every module at each cold start.
+SIZE_TARGET_KB = 400.0
 POLICY_LOAD_TARGET_MS = 50.0
 POLICY_SIZES = (1_000, 10_000, 100_000)
 # boto3 plus the botocore modules a client needs: the Lambda runtime has them loaded anyway.

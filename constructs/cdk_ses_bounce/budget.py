@@ -238,7 +238,7 @@ def note_budget_use(user: IConstruct, budget: ISendBounceBudget) -> None:
     others.setdefault(user.node.path, identity)
     if different:
         cdk.Annotations.of(user).add_warning_v2(
-            "cdk-ses-bounce:budgets-split",
+            "cdk-ses-bounce:budgetsSplit",
             f"{user.node.path} uses send budget {identity}, but other processors in account/"
             f"region {where} use {', '.join(different)}: SES allows one SendBounce per second "
             "per account and region, so share one SendBounceBudget (import it with "
