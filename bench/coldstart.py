@@ -17,7 +17,8 @@ the policy module already (their import is the import figure's business).
     python bench/coldstart.py [--runs 7]
 
 Targets: import <= 30 ms (no bytecode, best of the runs: the machine's noise only adds),
-zipped asset (source and 3.14 bytecode) <= 400 KB, compiled 100k-pattern policy load <= 50 ms (best of the runs).
+zipped asset (source and 3.14 bytecode) <= 400 KB, compiled 100k-pattern policy load <= 50 ms
+(best of the runs).
 """
 
 from __future__ import annotations
