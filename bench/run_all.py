@@ -15,7 +15,7 @@ from pathlib import Path
 from _common import NODE_BIN
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCHMARKS = ("overhead.py", "coldstart.py", "bytecode.py", "pacing.py", "synth.py")
+BENCHMARKS = ("overhead.py", "coldstart.py", "bytecode.py", "pacing.py", "capacity.py", "synth.py")
 
 
 def main() -> int:
