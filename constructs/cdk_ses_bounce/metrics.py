@@ -121,6 +121,13 @@ class BounceProcessorMetrics:
         reached (nothing is sent unpaced). Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_SEND_BUDGET_UNAVAILABLE, None, options)
 
+    def metric_send_slot_wait(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Milliseconds SendBounce attempts waited for their pacing slots (the send budget's
+        schedule), summed per period; against `metric_bounces_sent`, the wait per bounce.
+        Sum, milliseconds, 5 min."""
+        settings: MetricOptions = {"unit": cloudwatch.Unit.MILLISECONDS, **options}
+        return self._runtime_metric(contract.METRIC_SEND_SLOT_WAIT, None, settings)
+
     def metric_tagging_failures(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Mail objects that could not be tagged after their bounce was sent. Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_TAGGING_FAILURES, None, options)

@@ -87,6 +87,11 @@ METRIC_DUPLICATES_SKIPPED: Final = "DuplicatesSkipped"
 METRIC_TAGGING_FAILURES: Final = "TaggingFailures"
 # Records left for redelivery because the shared send budget could not be reached (nothing sent).
 METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
+# Milliseconds the batch's SendBounce attempts waited for their pacing slots (a sum per batch).
+METRIC_SEND_SLOT_WAIT: Final = "SendSlotWait"
+# The EMF unit of each metric: Count, but for those named here.
+DEFAULT_METRIC_UNIT: Final = "Count"
+METRIC_UNITS: Final = {METRIC_SEND_SLOT_WAIT: "Milliseconds"}
 
 # Written every batch (zero when nothing happened), so alarms see a data point per invocation.
 STANDARD_METRICS: Final = (
@@ -100,6 +105,7 @@ STANDARD_METRICS: Final = (
     METRIC_DUPLICATES_SKIPPED,
     METRIC_TAGGING_FAILURES,
     METRIC_SEND_BUDGET_UNAVAILABLE,
+    METRIC_SEND_SLOT_WAIT,
 )
 # Also written per Reason (dimensions FunctionName, Reason).
 METRICS_BY_REASON: Final = (

@@ -28,6 +28,7 @@ from bounce_runtime.contract import (
     METRIC_RECIPIENTS_SUPPRESSED,
     METRIC_SEND_BOUNCE_THROTTLED,
     METRIC_SEND_BUDGET_UNAVAILABLE,
+    METRIC_SEND_SLOT_WAIT,
     METRIC_TAGGING_FAILURES,
     REASON_EXPIRED,
     REASON_FAILED_BEFORE_SEND,
@@ -217,6 +218,7 @@ class RecordWorkflow:
             window_seconds=lambda: (window_closes - self._now()).total_seconds(),
         )
         self._metrics.count(METRIC_BOUNCES_SENT)
+        self._metrics.count(METRIC_SEND_SLOT_WAIT, round(result.waited_s * 1000))
         self._tag(action.bucket_name, action.object_key, result.message_id, ses_id, tags)
         self._finish(
             plan,
@@ -225,6 +227,7 @@ class RecordWorkflow:
             bounce_message_id=result.message_id,
             attempts=result.attempts,
             throttles=result.throttles,
+            waited_for_slots_s=round(result.waited_s, 3),
         )
 
     def _check_mail_object(self, notification: ReceivedNotification) -> None:

@@ -16,7 +16,11 @@ from cdk_ses_bounce import BounceProcessor
 from cdk_ses_bounce.metrics import RUNTIME_METRIC_UNIT
 
 NewStack = Callable[..., cdk.Stack]
-CLOUDWATCH_UNIT_NAMES = {cloudwatch.Unit.COUNT: "Count", cloudwatch.Unit.SECONDS: "Seconds"}
+CLOUDWATCH_UNIT_NAMES = {
+    cloudwatch.Unit.COUNT: "Count",
+    cloudwatch.Unit.SECONDS: "Seconds",
+    cloudwatch.Unit.MILLISECONDS: "Milliseconds",
+}
 
 
 @pytest.fixture
@@ -56,7 +60,10 @@ RUNTIME_METHODS = [
     ("metric_duplicates_skipped", contract.METRIC_DUPLICATES_SKIPPED),
     ("metric_messages_expired", contract.METRIC_MESSAGES_EXPIRED),
     ("metric_send_budget_unavailable", contract.METRIC_SEND_BUDGET_UNAVAILABLE),
+    ("metric_send_slot_wait", contract.METRIC_SEND_SLOT_WAIT),
 ]
+# The runtime's EMF unit names (contract.METRIC_UNITS) as CloudWatch units.
+UNITS = {"Count": cloudwatch.Unit.COUNT, "Milliseconds": cloudwatch.Unit.MILLISECONDS}
 
 
 def test_every_runtime_metric_has_a_method() -> None:
@@ -74,7 +81,7 @@ def test_runtime_metrics_are_sums_per_function(
         "name": metric_name,
         "dimensions": {"FunctionName": function_name},
         "statistic": "Sum",
-        "unit": cloudwatch.Unit.COUNT,
+        "unit": UNITS[contract.METRIC_UNITS.get(metric_name, contract.DEFAULT_METRIC_UNIT)],
         "period": 300,
     }
 
@@ -144,22 +151,25 @@ def alarm_properties(alarm: cloudwatch.Alarm) -> dict[str, Any]:
     return properties
 
 
-def test_the_runtime_writes_metrics_in_the_unit_the_alarms_filter_on(
+def test_the_runtime_writes_each_metric_in_the_unit_its_method_and_alarm_filter_on(
     processor: BounceProcessor,
 ) -> None:
+    written = {
+        entry["Name"]: entry["Unit"]
+        for document in BatchMetrics("ns", "fn").documents()
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        for entry in directive["Metrics"]
+    }
+    filtered = {
+        name: CLOUDWATCH_UNIT_NAMES[rendered(processor, getattr(processor, method)())["unit"]]
+        for method, name in RUNTIME_METHODS
+    }
+    assert filtered == written
     alarm_units = {
         alarm_properties(alarm)["unit"]
         for alarm in (processor.alarms.send_bounce_throttled, processor.alarms.permanent_failures)
     }
-    metrics = BatchMetrics("ns", "fn")
-    metrics.count(contract.METRIC_RECIPIENTS_SUPPRESSED, reason="null-sender")
-    units = {
-        entry["Unit"]
-        for document in metrics.documents()
-        for directive in document["_aws"]["CloudWatchMetrics"]
-        for entry in directive["Metrics"]
-    }
-    assert units == alarm_units == {"Count"}
+    assert alarm_units == {"Count"}
     assert RUNTIME_METRIC_UNIT == cloudwatch.Unit.COUNT
 
 

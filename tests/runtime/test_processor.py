@@ -197,6 +197,7 @@ def test_bounce_is_sent_tagged_logged_and_counted(
             "bounce_message_id": "bounce-1",
             "attempts": 1,
             "throttles": 0,
+            "waited_for_slots_s": 0.0,
         }
     ]
 
@@ -279,7 +280,12 @@ def test_permanent_rejection_goes_to_the_dead_letter_queue_and_the_batch_goes_on
     )
     rig.expect_bounce("bounce-4", "fine-2")
     assert rig.run(rejected, fine) == []
-    assert rig.totals() == {"BouncesSent": 1, "RecipientsBounced": 1, "PermanentFailures": 1}
+    assert rig.totals() == {
+        "BouncesSent": 1,
+        "RecipientsBounced": 1,
+        "PermanentFailures": 1,
+        "SendSlotWait": 100,  # the second send waited one pacing interval (rate 10/s)
+    }
     assert rig.by_reason()["ses-rejected:MessageRejected"] == {"PermanentFailures": 1}
 
 
@@ -787,7 +793,8 @@ def test_a_restarted_container_waits_for_the_shared_schedule(
     assert first == pytest.approx(started + 5.0)
     assert second - first == pytest.approx(1.0 + SEND_BUDGET_MARGIN_S)
     assert fake_time.now >= second  # it slept until its slot before the second send
-    assert rig.totals() == {"BouncesSent": 2, "RecipientsBounced": 2}
+    # It waited 5 s for its first slot and one spacing for the second: 6.02 s in SendSlotWait.
+    assert rig.totals() == {"BouncesSent": 2, "RecipientsBounced": 2, "SendSlotWait": 6020}
 
 
 def test_an_unreachable_budget_sends_nothing_counts_and_releases_the_claim(

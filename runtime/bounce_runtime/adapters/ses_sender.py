@@ -78,11 +78,13 @@ class RetryPolicy(NamedTuple):
 
 
 class SendResult(NamedTuple):
-    """A successful SendBounce: the bounce's MessageId and how many attempts it took."""
+    """A successful SendBounce: the bounce's MessageId, how many attempts it took, and the
+    seconds its attempts waited for pacing slots (the container's pacer and the budget)."""
 
     message_id: str
     attempts: int
     throttles: int
+    waited_s: float = 0.0
 
 
 def _ignore() -> None:
@@ -140,15 +142,18 @@ class BounceSender:
         any other exception was raised before SES was called.
         """
         throttles = 0
+        waited_s = 0.0
         attempt = 0
         while True:
             attempt += 1
             wait_s = self._pacer.delay()
             self._require_window(window_seconds, wait_s, attempt)
             self._require_time(remaining_seconds, wait_s, attempt)
-            self._pacer.wait()
+            waited_s += self._pacer.wait()
             if self.budget is not None:
-                self._take_budget_slot(self.budget, remaining_seconds, window_seconds, attempt)
+                waited_s += self._take_budget_slot(
+                    self.budget, remaining_seconds, window_seconds, attempt
+                )
             try:
                 response = self._client.send_bounce(**request)
             except ClientError as error:
@@ -205,7 +210,7 @@ class BounceSender:
                     f"{type(error).__name__}: {error}",
                 ) from error
             else:
-                return SendResult(str(response["MessageId"]), attempt, throttles)
+                return SendResult(str(response["MessageId"]), attempt, throttles, waited_s)
             if attempt >= self.retry.max_attempts:
                 raise TransientSendError(
                     failure.reason, f"gave up after {attempt} attempts: {failure.message}"
@@ -226,8 +231,9 @@ class BounceSender:
         remaining_seconds: Callable[[], float],
         window_seconds: Callable[[], float] | None,
         attempt: int,
-    ) -> None:
-        """Take a budget slot and sleep until it; the attempt must start at once.
+    ) -> float:
+        """Take a budget slot and sleep until it (returns the seconds that took); the attempt
+        must start at once.
 
         The slot must start while the Lambda still has ``min_send_seconds`` left and at least
         ``SEND_WINDOW_MARGIN_S`` before the window closes. No such slot (nothing is taken):
@@ -241,9 +247,9 @@ class BounceSender:
         )
         now = budget.now()
         slot = budget.acquire(latest_start_s=now + min(time_bound_s, window_bound_s))
-        if slot is not None:
-            return
         waited_s = budget.now() - now
+        if slot is not None:
+            return waited_s
         if window_bound_s <= time_bound_s:
             raise PermanentError(
                 REASON_EXPIRED,

@@ -11,9 +11,11 @@ from typing import Any, TextIO
 
 from bounce_runtime.contract import (
     DEFAULT_LOG_LEVEL,
+    DEFAULT_METRIC_UNIT,
     DIMENSION_FUNCTION_NAME,
     DIMENSION_REASON,
     LOG_LEVELS,
+    METRIC_UNITS,
     STANDARD_METRICS,
 )
 
@@ -186,7 +188,7 @@ class BatchMetrics:
                 "Namespace": self.namespace,
                 "Dimensions": [list(dimensions)],
                 "Metrics": [
-                    {"Name": name, "Unit": "Count"}
+                    {"Name": name, "Unit": METRIC_UNITS.get(name, DEFAULT_METRIC_UNIT)}
                     for name in names[start : start + MAX_METRICS_PER_DIRECTIVE]
                 ],
             }

@@ -220,10 +220,14 @@ def test_every_attempt_takes_a_pacing_slot(fake_time: Any) -> None:
         sleep=fake_time.sleep,
         rng=random.Random(1),
     )
-    sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
-    sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    first = sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
+    second = sender.send(REQUEST, remaining_seconds=fake_time.remaining_seconds)
     gaps = [b - a for a, b in pairwise(client.call_times)]
     assert gaps == pytest.approx([1.0, 1.0, 1.0])
+    # What each send waited for its slots is reported (the SendSlotWait metric); the backoff
+    # sleeps count into the pacer's wait only where the pacer still had to wait after them.
+    assert first.waited_s == pytest.approx(2.0 - 2 * 0.01, abs=0.01)
+    assert second.waited_s == pytest.approx(1.0, abs=0.01)
 
 
 def _throttling_error() -> Exception:

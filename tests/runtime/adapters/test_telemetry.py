@@ -100,7 +100,11 @@ def test_emf_documents_are_valid_and_carry_the_counts() -> None:
         "DuplicatesSkipped": 0,
         "TaggingFailures": 0,
         "SendBudgetUnavailable": 0,
+        "SendSlotWait": 0,
     }
+    units = {m["Name"]: m["Unit"] for m in overall["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units.pop("SendSlotWait") == "Milliseconds"
+    assert set(units.values()) == {"Count"}
     assert [(d["Reason"], d["_aws"]["CloudWatchMetrics"][0]["Dimensions"]) for d in per_reason] == [
         ("auto-submitted", [["FunctionName", "Reason"]]),
         ("expired", [["FunctionName", "Reason"]]),
