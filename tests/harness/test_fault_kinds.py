@@ -153,22 +153,25 @@ def test_a_restarted_container_never_sends_a_bounce_twice() -> None:
     assert rig.dead_letters() == [REASON_OUTCOME_UNKNOWN] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime defect: handler.build_container paces SendBounce with a per-container "
-    "adapters.pacing.Pacer, which starts with no schedule: a restarted container's first "
-    "SendBounce goes at once, less than 1/rate after its killed predecessor's last call, so the "
-    "account's rate is exceeded (SES throttles it). Fix: take each slot from the shared budget "
-    "(adapters.send_budget, not yet wired into the handler), or start a fresh Pacer's schedule "
-    "one interval after it is created",
-)
 def test_a_restarted_container_keeps_to_the_rate() -> None:
+    # The replacement container takes its slot from the account's shared budget, whose schedule
+    # its killed predecessor advanced: its first call waits for it.
     rig = FaultRig({"PutObjectTagging": (once(CRASH),)})
     rig.message(MSG)
     rig.message(OTHER)
     rig.drain(batch_size=1)
     assert rig.kills == 1 and rig.sent(OTHER) == 1
     assert count_rate_violations(rig.ses.arrivals, rig.rate_per_second) == 0
+
+
+def test_without_the_shared_budget_a_restarted_container_breaks_the_rate() -> None:
+    """The fault the budget removes: a container's own pacer starts with no schedule."""
+    rig = FaultRig({"PutObjectTagging": (once(CRASH),)}, shared_budget=False)
+    rig.message(MSG)
+    rig.message(OTHER)
+    rig.drain(batch_size=1)
+    assert rig.kills == 1 and rig.sent(OTHER) == 1
+    assert count_rate_violations(rig.ses.arrivals, rig.rate_per_second) == 1
 
 
 # S3 and KMS access denied --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.send_budget import SendBudget
 from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
@@ -32,6 +33,7 @@ from bounce_runtime.contract import (
 from bounce_runtime.core.policy import default_policy
 from bounce_runtime.processor import BatchProcessor
 from support.events import BUCKET, OBJECT_KEY_PREFIX, notification
+from support.fake_budget import BUDGET, TABLE, FakeBudgetTable
 from support.sqs_sim import (
     FakeClock,
     FakeS3,
@@ -66,8 +68,23 @@ def build_container(
     rate_per_second: float,
     rng: random.Random,
     after_send_reserve_s: float = AFTER_SEND_RESERVE_S,
+    budget_table: FakeBudgetTable | None = None,
 ) -> Container:
-    """A fresh container: new clients' state and a pacer that has never sent."""
+    """A fresh container: new clients' state and a pacer that has never sent; with
+    `budget_table`, it takes its slots from that shared budget, as the handler does."""
+    budget = (
+        None
+        if budget_table is None
+        else SendBudget(
+            budget_table,
+            table_name=TABLE,
+            budget_id=BUDGET,
+            rate_per_second=rate_per_second,
+            clock=clock,
+            sleep=clock.sleep,
+            rng=random.Random(rng.random()),
+        )
+    )
     return Container(
         MailStore(s3),
         BounceSender(
@@ -76,6 +93,7 @@ def build_container(
             sleep=clock.sleep,
             rng=rng,
             after_send_reserve_s=after_send_reserve_s,
+            budget=budget,
         ),
         DeadLetterQueue(dlq, DLQ_URL),
     )
@@ -116,8 +134,11 @@ class FaultRig:
         max_receives: int = 5,
         rate_per_second: float = 1.0,
         mail_time: datetime = datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        shared_budget: bool = True,
     ) -> None:
         self.clock = FakeClock()
+        # The account's send budget, shared by every container (None: per-container pacing).
+        self.budget_table = FakeBudgetTable() if shared_budget else None
         self.started = self.clock()
         self.start_time = mail_time + timedelta(hours=1)
         self.faults = FaultInjector(random.Random(7), faults or {}, clock=self.clock)
@@ -174,6 +195,7 @@ class FaultRig:
                 self.dlq,
                 rate_per_second=self.rate_per_second,
                 rng=random.Random(self.containers_built),
+                budget_table=self.budget_table,
             )
         return self.containers[slot]
 
