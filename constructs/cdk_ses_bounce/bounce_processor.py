@@ -169,7 +169,9 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
             self,
             "SendBudget",
             rate_per_second=(
-                rate_per_second if rate_per_second is not None else defaults.RATE_PER_SECOND
+                rate_per_second
+                if rate_per_second is not None
+                else contract.DEFAULT_SEND_RATE_PER_SECOND
             ),
         )
         note_budget_use(self, self._budget)

@@ -25,8 +25,6 @@ MAX_RECEIVE_COUNT: Final = 10
 DEAD_LETTER_RETENTION: Final = cdk.Duration.days(14)
 
 # The function and its pacing.
-RATE_PER_SECOND: Final = 1.0
-MAX_RATE_PER_SECOND: Final = 1000.0
 MAX_CONCURRENCY: Final = 2
 MIN_MAX_CONCURRENCY: Final = 2  # the lowest maximum concurrency an SQS event source accepts
 BATCH_SIZE: Final = 10

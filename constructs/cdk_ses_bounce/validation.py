@@ -345,7 +345,7 @@ def rate_problems(rate_per_second: float | None, budget: object | None) -> list[
         "rate_per_second",
         rate_per_second,
         minimum=0,
-        maximum=defaults.MAX_RATE_PER_SECOND,
+        maximum=contract.MAX_SEND_RATE_PER_SECOND,
         exclusive_minimum=True,
     )
 
