@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 from operations.pipeline import REGION, Pipeline, clients
 
 import bounce_runtime.operations.commands as commands
+from support.aws_env import use_dummy_credentials
 
 SERVICES = ("SQS", "S3", "CLOUDFORMATION")
 
@@ -30,14 +31,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
     """Dummy credentials and a region; SQS, S3 and CloudFormation go to the moto server."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_dummy_credentials(monkeypatch, REGION)
     for service in SERVICES:
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SES"):

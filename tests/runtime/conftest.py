@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from bounce_runtime.adapters.clients import ses_client_kwargs
+from support.aws_env import use_dummy_credentials
 
 REGION = "us-east-1"
 
@@ -48,14 +49,7 @@ def fake_time() -> FakeTime:
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Dummy credentials and region so no test can reach a real account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_dummy_credentials(monkeypatch, REGION)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SES"):
         monkeypatch.delenv(name, raising=False)
     yield
