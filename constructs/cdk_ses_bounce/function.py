@@ -149,6 +149,8 @@ def runtime_environment(
         ),
         contract.ENV_MAIL_BUCKET: bucket.bucket_name,
         contract.ENV_OBJECT_KEY_PREFIX: props.object_key_prefix,
+        # The queue's redrive count: the last receive dead-letters a failing record with a reason.
+        contract.ENV_MAX_RECEIVE_COUNT: cdk.Tokenization.stringify_number(props.max_receive_count),
     }
     if props.bounce_sender_arn is not None:
         environment[contract.ENV_BOUNCE_SENDER_ARN] = props.bounce_sender_arn

@@ -373,7 +373,11 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
         ),
         *number_problems("batch_size", props.batch_size, minimum=1, maximum=10000, integer=True),
         *number_problems(
-            "max_receive_count", props.max_receive_count, minimum=1, maximum=1000, integer=True
+            "max_receive_count",
+            props.max_receive_count,
+            minimum=1,
+            maximum=contract.MAX_RECEIVE_COUNT_LIMIT,
+            integer=True,
         ),
         *duration_problems(
             "function_timeout",

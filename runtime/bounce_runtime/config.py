@@ -21,6 +21,7 @@ from bounce_runtime.contract import (
     ENV_DEAD_LETTER_QUEUE_URL,
     ENV_LOG_LEVEL,
     ENV_MAIL_BUCKET,
+    ENV_MAX_RECEIVE_COUNT,
     ENV_METRICS_NAMESPACE,
     ENV_OBJECT_KEY_PREFIX,
     ENV_OWNED_RECIPIENTS,
@@ -31,6 +32,7 @@ from bounce_runtime.contract import (
     ENV_SEND_RATE_PER_SECOND,
     IDENTITY_ARN_FORM,
     LOG_LEVELS,
+    MAX_RECEIVE_COUNT_LIMIT,
     SEND_BUDGET_ID_FORM,
     SEND_BUDGET_ID_PATTERN,
     UNKNOWN_FUNCTION_NAME,
@@ -151,6 +153,20 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return raw.upper()
 
 
+def _max_receive_count(environ: Mapping[str, str]) -> int | None:
+    """The main queue's maxReceiveCount (SQS allows 1-1000); None (SQS alone dead-letters what
+    keeps failing, without a reason) when unset."""
+    raw = environ.get(ENV_MAX_RECEIVE_COUNT, "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_RECEIVE_COUNT_LIMIT):
+        raise ConfigError(
+            f"{ENV_MAX_RECEIVE_COUNT} is {raw!r}: a whole number from 1 to "
+            f"{MAX_RECEIVE_COUNT_LIMIT} (the queue's maxReceiveCount) is required"
+        )
+    return int(raw)
+
+
 def load_policy(path: str) -> BouncePolicy:
     """Read a policy file, compiled (what the construct ships: loaded fast) or as written
     (checked in full); a missing, unreadable or invalid file is a ``ConfigError``."""
@@ -190,6 +206,9 @@ class RuntimeConfig(NamedTuple):
     owned_recipients: OwnedRecipients | None = None
     mail_bucket: str | None = None
     object_key_prefix: str = ""
+    # The main queue's maxReceiveCount: a record failing on that receive is dead-lettered with
+    # its reason (None: SQS moves it without one).
+    max_receive_count: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "RuntimeConfig":
@@ -222,6 +241,7 @@ class RuntimeConfig(NamedTuple):
             owned_recipients=_owned_recipients(environ),
             mail_bucket=_mail_bucket(environ),
             object_key_prefix=environ.get(ENV_OBJECT_KEY_PREFIX, ""),
+            max_receive_count=_max_receive_count(environ),
         )
 
     def sender_identity(self) -> "SenderIdentity":

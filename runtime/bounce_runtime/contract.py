@@ -33,6 +33,10 @@ ENV_OBJECT_KEY_PREFIX: Final = "OBJECT_KEY_PREFIX"
 # The shared SendBounce budget of the account and region (a DynamoDB table and its item's key).
 ENV_SEND_BUDGET_TABLE: Final = "SEND_BUDGET_TABLE"
 ENV_SEND_BUDGET_ID: Final = "SEND_BUDGET_ID"
+# The main queue's maxReceiveCount: on that receive a record that fails again is dead-lettered
+# with its reason (retries-exhausted:<cause>) instead of being moved by SQS without one.
+ENV_MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
+MAX_RECEIVE_COUNT_LIMIT: Final = 1000  # SQS RedrivePolicy maxReceiveCount: 1 to 1,000
 # Set by Lambda itself; the runtime's FunctionName metric dimension.
 ENV_FUNCTION_NAME: Final = "AWS_LAMBDA_FUNCTION_NAME"
 
@@ -146,6 +150,9 @@ REASON_SES_REJECTED: Final = "ses-rejected"  # + ":<SES error code or HTTP statu
 REASON_FAILED_BEFORE_SEND: Final = "failed-before-send"
 # The notification names a mail object outside this processor's bucket and prefix: never read.
 REASON_FOREIGN_MAIL_OBJECT: Final = "foreign-mail-object"
+# A record that failed (for a retry reason below, or an AWS error such as AccessDenied) on its
+# last receive (MAX_RECEIVE_COUNT): dead-lettered as "retries-exhausted:<the last cause>".
+REASON_RETRIES_EXHAUSTED: Final = "retries-exhausted"
 # Why a record is left for SQS to redeliver (logged, not dead-lettered).
 REASON_SEND_CLAIM_HELD: Final = "send-claim-held"
 REASON_SES_THROTTLED: Final = "ses-throttled"
@@ -163,6 +170,7 @@ DEAD_LETTER_REASONS: Final = (
     REASON_SES_REJECTED,
     REASON_FAILED_BEFORE_SEND,
     REASON_FOREIGN_MAIL_OBJECT,
+    REASON_RETRIES_EXHAUSTED,
 )
 RETRY_REASONS: Final = (
     REASON_SEND_CLAIM_HELD,

@@ -35,6 +35,7 @@ from bounce_runtime.contract import (
     REASON_FOREIGN_MAIL_OBJECT,
     REASON_MALFORMED_NOTIFICATION,
     REASON_OUTCOME_UNKNOWN,
+    REASON_RETRIES_EXHAUSTED,
 )
 from bounce_runtime.core.decision import (
     SEND_BOUNCE_WINDOW,
@@ -135,17 +136,53 @@ class RecordWorkflow:
         except OutOfTime:
             raise
         except Exception as error:  # transient, an AWS error or a bug: SQS redelivers the record
+            cause = failure_cause(error)
             fields = {
                 "ses_message_id": ses_id,
                 "sqs_message_id": sqs_id,
-                "reason": getattr(error, "reason", type(error).__name__),
+                "reason": cause,
                 "detail": str(error)[:DLQ_DETAIL_MAX_CHARS],
             }
+            last = self._last_receive(record)
+            what = (
+                "record failed on its last receive: dead-lettering it"
+                if last
+                else "record failed: left for redelivery"
+            )
             if isinstance(error, ReasonedError):  # classified: the reason says it all
-                self._log.error("record failed: left for redelivery", **fields)
+                self._log.error(what, **fields)
             else:  # unexpected: the traceback tells where
-                self._log.exception("record failed: left for redelivery", error, **fields)
-            return False
+                self._log.exception(what, error, **fields)
+            if last is None:
+                return False
+            original = body if isinstance(body, str) and body else json.dumps(body)
+            return self.dead_letter_record(
+                original,
+                sqs_id,
+                ses_id,
+                f"{REASON_RETRIES_EXHAUSTED}:{cause}",
+                f"failed on receive {last[0]} of {last[1]} (the queue's maxReceiveCount); "
+                f"last error: {error}",
+            )
+
+    def _last_receive(self, record: Mapping[str, Any]) -> tuple[int, int] | None:
+        """(receive count, maxReceiveCount) when this is the record's last receive before SQS
+        would move it to the dead-letter queue without a reason, else None.
+
+        SQS moves a message once its receive count exceeds maxReceiveCount, so the receive whose
+        ``ApproximateReceiveCount`` reaches it is the last one the function sees. The count is
+        approximate: read low, SQS moves the record without a reason (as without this check);
+        read high, the record is dead-lettered a receive early, with its reason.
+        """
+        limit = self.config.max_receive_count
+        if limit is None:
+            return None
+        attributes = record.get("attributes")
+        raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+        if not (isinstance(raw, str) and raw.isascii() and raw.isdigit()):
+            return None
+        count = int(raw)
+        return (count, limit) if count >= limit else None
 
     def bad_record(self, record: object, sqs_id: str) -> bool:
         """A record that is not a JSON object: dead-lettered when it has a body, else failed."""
@@ -431,3 +468,18 @@ class RecordWorkflow:
             detail=detail[:DLQ_DETAIL_MAX_CHARS],
         )
         return True
+
+
+def failure_cause(error: BaseException) -> str:
+    """A short token for why a record failed: a classified error's reason, an AWS error's code
+    (``AccessDenied``, ``SlowDown``), else the exception's type name; ASCII letters, digits,
+    ``.``, ``_``, ``-`` and ``:``, at most 64 characters (it becomes a metric dimension)."""
+    import re
+
+    if isinstance(error, ReasonedError):
+        cause = error.reason
+    else:
+        response = getattr(error, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, Mapping) else None
+        cause = code if isinstance(code, str) and code else type(error).__name__
+    return re.sub(r"[^A-Za-z0-9._:-]", "_", cause, flags=re.ASCII)[:64] or "unknown"

@@ -532,6 +532,7 @@ def test_function_runtime_environment_and_layer(example: Synthesized) -> None:
         "OWNED_RECIPIENTS": '["retired.example.com","old-sales@example.com"]',
         "MAIL_BUCKET": {"Ref": mail_id},
         "OBJECT_KEY_PREFIX": "inbound/",
+        "MAX_RECEIVE_COUNT": "10",  # the main queue's redrive count
     }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
@@ -556,6 +557,12 @@ def test_full_options_environment(full_options: Synthesized) -> None:
     assert function["Properties"]["Timeout"] == 300
     assert variables["SEND_RATE_PER_SECOND"] == "4.0"  # the passed budget's, for all instances
     assert variables["SEND_CLAIM_TTL_SECONDS"] == "300"
+    # The runtime's last receive is the queue's: it dead-letters with a reason before SQS would.
+    queues = resources_of_type(full_options.templates["Full"], "AWS::SQS::Queue")
+    (queue,) = [q for k, q in queues.items() if "DeadLetter" not in k]
+    assert variables["MAX_RECEIVE_COUNT"] == str(
+        queue["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    )
     assert variables["METRICS_NAMESPACE"] == "Mail/Bounces"
     assert variables["BOUNCE_SENDER"] == "bounces@mail.example.com"
     assert variables["BOUNCE_SENDER_ARN"] == (

@@ -212,3 +212,18 @@ def test_what_the_processor_owns_is_read() -> None:
 )
 def test_a_bad_owned_recipients_value_is_named(value: str, message: str) -> None:
     assert config_error({**BASE, "OWNED_RECIPIENTS": value}).startswith(message)
+
+
+def test_the_queues_max_receive_count_is_read() -> None:
+    def read(value: str) -> int | None:
+        return RuntimeConfig.from_environ({**BASE, "MAX_RECEIVE_COUNT": value}).max_receive_count
+
+    assert (read(""), read("10"), read(" 1000 ")) == (None, 10, 1000)
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "-1", "2.5", "ten", "\u0661\u0660", "1e3"])
+def test_a_bad_max_receive_count_is_named(value: str) -> None:
+    assert config_error({**BASE, "MAX_RECEIVE_COUNT": value}) == (
+        f"MAX_RECEIVE_COUNT is {value!r}: a whole number from 1 to 1000 (the queue's "
+        "maxReceiveCount) is required"
+    )

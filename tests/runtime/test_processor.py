@@ -18,13 +18,15 @@ from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.adapters.send_budget import SendBudget
-from bounce_runtime.adapters.ses_sender import BounceSender
+from bounce_runtime.adapters.ses_sender import BounceSender, RetryPolicy
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, SEND_BUDGET_MARGIN_S
 from bounce_runtime.core.ownership import OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.errors import SendClaimHeld
 from bounce_runtime.processor import BatchProcessor
+from bounce_runtime.workflow import failure_cause
 from support.events import (
     BUCKET,
     MESSAGE_ID,
@@ -846,3 +848,115 @@ def test_a_slot_past_the_24_hour_window_is_dead_lettered_as_expired(
     assert rig.run(record) == []
     assert table.granted == []
     assert rig.totals() == {"MessagesExpired": 1, "PermanentFailures": 1}
+
+
+# The last receive: a record that fails again is dead-lettered with its cause -------------------
+
+
+def last_receive(message_id: str = MESSAGE_ID, receive_count: int = 10) -> dict[str, Any]:
+    return sqs_record(
+        notification(message_id=message_id),
+        message_id="sqs-" + message_id,
+        receive_count=receive_count,
+    )
+
+
+def test_access_denied_on_the_last_receive_is_dead_lettered_with_its_cause(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    """A bucket or key policy denying the function fails every receive: on the last one the
+    record goes to the dead-letter queue saying so, not moved by SQS without a reason."""
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    rig.s3.add_client_error("get_object_tagging", "AccessDenied", "Access Denied", 403)
+    record = last_receive()
+    rig.expect_dead_letter(record, "retries-exhausted:AccessDenied", MESSAGE_ID)
+    assert rig.run(record) == []
+    assert rig.totals() == {"PermanentFailures": 1}
+    assert rig.by_reason() == {"retries-exhausted:AccessDenied": {"PermanentFailures": 1}}
+    failed = [line for line in rig.log_lines() if line["level"] == "ERROR"]
+    assert [(line["message"], line["reason"]) for line in failed] == [
+        ("record failed on its last receive: dead-lettering it", "AccessDenied")
+    ]
+    [letter] = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert letter["detail"] == (
+        "failed on receive 10 of 10 (the queue's maxReceiveCount); last error: An error "
+        "occurred (AccessDenied) when calling the GetObjectTagging operation: Access Denied"
+    )
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "max_receive_count"), [(9, 10), (1, 10), (10, None), (1, None)]
+)
+def test_a_failure_before_the_last_receive_is_left_for_redelivery(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any,
+    receive_count: int, max_receive_count: int | None,
+) -> None:  # fmt: skip
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=max_receive_count)
+    rig.s3.add_client_error("get_object_tagging", "AccessDenied", "Access Denied", 403)
+    assert rig.run(last_receive(receive_count=receive_count)) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {}
+
+
+def test_a_receive_count_past_the_limit_is_the_last_receive_too(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    """maxReceiveCount lowered on a queue that holds records received more often."""
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=3)
+    rig.s3.add_client_error("get_object_tagging", "SlowDown", "Slow Down", 503)
+    record = last_receive(receive_count=7)
+    rig.expect_dead_letter(record, "retries-exhausted:SlowDown", MESSAGE_ID)
+    assert rig.run(record) == []
+
+
+def test_a_claim_held_on_the_last_receive_is_dead_lettered_never_sent(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    """Another delivery holds the send claim: this one must not send. On its last receive the
+    record is dead-lettered as retries-exhausted:send-claim-held; a replay finds the tag (or the
+    stale claim) and never sends twice."""
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    rig.expect_untagged()
+    rig.expect_claim_lost()
+    rig.expect_untagged()
+    rig.s3.add_response("head_object", claimed(CLAIM_TTL_S - 1), claim_of(MESSAGE_ID))
+    record = last_receive()
+    rig.expect_dead_letter(record, "retries-exhausted:send-claim-held", MESSAGE_ID)
+    assert rig.run(record) == []  # the stubbed SES expects no call: nothing is sent
+
+
+def test_a_throttled_send_on_the_last_receive_releases_the_claim_then_dead_letters(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    rig.expect_untagged()
+    rig.expect_claim()
+    for _ in range(RetryPolicy().max_attempts):
+        rig.ses.add_client_error("send_bounce", "Throttling", "Maximum sending rate exceeded.")
+    rig.expect_release()
+    record = last_receive()
+    rig.expect_dead_letter(record, "retries-exhausted:ses-throttled", MESSAGE_ID)
+    assert rig.run(record) == []
+
+
+def test_a_failed_dead_letter_on_the_last_receive_leaves_the_record_to_sqs(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    rig.s3.add_client_error("get_object_tagging", "AccessDenied", "Access Denied", 403)
+    rig.sqs.add_client_error("send_message", "ServiceUnavailable", http_status_code=503)
+    assert rig.run(last_receive()) == ["sqs-" + MESSAGE_ID]
+    assert rig.totals() == {}
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (SendClaimHeld("held"), "send-claim-held"),
+        (client_error("AccessDenied", "get_object_tagging"), "AccessDenied"),
+        (KeyError("x"), "KeyError"),
+        (client_error("Bad Code/\u212a", "put_object"), "Bad_Code__"),
+        (client_error("x" * 100, "put_object"), "x" * 64),
+    ],
+)
+def test_the_cause_of_a_failure_is_a_short_ascii_token(error: Exception, cause: str) -> None:
+    assert failure_cause(error) == cause

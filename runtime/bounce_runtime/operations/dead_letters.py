@@ -42,6 +42,7 @@ from bounce_runtime.contract import (
     REASON_MAIL_OBJECT_MISSING,
     REASON_MALFORMED_NOTIFICATION,
     REASON_OUTCOME_UNKNOWN,
+    REASON_RETRIES_EXHAUSTED,
     REASON_SES_REJECTED,
     SEND_BOUNCE_WINDOW_S,
 )
@@ -119,6 +120,12 @@ REASON_CLASSES: Final[Mapping[str, ReasonClass]] = {
         "the notification names a mail object outside this processor's bucket and prefix (or "
         "a key that is not the prefix + its message id); it was never read, and a replay "
         "refuses it the same way",
+    ),
+    REASON_RETRIES_EXHAUSTED: ReasonClass(
+        REPLAY_YES,
+        "it failed on its last receive; the code after ':' is the last cause (a retry reason, "
+        "an AWS error code such as AccessDenied, or an exception type); nothing was sent by "
+        "that delivery; replay once the cause is fixed",
     ),
     REDRIVEN_BY_SQS: ReasonClass(
         REPLAY_YES,
