@@ -11,7 +11,11 @@ from bounce_runtime.adapters.dead_letter_queue import DeadLetterQueue
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.adapters.ses_sender import BounceSender
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
-from bounce_runtime.contract import AWS_CALL_BOUND_S, record_time_margin_seconds
+from bounce_runtime.contract import (
+    AWS_CALL_BOUND_S,
+    REASON_DEADLINE,
+    record_time_margin_seconds,
+)
 from bounce_runtime.errors import OutOfTime
 from bounce_runtime.workflow import RecordWorkflow
 
@@ -101,7 +105,18 @@ class BatchProcessor:
         return {"batchItemFailures": [{"itemIdentifier": sqs_id} for sqs_id in failed]}
 
     def _stop(self, unprocessed: Sequence[object], failed: list[str], why: str) -> None:
-        ids = [_sqs_id(record) for record in unprocessed]
+        """Leave ``unprocessed`` for redelivery; those on their last receive are dead-lettered
+        (``retries-exhausted:deadline``) while one dead-letter call still fits in the time left,
+        rather than moved by SQS without a reason."""
+        ids = []
+        for record in unprocessed:
+            sqs_id = _sqs_id(record)
+            if not (
+                isinstance(record, Mapping)
+                and self._remaining_seconds() >= self.workflow.aws_call_bound_s
+                and self.workflow.dead_letter_exhausted(record, sqs_id, None, REASON_DEADLINE, why)
+            ):
+                ids.append(sqs_id)
         failed.extend(ids)
         self._log.warning(
             "time is short: leaving the rest of the batch for redelivery",

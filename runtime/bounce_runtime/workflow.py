@@ -143,7 +143,7 @@ class RecordWorkflow:
                 "reason": cause,
                 "detail": str(error)[:DLQ_DETAIL_MAX_CHARS],
             }
-            last = self._last_receive(record)
+            last = self.last_receive(record) is not None
             what = (
                 "record failed on its last receive: dead-lettering it"
                 if last
@@ -153,19 +153,27 @@ class RecordWorkflow:
                 self._log.error(what, **fields)
             else:  # unexpected: the traceback tells where
                 self._log.exception(what, error, **fields)
-            if last is None:
-                return False
-            original = body if isinstance(body, str) and body else json.dumps(body)
-            return self.dead_letter_record(
-                original,
-                sqs_id,
-                ses_id,
-                f"{REASON_RETRIES_EXHAUSTED}:{cause}",
-                f"failed on receive {last[0]} of {last[1]} (the queue's maxReceiveCount); "
-                f"last error: {error}",
-            )
+            return last and self.dead_letter_exhausted(record, sqs_id, ses_id, cause, str(error))
 
-    def _last_receive(self, record: Mapping[str, Any]) -> tuple[int, int] | None:
+    def dead_letter_exhausted(
+        self, record: Mapping[str, Any], sqs_id: str, ses_id: str | None, cause: str, error: str
+    ) -> bool:
+        """On the record's last receive, dead-letter it as ``retries-exhausted:<cause>``; True
+        when sent, False when this is not its last receive or the send failed (SQS redrives)."""
+        last = self.last_receive(record)
+        if last is None:
+            return False
+        body = record.get("body")
+        return self.dead_letter_record(
+            body if isinstance(body, str) and body else json.dumps(body),
+            sqs_id,
+            ses_id,
+            f"{REASON_RETRIES_EXHAUSTED}:{cause}",
+            f"failed on receive {last[0]} of {last[1]} (the queue's maxReceiveCount); "
+            f"last error: {error}",
+        )
+
+    def last_receive(self, record: Mapping[str, Any]) -> tuple[int, int] | None:
         """(receive count, maxReceiveCount) when this is the record's last receive before SQS
         would move it to the dead-letter queue without a reason, else None.
 

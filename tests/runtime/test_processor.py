@@ -960,3 +960,27 @@ def test_a_failed_dead_letter_on_the_last_receive_leaves_the_record_to_sqs(
 )
 def test_the_cause_of_a_failure_is_a_short_ascii_token(error: Exception, cause: str) -> None:
     assert failure_cause(error) == cause
+
+
+def test_records_left_by_a_deadline_on_their_last_receive_are_dead_lettered(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    """Time runs short before two records start: the one on its last receive is dead-lettered
+    as retries-exhausted:deadline while a dead-letter call fits; the other waits for SQS."""
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    fake_time.deadline = fake_time.now + 38.9  # inside the 39 s margin, room for SQS calls
+    final, early = last_receive("t-1"), last_receive("t-2", receive_count=3)
+    rig.expect_dead_letter(final, "retries-exhausted:deadline", None)
+    assert rig.run(final, early) == ["sqs-t-2"]
+    [letter] = [line for line in rig.log_lines() if line["message"] == "dead-lettered"]
+    assert letter["detail"].startswith(
+        "failed on receive 10 of 10 (the queue's maxReceiveCount); last error: 38.9 s left"
+    )
+
+
+def test_no_dead_letter_is_tried_without_time_for_the_call(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
+    fake_time.deadline = fake_time.now + rig.processor.workflow.aws_call_bound_s - 0.1
+    assert rig.run(last_receive("t-1")) == ["sqs-t-1"]  # no SQS call is stubbed: none is made
