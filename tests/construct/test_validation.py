@@ -18,6 +18,10 @@ from cdk_ses_bounce import BounceProcessor, defaults, validation
 
 NewStack = Callable[..., cdk.Stack]
 VALID: dict[str, Any] = {"recipients": ["old.example.com"], "bounce_sender": "b@example.com"}
+BARE = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
 
 
 def build(stack: cdk.Stack, **props: Any) -> BounceProcessor:
@@ -52,7 +56,59 @@ def rejected(stack: cdk.Stack, **props: Any) -> str:
         ),
         (
             {"bounce_sender": "example.com"},
-            "bounce_sender must be an address (user@example.com), got 'example.com'",
+            f"bounce_sender 'example.com' has 0 '@': {BARE}",
+        ),
+        (
+            {"bounce_sender": "a@b@example.com"},
+            f"bounce_sender 'a@b@example.com' has 2 '@': {BARE}",
+        ),
+        (
+            {"bounce_sender": "Bounces <b@example.com>"},
+            "bounce_sender 'Bounces <b@example.com>' has a display name, a space, a control "
+            f"character or angle brackets: {BARE}",
+        ),
+        (
+            {"bounce_sender": "b@mail.\u212aelvin.example"},
+            f"bounce_sender 'b@mail.\u212aelvin.example' has U+212A at position 7: {BARE}",
+        ),
+        (
+            {"bounce_sender": "j\u00f6rg@example.com"},
+            f"bounce_sender 'j\u00f6rg@example.com' has U+00F6 at position 1: {BARE}",
+        ),
+        (
+            {"recipients": ["\u212aelvin.example.com"]},
+            "recipients[0] must be a domain (example.com) or an address (user@example.com), "
+            "got '\u212aelvin.example.com'",
+        ),
+        (
+            {"recipients": ["j\u00f6rg@example.com"]},
+            "recipients[0] must be a domain (example.com) or an address (user@example.com), "
+            "got 'j\u00f6rg@example.com'",
+        ),
+        (
+            {"object_key_prefix": "inbound/\udcff/"},
+            "object_key_prefix 'inbound/\\udcff/' contains a lone surrogate (U+DCFF), not valid "
+            "Unicode",
+        ),
+        (
+            {"policy": {"message": {"explanation": "gone\ud800"}}},
+            "policy is invalid: message.explanation: 'gone\\ud800' contains a lone surrogate "
+            "(U+D800), not valid Unicode",
+        ),
+        (
+            {"policy": {"default": {"type": "bounce", "dsn": {"status": "5.\u0661.\u0661"}}}},
+            "policy is invalid: default.dsn.status: '5.\u0661.\u0661' is not an RFC 3463 status: "
+            "class.subject.detail, class 2, 4 or 5, e.g. 5.1.1",
+        ),
+        (
+            {
+                "policy": {
+                    "default": {"type": "bounce", "dsn": {"diagnostic_code": "smtp; " + "x" * 976}}
+                }
+            },
+            "policy is invalid: default.dsn.diagnostic_code: 'smtp; " + "x" * 70 + "... is 982 "
+            "characters long: at most 981 are allowed (one 998-character line of RFC 5322 with "
+            "'Diagnostic-Code: ')",
         ),
         (
             {"bounce_sender_arn": "arn:aws:iam::123456789012:role/x"},
@@ -144,7 +200,7 @@ def test_invalid_prop_is_named_with_value_and_range(
 
 def test_all_problems_are_reported_together(new_stack: NewStack) -> None:
     assert rejected(new_stack(), bounce_sender="nobody", rate_per_second=-1, max_concurrency=0) == (
-        "bounce_sender must be an address (user@example.com), got 'nobody'; "
+        f"bounce_sender 'nobody' has 0 '@': {BARE}; "
         "rate_per_second must be > 0 and <= 1000, got -1; "
         "max_concurrency must be an integer >= 2 and <= 1000, got 0"
     )
