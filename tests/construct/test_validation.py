@@ -437,3 +437,34 @@ def test_hosted_zone_needs_a_concrete_region(new_stack: NewStack) -> None:
         "hosted_zone needs a concrete stack region for its MX records "
         "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
     )
+
+
+def test_strings_utf8_cannot_encode_are_named_before_anything_else(new_stack: NewStack) -> None:
+    # jsii (which every token check calls) cannot carry a lone surrogate: named, not a crash.
+    arn = "arn:aws:ses:eu-west-1:111111111111:identity/example.com"
+    assert rejected(
+        new_stack(),
+        recipients=["old.example.com", "b\udcff.example.com"],
+        recipient_identity_arns={"x\ud800.example.com": arn},
+        metrics_namespace="Mail\udcff",
+    ) == (
+        "metrics_namespace 'Mail\\udcff' contains a lone surrogate (U+DCFF), not valid Unicode; "
+        "recipients[1] 'b\\udcff.example.com' contains a lone surrogate (U+DCFF), not valid "
+        "Unicode; recipient_identity_arns key 'x\\ud800.example.com' contains a lone surrogate "
+        "(U+D800), not valid Unicode"
+    )
+
+
+def test_the_construct_uses_the_runtimes_grammar(new_stack: NewStack) -> None:
+    from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
+
+    samples = ["b@example.com", "a@b@example.com", "B <b@example.com>", "example.com",
+               "\u212aelvin.example", "j\u00f6rg@example.com", "xn--bcher-kva.example",
+               "o'brien+x@example.com", "localhost", "b@localhost", "a..b@example.com"]  # fmt: skip
+    for sample in samples:
+        assert validation.is_address(sample) is (bare_address_problem(sample) is None), sample
+        assert validation.is_domain(sample) is is_mail_domain(sample), sample
+    arn = "arn:aws:ses:eu-west-1:111111111111:identity/example.com"
+    assert rejected(new_stack(), recipient_identity_arns={"\u212aelvin.example": arn}) == (
+        "recipient_identity_arns keys must be domains or addresses, got '\u212aelvin.example'"
+    )

@@ -229,3 +229,23 @@ def test_what_the_processor_owns_is_read() -> None:
 )
 def test_a_bad_owned_recipients_value_is_named(value: str, message: str) -> None:
     assert config_error({**BASE, "OWNED_RECIPIENTS": value}).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "entry", ["\u212aelvin.example", "j\u00f6rg@example.com", "b\udcff.example", "a b.example"]
+)
+def test_an_owned_recipient_that_is_not_ascii_stops_the_configuration(entry: str) -> None:
+    message = config_error({**BASE, "OWNED_RECIPIENTS": json.dumps([entry])})
+    assert message.startswith(f"OWNED_RECIPIENTS has [0] {entry!r} is not a domain (example.com)")
+
+
+def test_a_policy_file_with_a_lone_surrogate_is_a_config_error_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text('{"message": {"explanation": "gone \\ud800"}}', encoding="utf-8")
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(policy_file)})
+    assert message == (
+        f"BOUNCE_POLICY_FILE {str(policy_file)!r} is not a valid policy: message.explanation: "
+        "'gone \\ud800' contains a lone surrogate (U+D800), not valid Unicode"
+    )
