@@ -128,7 +128,8 @@ def test_validate_policy_names_a_file_that_is_not_utf8_or_a_directory(
     error = one_error_line(run(["validate-policy", path]))
     assert error.startswith(f"cannot read policy {path!r}: 'utf-8' codec can't decode byte 0xe9")
     error = one_error_line(run(["validate-policy", str(tmp_path)]))
-    assert error.startswith(f"cannot read policy {str(tmp_path)!r}: [Errno 21] Is a directory")
+    assert error.startswith(f"cannot read policy {str(tmp_path)!r}: [Errno ")  # 21; 31 on WASM
+    assert "Is a directory" in error
 
 
 @NO_DEEP_STACK
