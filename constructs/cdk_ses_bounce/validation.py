@@ -15,27 +15,27 @@ from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from bounce_runtime import contract
+from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
 from bounce_runtime.core.policy import BouncePolicy, default_policy
+from bounce_runtime.core.vocabulary import unicode_problem
 from bounce_runtime.errors import PolicyError
 from cdk_ses_bounce import defaults
 from cdk_ses_bounce.props import Props
 
 MAX_RECIPIENTS = 100
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+", re.IGNORECASE)
-_LOCAL_PART = re.compile(r"[^@\s\"(),:;<>\[\]\\]{1,64}")
-_METRICS_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
+_METRICS_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}", re.ASCII)
 
 
+# The runtime's grammar (bounce_runtime.core.addresses), ASCII only: one definition for both.
 def is_domain(value: str) -> bool:
-    """True for a domain name such as `example.com` (at most 253 characters)."""
-    return len(value) <= 253 and _DOMAIN.fullmatch(value) is not None
+    """True for a domain name such as `example.com`: ASCII (IDNs as xn--), at most 253
+    characters."""
+    return isinstance(value, str) and is_mail_domain(value)
 
 
 def is_address(value: str) -> bool:
-    """True for an address `local@domain` with a valid domain."""
-    local, at, domain = value.rpartition("@")
-    return bool(at) and _LOCAL_PART.fullmatch(local) is not None and is_domain(domain)
+    """True for one bare ASCII address `local@domain` (the runtime's grammar)."""
+    return isinstance(value, str) and bare_address_problem(value) is None
 
 
 def recipient_problems(recipients: Sequence[str]) -> list[str]:
@@ -61,15 +61,19 @@ def recipient_problems(recipients: Sequence[str]) -> list[str]:
             problems.append(
                 f"recipients[{index}] repeats {recipient!r} (recipients compare case-insensitively)"
             )
-        seen.add(contract.recipient_key(recipient))
+        else:
+            seen.add(contract.recipient_key(recipient))
     return problems
 
 
 def address_problems(name: str, value: str) -> list[str]:
-    """Problems of a prop that must hold one address."""
-    if cdk.Token.is_unresolved(value) or is_address(value):
+    """Problems of a prop that must hold one bare address (the runtime's grammar)."""
+    if not isinstance(value, str):
+        return [f"{name} must be one bare address (user@example.com), got {value!r}"]
+    if cdk.Token.is_unresolved(value):
         return []
-    return [f"{name} must be an address (user@example.com), got {value!r}"]
+    problem = bare_address_problem(value)
+    return [] if problem is None else [f"{name} {value!r} {problem}"]
 
 
 def identity_arn_problems(name: str, value: str) -> list[str]:
@@ -350,8 +354,35 @@ def rate_problems(rate_per_second: float | None, budget: object | None) -> list[
     )
 
 
+def text_problems(props: Props) -> list[str]:
+    """The string props that UTF-8 cannot encode (a lone surrogate, such as '\\udcff' from a
+    byte that was not UTF-8): checked first, since jsii (every token check calls it) and the
+    deployed template cannot carry them. The policy is parsed by the runtime, which names its
+    own."""
+    texts: list[tuple[str, object]] = [
+        ("bounce_sender", props.bounce_sender),
+        ("bounce_sender_arn", props.bounce_sender_arn),
+        ("object_key_prefix", props.object_key_prefix),
+        ("metrics_namespace", props.metrics_namespace),
+        *((f"recipients[{index}]", value) for index, value in enumerate(props.recipients)),
+        *(
+            (f"receiving_regions[{index}]", value)
+            for index, value in enumerate(props.receiving_regions or ())
+        ),
+    ]
+    for key, arn in props.recipient_identity_arns.items():
+        texts += [("recipient_identity_arns key", key), (f"recipient_identity_arns[{key!r}]", arn)]
+    return [
+        f"{name} {value!r} {problem}"
+        for name, value in texts
+        if isinstance(value, str) and (problem := unicode_problem(value)) is not None
+    ]
+
+
 def validate_props(scope: Construct, props: Props) -> BouncePolicy:
     """The validated bounce policy; raises one ValueError listing every problem of `props`."""
+    if unencodable := text_problems(props):
+        raise ValueError("; ".join(unencodable))
     largest_margin = largest_record_time_margin_seconds()
     problems = [
         *recipient_problems(props.recipients),

@@ -40,6 +40,11 @@ from bounce_runtime.contract import (
     identity_arn_problem,
     recipient_key,
 )
+from bounce_runtime.core.addresses import (
+    BARE_ADDRESS_FORM,
+    bare_address_problem,
+    is_mail_domain,
+)
 from bounce_runtime.core.ownership import OWNED_RECIPIENT_FORM, OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import ConfigError, PolicyError
@@ -55,12 +60,13 @@ def _required(environ: Mapping[str, str], name: str, allowed: str) -> str:
     return value
 
 
-def _email_address(environ: Mapping[str, str], name: str) -> str:
-    allowed = "an email address such as bounces@example.com"
-    value = _required(environ, name, allowed)
-    local, at, domain = value.rpartition("@")
-    if not (local and at and domain) or any(c.isspace() or c in "<>" for c in value):
-        raise ConfigError(f"{name} is {value!r}: {allowed} is required")
+def _bare_address(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is {environ.get(name)!r}: {BARE_ADDRESS_FORM}")
+    problem = bare_address_problem(value)
+    if problem is not None:
+        raise ConfigError(f"{name} {value!r} {problem}")
     return value
 
 
@@ -84,6 +90,12 @@ def _recipient_arns(environ: Mapping[str, str]) -> dict[str, str]:
         isinstance(key, str) and key and isinstance(arn, str) for key, arn in data.items()
     ):
         raise ConfigError(f"{name} is {raw!r}: {allowed} is required")
+    for key in data:
+        if not (is_mail_domain(key) or bare_address_problem(key) is None):
+            raise ConfigError(
+                f"{name} has the key {key!r}, which is neither a domain nor a bare address: "
+                f"{allowed} is required"
+            )
     return {recipient_key(key): _identity_arn(name, arn) for key, arn in data.items()}
 
 
@@ -91,8 +103,8 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, unit
     raw = environ.get(name, "").strip()
     if not raw:
         return default
-    try:
-        number = float(raw)
+    try:  # ASCII digits only: float() would also read Arabic-Indic or fullwidth ones
+        number = float(raw) if raw.isascii() else math.nan
     except ValueError:
         number = math.nan
     if not (math.isfinite(number) and number > 0):
@@ -216,7 +228,7 @@ class RuntimeConfig(NamedTuple):
         sender_arn = environ.get(ENV_BOUNCE_SENDER_ARN, "").strip()
         policy_file = environ.get(ENV_BOUNCE_POLICY_FILE, "").strip()
         return cls(
-            bounce_sender=_email_address(environ, ENV_BOUNCE_SENDER),
+            bounce_sender=_bare_address(environ, ENV_BOUNCE_SENDER),
             dead_letter_queue_url=_queue_url(environ),
             policy=load_policy(policy_file) if policy_file else default_policy(),
             bounce_sender_arn=_identity_arn(ENV_BOUNCE_SENDER_ARN, sender_arn)

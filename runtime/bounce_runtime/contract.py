@@ -269,7 +269,8 @@ SEND_BUDGET_READ_TIMEOUT_S: Final = 1.0
 
 IDENTITY_ARN_FORM: Final = "arn:<partition>:ses:<region>:<account>:identity/<address or domain>"
 # ASCII only; IAM compares ARNs case-sensitively and SES identity names are lowercase domains.
-IDENTITY_ARN_PATTERN: Final = r"arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/[!-.0-~]+"
+# The identity is an address or a domain: at most 320 characters (64 + '@' + 255).
+IDENTITY_ARN_PATTERN: Final = r"arn:aws[a-z-]*:ses:[a-z0-9-]+:[0-9]{12}:identity/[!-.0-~]{1,320}"
 
 
 def identity_arn_problem(value: str) -> str | None:
@@ -286,7 +287,11 @@ def function_name(environ: Mapping[str, str]) -> str:
     return environ.get(ENV_FUNCTION_NAME, "").strip() or UNKNOWN_FUNCTION_NAME
 
 
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def recipient_key(recipient: str) -> str:
     """The key a recipient domain or address is looked up by (SES matches recipients
-    case-insensitively): lowercase."""
-    return recipient.lower()
+    case-insensitively): A-Z lowercased, nothing else. ``str.lower`` would fold lookalikes too
+    (the Kelvin sign U+212A becomes k), letting a non-ASCII name pass for an ASCII one."""
+    return recipient.lower() if recipient.isascii() else recipient.translate(_ASCII_LOWER)

@@ -18,6 +18,10 @@ from cdk_ses_bounce import BounceProcessor, defaults, validation
 
 NewStack = Callable[..., cdk.Stack]
 VALID: dict[str, Any] = {"recipients": ["old.example.com"], "bounce_sender": "b@example.com"}
+BARE = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
 
 
 def build(stack: cdk.Stack, **props: Any) -> BounceProcessor:
@@ -52,7 +56,59 @@ def rejected(stack: cdk.Stack, **props: Any) -> str:
         ),
         (
             {"bounce_sender": "example.com"},
-            "bounce_sender must be an address (user@example.com), got 'example.com'",
+            f"bounce_sender 'example.com' has 0 '@': {BARE}",
+        ),
+        (
+            {"bounce_sender": "a@b@example.com"},
+            f"bounce_sender 'a@b@example.com' has 2 '@': {BARE}",
+        ),
+        (
+            {"bounce_sender": "Bounces <b@example.com>"},
+            "bounce_sender 'Bounces <b@example.com>' has a display name, a space, a control "
+            f"character or angle brackets: {BARE}",
+        ),
+        (
+            {"bounce_sender": "b@mail.\u212aelvin.example"},
+            f"bounce_sender 'b@mail.\u212aelvin.example' has U+212A at position 7: {BARE}",
+        ),
+        (
+            {"bounce_sender": "j\u00f6rg@example.com"},
+            f"bounce_sender 'j\u00f6rg@example.com' has U+00F6 at position 1: {BARE}",
+        ),
+        (
+            {"recipients": ["\u212aelvin.example.com"]},
+            "recipients[0] must be a domain (example.com) or an address (user@example.com), "
+            "got '\u212aelvin.example.com'",
+        ),
+        (
+            {"recipients": ["j\u00f6rg@example.com"]},
+            "recipients[0] must be a domain (example.com) or an address (user@example.com), "
+            "got 'j\u00f6rg@example.com'",
+        ),
+        (
+            {"object_key_prefix": "inbound/\udcff/"},
+            "object_key_prefix 'inbound/\\udcff/' contains a lone surrogate (U+DCFF), not valid "
+            "Unicode",
+        ),
+        (
+            {"policy": {"message": {"explanation": "gone\ud800"}}},
+            "policy is invalid: message.explanation: 'gone\\ud800' contains a lone surrogate "
+            "(U+D800), not valid Unicode",
+        ),
+        (
+            {"policy": {"default": {"type": "bounce", "dsn": {"status": "5.\u0661.\u0661"}}}},
+            "policy is invalid: default.dsn.status: '5.\u0661.\u0661' is not an RFC 3463 status: "
+            "class.subject.detail, class 2, 4 or 5, e.g. 5.1.1",
+        ),
+        (
+            {
+                "policy": {
+                    "default": {"type": "bounce", "dsn": {"diagnostic_code": "smtp; " + "x" * 976}}
+                }
+            },
+            "policy is invalid: default.dsn.diagnostic_code: 'smtp; " + "x" * 70 + "... is 982 "
+            "characters long: at most 981 are allowed (one 998-character line of RFC 5322 with "
+            "'Diagnostic-Code: ')",
         ),
         (
             {"bounce_sender_arn": "arn:aws:iam::123456789012:role/x"},
@@ -144,7 +200,7 @@ def test_invalid_prop_is_named_with_value_and_range(
 
 def test_all_problems_are_reported_together(new_stack: NewStack) -> None:
     assert rejected(new_stack(), bounce_sender="nobody", rate_per_second=-1, max_concurrency=0) == (
-        "bounce_sender must be an address (user@example.com), got 'nobody'; "
+        f"bounce_sender 'nobody' has 0 '@': {BARE}; "
         "rate_per_second must be > 0 and <= 1000, got -1; "
         "max_concurrency must be an integer >= 2 and <= 1000, got 0"
     )
@@ -380,4 +436,35 @@ def test_hosted_zone_needs_a_concrete_region(new_stack: NewStack) -> None:
     assert rejected(stack, hosted_zone=zone) == (
         "hosted_zone needs a concrete stack region for its MX records "
         "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
+    )
+
+
+def test_strings_utf8_cannot_encode_are_named_before_anything_else(new_stack: NewStack) -> None:
+    # jsii (which every token check calls) cannot carry a lone surrogate: named, not a crash.
+    arn = "arn:aws:ses:eu-west-1:111111111111:identity/example.com"
+    assert rejected(
+        new_stack(),
+        recipients=["old.example.com", "b\udcff.example.com"],
+        recipient_identity_arns={"x\ud800.example.com": arn},
+        metrics_namespace="Mail\udcff",
+    ) == (
+        "metrics_namespace 'Mail\\udcff' contains a lone surrogate (U+DCFF), not valid Unicode; "
+        "recipients[1] 'b\\udcff.example.com' contains a lone surrogate (U+DCFF), not valid "
+        "Unicode; recipient_identity_arns key 'x\\ud800.example.com' contains a lone surrogate "
+        "(U+D800), not valid Unicode"
+    )
+
+
+def test_the_construct_uses_the_runtimes_grammar(new_stack: NewStack) -> None:
+    from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
+
+    samples = ["b@example.com", "a@b@example.com", "B <b@example.com>", "example.com",
+               "\u212aelvin.example", "j\u00f6rg@example.com", "xn--bcher-kva.example",
+               "o'brien+x@example.com", "localhost", "b@localhost", "a..b@example.com"]  # fmt: skip
+    for sample in samples:
+        assert validation.is_address(sample) is (bare_address_problem(sample) is None), sample
+        assert validation.is_domain(sample) is is_mail_domain(sample), sample
+    arn = "arn:aws:ses:eu-west-1:111111111111:identity/example.com"
+    assert rejected(new_stack(), recipient_identity_arns={"\u212aelvin.example": arn}) == (
+        "recipient_identity_arns keys must be domains or addresses, got '\u212aelvin.example'"
     )

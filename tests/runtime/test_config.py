@@ -13,6 +13,10 @@ from bounce_runtime.core.policy_json import compile_policy
 from bounce_runtime.errors import ConfigError
 
 SENDER_ARN = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+BARE = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
 BASE = {
     "BOUNCE_SENDER": "mailer-daemon@example.com",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
@@ -73,10 +77,23 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("BOUNCE_SENDER", "", "BOUNCE_SENDER is '': an email address such as "
-         "bounces@example.com is required"),
-        ("BOUNCE_SENDER", "Bounces <b@example.com>", "BOUNCE_SENDER is 'Bounces <b@example.com>': "
-         "an email address such as bounces@example.com is required"),
+        ("BOUNCE_SENDER", "", f"BOUNCE_SENDER is '': {BARE}"),
+        ("BOUNCE_SENDER", "Bounces <b@example.com>", "BOUNCE_SENDER 'Bounces <b@example.com>' "
+         f"has a display name, a space, a control character or angle brackets: {BARE}"),
+        ("BOUNCE_SENDER", "a@b@example.com", f"BOUNCE_SENDER 'a@b@example.com' has 2 '@': {BARE}"),
+        ("BOUNCE_SENDER", "b@\u212aelvin.example", "BOUNCE_SENDER 'b@\u212aelvin.example' has "
+         f"U+212A at position 2: {BARE}"),
+        ("BOUNCE_SENDER", "b@ex\udcffample.com", "BOUNCE_SENDER 'b@ex\\udcffample.com' has U+DCFF "
+         f"at position 4: {BARE}"),
+        ("BOUNCE_SENDER", "b@localhost", "BOUNCE_SENDER 'b@localhost' has the domain 'localhost': "
+         "a host name is required (two or more dot-separated labels of A-Z, a-z, 0-9 and -, "
+         "each 1 to 63 characters, not starting or ending with -; an IDN as xn--)"),
+        ("SEND_RATE_PER_SECOND", "\u0661", "SEND_RATE_PER_SECOND is '\u0661': a number of calls "
+         "per second > 0 is required"),
+        ("RECIPIENT_IDENTITY_ARNS", json.dumps({"\u212aelvin.example": SENDER_ARN}),
+         "RECIPIENT_IDENTITY_ARNS has the key '\u212aelvin.example', which is neither a domain "
+         "nor a bare address: a JSON object mapping recipient domains or addresses to SES "
+         "identity ARNs is required"),
         ("DEAD_LETTER_QUEUE_URL", "dlq", "DEAD_LETTER_QUEUE_URL is 'dlq': an SQS queue URL "
          "(https://...) is required"),
         ("SEND_RATE_PER_SECOND", "0", "SEND_RATE_PER_SECOND is '0': a number of calls per "
@@ -226,4 +243,24 @@ def test_a_bad_max_receive_count_is_named(value: str) -> None:
     assert config_error({**BASE, "MAX_RECEIVE_COUNT": value}) == (
         f"MAX_RECEIVE_COUNT is {value!r}: a whole number from 1 to 1000 (the queue's "
         "maxReceiveCount) is required"
+    )
+
+
+@pytest.mark.parametrize(
+    "entry", ["\u212aelvin.example", "j\u00f6rg@example.com", "b\udcff.example", "a b.example"]
+)
+def test_an_owned_recipient_that_is_not_ascii_stops_the_configuration(entry: str) -> None:
+    message = config_error({**BASE, "OWNED_RECIPIENTS": json.dumps([entry])})
+    assert message.startswith(f"OWNED_RECIPIENTS has [0] {entry!r} is not a domain (example.com)")
+
+
+def test_a_policy_file_with_a_lone_surrogate_is_a_config_error_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text('{"message": {"explanation": "gone \\ud800"}}', encoding="utf-8")
+    message = config_error({**BASE, "BOUNCE_POLICY_FILE": str(policy_file)})
+    assert message == (
+        f"BOUNCE_POLICY_FILE {str(policy_file)!r} is not a valid policy: message.explanation: "
+        "'gone \\ud800' contains a lone surrogate (U+D800), not valid Unicode"
     )

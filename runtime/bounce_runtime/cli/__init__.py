@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 from bounce_runtime.errors import CommandError, PermanentError
 
@@ -44,8 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def write_line(text: str, stream: TextIO | None = None) -> None:
+    """Write ``text`` and a newline to ``stream`` (stdout) so that it cannot fail: what the
+    stream's encoding cannot carry (a lone surrogate from a file name that is not UTF-8; any
+    non-ASCII character under an ASCII locale) is written as a backslash escape."""
+    stream = stream or sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
+
+
+def write_json(document: Any, stream: TextIO | None = None) -> None:
+    """Write ``document`` as indented JSON: non-ASCII text as itself where the stream's encoding
+    carries it, else as JSON escapes (still the same JSON)."""
+    stream = stream or sys.stdout
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(document, indent=2, ensure_ascii=True)
+    stream.write(text + "\n")
+
+
 def _fail(message: str) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    one_line = " ".join(message.splitlines())  # one line, whatever the error's text holds
+    write_line(f"{PROG}: error: {one_line}", sys.stderr)
     raise SystemExit(1)
 
 

@@ -13,7 +13,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bounce_runtime.contract import REASON_FOREIGN_MAIL_OBJECT, recipient_key
+from bounce_runtime.cli import write_json, write_line
+from bounce_runtime.contract import (
+    IDENTITY_ARN_FORM,
+    REASON_FOREIGN_MAIL_OBJECT,
+    identity_arn_problem,
+    recipient_key,
+)
+from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
 from bounce_runtime.core.decision import MessagePlan, needs_full_headers, plan_message
 from bounce_runtime.core.dsn import SenderIdentity, build_send_bounce_request, format_timestamp
 from bounce_runtime.core.headers import parse_raw_headers
@@ -21,17 +28,24 @@ from bounce_runtime.core.notification import parse_notification_body
 from bounce_runtime.core.ownership import OwnedRecipients, mail_object_problem
 from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
 from bounce_runtime.core.policy_json import load_policy_text
+from bounce_runtime.core.vocabulary import unicode_problem
 from bounce_runtime.errors import CommandError, PolicyError
+
+# Flags whose values are text (not file names, which may be any bytes the file system allows).
+_TEXT_FLAGS = ("bounce_sender", "bounce_sender_arn", "now", "rule_recipients", "mail_bucket",
+               "object_key_prefix")  # fmt: skip
 
 
 def _read_text(path: str, what: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
     try:
+        if path == "-":  # read as bytes: a text stdin's decoding error would not name it
+            stdin = getattr(sys.stdin, "buffer", None)
+            return sys.stdin.read() if stdin is None else stdin.read().decode("utf-8")
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"cannot read {what} {path!r}: {error}") from None
+        source = "standard input" if path == "-" else repr(path)
+        raise CommandError(f"cannot read {what} {source}: {error}") from None
 
 
 def _read_bytes(path: str, what: str) -> bytes:
@@ -66,6 +80,16 @@ def _recipient_arns(path: str | None) -> dict[str, str]:
             f"recipient ARNs {path!r}: expected a JSON object of recipient domains or "
             "addresses to SES identity ARNs"
         )
+    for key, value in data.items():
+        if not (is_mail_domain(key) or bare_address_problem(key) is None):
+            raise CommandError(
+                f"recipient ARNs {path!r}: the key {key!r} is neither a domain nor a bare address"
+            )
+        if identity_arn_problem(value) is not None:
+            raise CommandError(
+                f"recipient ARNs {path!r}: {key!r} maps to {value!r}, which is not an SES "
+                f"identity ARN {IDENTITY_ARN_FORM}"
+            )
     return {recipient_key(key): value for key, value in data.items()}
 
 
@@ -91,6 +115,20 @@ def _rule_recipients(args: argparse.Namespace) -> OwnedRecipients | None:
         return OwnedRecipients.of(values)
     except ValueError as error:
         raise CommandError(f"{what}: {error}") from None
+
+
+def _check_text_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag value UTF-8 cannot encode (a lone surrogate, from argument bytes that are not
+    UTF-8), then a bounce sender that is not one bare address, naming the flag."""
+    for name in _TEXT_FLAGS:
+        value = getattr(args, name)
+        if isinstance(value, str) and (problem := unicode_problem(value)) is not None:
+            raise CommandError(f"--{name.replace('_', '-')} {value!r} {problem}")
+    if (problem := bare_address_problem(args.bounce_sender)) is not None:
+        raise CommandError(f"--bounce-sender {args.bounce_sender!r} {problem}")
+    arn = args.bounce_sender_arn
+    if arn is not None and (problem := identity_arn_problem(arn)) is not None:
+        raise CommandError(f"--bounce-sender-arn {arn!r} {problem}")
 
 
 def _parse_now(text: str | None) -> datetime:
@@ -137,6 +175,7 @@ def _decision_json(plan: MessagePlan) -> list[dict[str, Any]]:
 
 def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """The plan document of ``plan``."""
+    _check_text_flags(args)
     policy = _load_policy(args.policy)
     if policy.needs_object_size and args.object_size is None:
         parser.error("--object-size is required: the policy matches on message size")
@@ -209,8 +248,8 @@ def _policy_summary(path: str) -> str:
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
+    try:  # ASCII digits only: int() would also read Arabic-Indic or fullwidth ones
+        value = int(text) if text.isascii() else -1
     except ValueError:
         value = -1
     if value < 0:
@@ -263,10 +302,10 @@ def add_commands(commands: Any) -> None:
 
 
 def _print_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    print(json.dumps(_plan(args, parser), indent=2, ensure_ascii=False))
+    write_json(_plan(args, parser))
     return 0
 
 
 def _print_policy_summary(args: argparse.Namespace) -> int:
-    print(_policy_summary(args.policy))
+    write_line(_policy_summary(args.policy))
     return 0

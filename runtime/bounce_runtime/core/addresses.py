@@ -1,5 +1,10 @@
-"""Address grammar and patterns: what a recipient or sender pattern is, and ``AddressIndex``,
-which compiles patterns into dicts so a lookup costs the same for 10 patterns or 100,000."""
+"""Address grammar and patterns: what a bare address and a host name are, what a recipient or
+sender pattern is, and ``AddressIndex``, which compiles patterns into dicts so a lookup costs the
+same for 10 patterns or 100,000.
+
+Every grammar here is ASCII only (IDN domains are written as ``xn--``): no lookalike letter or
+digit can pass for an ASCII one. The construct checks its props with the same functions.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +21,83 @@ _DOMAIN_LABEL = r"[^\s@*<>()\[\]\\\",;:.\x00-\x1f\x7f]+"
 _DOMAIN = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
 _LOCAL_PART = r"[^\s@*<>()\[\]\\\",;:\x00-\x1f\x7f]+"
 _DOMAIN_MAX_CHARS = 253
-# The grammar's patterns, compiled on first use (a full policy parse), not at import.
-_regex = cache(re.compile)  # (the patterns only ever see ASCII)
+
+
+@cache
+def regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on its first use (and only then, not at import), ASCII only: ``\\d``
+    is 0-9, and ``(?i)`` folds A-Z alone (no Arabic-Indic digit in a status, no Kelvin sign or
+    long s in a host name). Every grammar of the runtime is compiled by it."""
+    return re.compile(pattern, re.ASCII)
+
 
 PatternKind = Literal["address", "domain", "subdomains"]
 
+# A host name (RFC 1035 2.3.1, RFC 1123 2.1): dot-separated LDH labels of 1-63 characters, at most
+# 253 in all. The grammar of a mail domain (two labels or more) and of an RFC 3464 MTA name.
+HOST_LABEL: Final = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME_MAX_CHARS: Final = _DOMAIN_MAX_CHARS
+_MAIL_DOMAIN = rf"{HOST_LABEL}(?:\.{HOST_LABEL})+"
+# A bare address (RFC 5321 4.1.2 Mailbox with a Dot-string local part; no quoted strings): what
+# SES identities and the bounce sender are. RFC 5321 4.5.3.1: local part at most 64 octets, a
+# path (the address in angle brackets) at most 256, so the address at most 254.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_STRING = rf"{_ATOM}(?:\.{_ATOM})*"
+LOCAL_PART_MAX_CHARS: Final = 64
+BARE_ADDRESS_MAX_CHARS: Final = 254
+BARE_ADDRESS_FORM: Final = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
+_NOT_BARE = frozenset(' \t<>()"')
+
+
+def is_mail_domain(value: str) -> bool:
+    """Whether ``value`` is a mail domain: an ASCII host name of two labels or more."""
+    return (
+        value.isascii()
+        and len(value) <= HOST_NAME_MAX_CHARS
+        and regex(_MAIL_DOMAIN).fullmatch(value) is not None
+    )
+
+
+def bare_address_problem(value: str) -> str | None:
+    """Why ``value`` is not one bare address ``local@domain`` (the bounce sender), or None.
+
+    The answer reads after the value (``'a@b@c.example' has 2 '@': one bare address ...``)."""
+    if not value.isascii():
+        position = next(i for i, c in enumerate(value) if not c.isascii())
+        return f"has U+{ord(value[position]):04X} at position {position}: {BARE_ADDRESS_FORM}"
+    if any(c in _NOT_BARE or not c.isprintable() for c in value):
+        return (
+            "has a display name, a space, a control character or angle brackets: "
+            f"{BARE_ADDRESS_FORM}"
+        )
+    ats = value.count("@")
+    if ats != 1:
+        return f"has {ats} '@': {BARE_ADDRESS_FORM}"
+    if len(value) > BARE_ADDRESS_MAX_CHARS:
+        return (
+            f"is {len(value)} characters long, more than the {BARE_ADDRESS_MAX_CHARS} of "
+            f"RFC 5321: {BARE_ADDRESS_FORM}"
+        )
+    local, _, domain = value.partition("@")
+    if len(local) > LOCAL_PART_MAX_CHARS or not regex(_DOT_STRING).fullmatch(local):
+        return (
+            f"has the local part {local!r}: 1 to {LOCAL_PART_MAX_CHARS} characters of A-Z, a-z, "
+            "0-9 and !#$%&'*+/=?^_`{|}~- in dot-separated runs is required"
+        )
+    if not is_mail_domain(domain):
+        return (
+            f"has the domain {domain!r}: a host name is required (two or more dot-separated "
+            "labels of A-Z, a-z, 0-9 and -, each 1 to 63 characters, not starting or ending with "
+            "-; an IDN as xn--)"
+        )
+    return None
+
 
 def _valid_domain(domain: str) -> bool:
-    return len(domain) <= _DOMAIN_MAX_CHARS and _regex(_DOMAIN).fullmatch(domain) is not None
+    return len(domain) <= _DOMAIN_MAX_CHARS and regex(_DOMAIN).fullmatch(domain) is not None
 
 
 def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
@@ -39,7 +113,7 @@ def compile_pattern(pattern: str) -> tuple[PatternKind, str] | None:
         local, _, domain = text.rpartition("@")
         if local == "*":
             return compile_pattern(domain) if "@" not in domain else None
-        if not _regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
+        if not regex(_LOCAL_PART).fullmatch(local) or not _valid_domain(domain):
             return None
         return "address", f"{local}@{domain}"
     if text.startswith("*."):

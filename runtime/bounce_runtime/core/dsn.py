@@ -15,7 +15,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from bounce_runtime.contract import identity_arn_problem, recipient_key
+from bounce_runtime.core.addresses import bare_address_problem, regex
 from bounce_runtime.core.decision import MessagePlan
+from bounce_runtime.core.notification import SES_MESSAGE_ID_MAX_CHARS, SES_MESSAGE_ID_PATTERN
 from bounce_runtime.core.vocabulary import (
     BOUNCE_TYPES,
     DSN_ACTIONS,
@@ -26,6 +28,7 @@ from bounce_runtime.core.vocabulary import (
     mta_problem,
     status_action_problem,
     status_problem,
+    unicode_problem,
 )
 from bounce_runtime.errors import InvalidBounceRequest, short_repr
 
@@ -34,6 +37,12 @@ from bounce_runtime.errors import InvalidBounceRequest, short_repr
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+"
 _RFC822_PREFIX = r"(?i)\s*rfc\s*822\s*;"
 _ADDRESS_MAX_CHARS = 320
+# Recipients in one SendBounce request. SES documents no bound on BouncedRecipientInfoList (nor on
+# the recipients of a received message); RFC 5321 4.5.3.1.8 has an SMTP server accept at least 100
+# recipients per message, so 100 covers every message a sender can count on delivering in one
+# transaction, and keeps the request small. A message with more bounced recipients is
+# dead-lettered (invalid-request), never sent in part.
+MAX_BOUNCED_RECIPIENTS = 100
 _REQUEST_FIELDS = (
     "OriginalMessageId",
     "BounceSender",
@@ -102,7 +111,7 @@ def build_send_bounce_request(plan: MessagePlan, sender: SenderIdentity) -> dict
         return None
     mail = plan.notification.mail
     request: dict[str, Any] = {
-        "OriginalMessageId": sanitize(mail.message_id),
+        "OriginalMessageId": mail.message_id,  # checked as an SES message id below
         "BounceSender": sender.bounce_sender,
     }
     if plan.message.explanation is not None:
@@ -196,7 +205,7 @@ def _string(
     value = data[key]
     if not isinstance(value, str) or not value:
         raise _invalid(full_path, value, "is not a non-empty string")
-    found = problem(value) if problem else None
+    found = unicode_problem(value) or (problem(value) if problem else None)
     if found:
         raise _invalid(full_path, value, found)
     return value
@@ -211,14 +220,19 @@ def _address_problem(value: str) -> str | None:
     return None
 
 
+def _message_id_problem(value: str) -> str | None:
+    if len(value) > SES_MESSAGE_ID_MAX_CHARS or not regex(SES_MESSAGE_ID_PATTERN).fullmatch(value):
+        return (
+            f"is not an SES message id: 1 to {SES_MESSAGE_ID_MAX_CHARS} characters of A-Z, a-z, "
+            "0-9, '.', '_' and '-', starting with a letter or digit"
+        )
+    return None
+
+
 def _final_recipient_problem(value: str) -> str | None:
     if re.match(_RFC822_PREFIX, value):
         return "must not start with 'rfc822;': give the bare address"
     return _address_problem(value)
-
-
-def _one_line_problem(value: str) -> str | None:
-    return "contains control characters (CR, LF, ...)" if re.search(_CONTROL, value) else None
 
 
 def _enum_problem(allowed: tuple[str, ...]) -> Callable[[str], str | None]:
@@ -260,7 +274,7 @@ def _extension_fields(data: Mapping[str, Any], path: str) -> None:
         _string(entry, "Name", item_path, required=True, problem=extension_name_problem)
         if not isinstance(entry.get("Value"), str):
             raise _invalid(f"{item_path}.Value", entry.get("Value"), "is not a string")
-        problem = extension_value_problem(entry["Value"])
+        problem = unicode_problem(entry["Value"]) or extension_value_problem(entry["Value"])
         if problem:
             raise _invalid(f"{item_path}.Value", entry["Value"], problem)
 
@@ -284,8 +298,8 @@ def validate_send_bounce_request(request: Mapping[str, Any]) -> None:
     """Check every documented SendBounce constraint; raise ``InvalidBounceRequest`` naming the
     first field that breaks one. botocore checks none of these (no enums, lengths or patterns)."""
     _structure(request, "request", _REQUEST_FIELDS)
-    _string(request, "OriginalMessageId", "", required=True, problem=_one_line_problem)
-    _string(request, "BounceSender", "", required=True, problem=_address_problem)
+    _string(request, "OriginalMessageId", "", required=True, problem=_message_id_problem)
+    _string(request, "BounceSender", "", required=True, problem=bare_address_problem)
     _string(request, "BounceSenderArn", "", required=False, problem=identity_arn_problem)
     _string(request, "Explanation", "", required=False, problem=explanation_problem)
     if "MessageDsn" in request:
@@ -297,6 +311,12 @@ def validate_send_bounce_request(request: Mapping[str, Any]) -> None:
     if not isinstance(infos, list) or not infos:
         raise _invalid(
             "BouncedRecipientInfoList", infos, "is not a non-empty list of bounced recipients"
+        )
+    if len(infos) > MAX_BOUNCED_RECIPIENTS:
+        raise InvalidBounceRequest(
+            f"BouncedRecipientInfoList: {len(infos)} recipients, more than the "
+            f"{MAX_BOUNCED_RECIPIENTS} one SendBounce request may carry (SES documents no bound; "
+            "100 is the recipients per message every SMTP server accepts, RFC 5321 4.5.3.1.8)"
         )
     for index, item in enumerate(infos):
         path = f"BouncedRecipientInfoList[{index}]"

@@ -11,7 +11,7 @@ whose message starts with the field path that is wrong, e.g. ``mail.messageId: m
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from bounce_runtime.errors import MalformedNotification
 
@@ -25,6 +25,12 @@ _VERDICT_FIELDS = {
     "dmarc": "dmarcVerdict",
 }
 _DESCRIBE_MAX_CHARS = 60
+# An SES message id: one S3 key segment of ASCII letters, digits, '.', '_' and '-'. The ids of
+# received mail in the SES developer guide's examples have 28 and 40 characters; SES documents no
+# bound. 100 leaves room for a longer form and keeps the object key (a prefix of at most 900
+# characters, as the construct allows, + the id) within S3's 1,024 bytes.
+SES_MESSAGE_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+SES_MESSAGE_ID_MAX_CHARS: Final = 100
 # A timestamp must leave room for its SendBounce window (24 h) and margins after it.
 _LATEST_OFFSET = timedelta(days=2)
 
@@ -136,14 +142,13 @@ def _string(data: Mapping[str, Any], key: str, path: str, *, non_empty: bool = T
 def _require_unicode(text: str, path: str) -> None:
     """Refuse text UTF-8 cannot encode (a lone surrogate, from a JSON escape such as "\\ud800"):
     nothing downstream (SES, SQS, the logs) could carry it."""
-    if text.isascii():  # O(1): the common case
+    if text.isascii():  # O(1): the common case (and the vocabulary is not imported for it)
         return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise _fail(
-            path, f"contains a lone surrogate (U+{ord(text[error.start]):04X}), not valid Unicode"
-        ) from None
+    from bounce_runtime.core.vocabulary import unicode_problem
+
+    problem = unicode_problem(text)
+    if problem is not None:
+        raise _fail(path, problem)
 
 
 def _optional_string(data: Mapping[str, Any], key: str, path: str) -> str | None:
@@ -232,8 +237,15 @@ def _mail(notification: Mapping[str, Any]) -> Mail:
     truncated = _required(mail, "headersTruncated", "mail.headersTruncated")
     if not isinstance(truncated, bool):
         raise _fail("mail.headersTruncated", f"expected true or false, got {_describe(truncated)}")
+    message_id = _string(mail, "messageId", "mail.messageId")
+    if len(message_id) > SES_MESSAGE_ID_MAX_CHARS:
+        raise _fail(
+            "mail.messageId",
+            f"expected an SES message id of at most {SES_MESSAGE_ID_MAX_CHARS} characters, got "
+            f"{len(message_id)} characters ({_describe(message_id)})",
+        )
     return Mail(
-        message_id=_string(mail, "messageId", "mail.messageId"),
+        message_id=message_id,
         timestamp=_timestamp(mail, "timestamp", "mail.timestamp"),
         source=_string(mail, "source", "mail.source", non_empty=False),
         destination=_string_list(mail, "destination", "mail.destination", non_empty=False),

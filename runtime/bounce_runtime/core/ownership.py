@@ -21,23 +21,22 @@ from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 from bounce_runtime.contract import recipient_key
-from bounce_runtime.core.notification import ReceivedNotification
+from bounce_runtime.core.notification import SES_MESSAGE_ID_PATTERN, ReceivedNotification
 
 # The rule label of a decision taken because the recipient is not this processor's.
 OWNERSHIP_RULE_LABEL: Final = "receipt-rule-recipients"
 OWNED_RECIPIENT_FORM: Final = "a domain (example.com) or an address (user@example.com)"
-# An SES message id as a key name: one path segment of ASCII letters, digits, '.', '_' and '-'.
-_MESSAGE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 # Deliberately loose: the construct checks the rule's recipients at synth, and an entry it let
 # through must not stop the runtime. Refused: what cannot be a recipient at all (empty sides,
-# whitespace or control characters, a second '@', a wildcard).
-_PART = r"[^@\s\x00-\x1f\x7f*]+"
+# anything but printable ASCII, whitespace, a second '@', a wildcard). ASCII only, as the
+# construct's grammar: no lookalike (the Kelvin sign lowercases to k) can pass for a domain.
+_PART = r"[\x21-\x29\x2b-\x3f\x41-\x7e]+"
 _RECIPIENT = rf"(?:{_PART}@)?{_PART}"
 
 
 def owned_recipient_problem(value: object) -> str | None:
     """Why ``value`` is not a receipt rule recipient, or None."""
-    if not isinstance(value, str) or not re.fullmatch(_RECIPIENT, value):
+    if not isinstance(value, str) or not re.fullmatch(_RECIPIENT, value, re.ASCII):
         return f"is not {OWNED_RECIPIENT_FORM}"
     return None
 
@@ -82,7 +81,7 @@ def mail_object_problem(
             f"receipt.action.bucketName {action.bucket_name!r} is not this processor's bucket "
             f"{bucket!r}"
         )
-    if not re.fullmatch(_MESSAGE_ID, message_id, re.ASCII):
+    if not re.fullmatch(SES_MESSAGE_ID_PATTERN, message_id, re.ASCII):
         return (
             f"mail.messageId {message_id!r} is not an SES message id (ASCII letters, digits, "
             "'.', '_' and '-'): it cannot name an object under this processor's prefix"

@@ -29,6 +29,7 @@ from bounce_runtime.core.addresses import (
     AddressIndex,
     IndexGroups,
     compile_pattern,
+    regex,
 )
 from bounce_runtime.core.notification import VERDICT_NAMES, VERDICT_STATUSES
 from bounce_runtime.core.policy import (
@@ -55,9 +56,9 @@ from bounce_runtime.core.vocabulary import (
     extension_name_problem,
     extension_value_problem,
     mta_problem,
-    regex,
     status_action_problem,
     status_problem,
+    unicode_problem,
 )
 from bounce_runtime.errors import PolicyError
 
@@ -353,6 +354,8 @@ def _bool(data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
 def _text(value: object, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise PolicyError.at(path, value, "is not a non-empty string")
+    if (problem := unicode_problem(value)) is not None:
+        raise PolicyError.at(path, value, problem)
     return value
 
 

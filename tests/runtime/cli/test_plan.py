@@ -218,15 +218,32 @@ def test_plan_missing_files_and_bad_policy(
     )
 
 
-def test_plan_bad_bounce_sender(capsys: pytest.CaptureFixture[str]) -> None:
-    status, _, err = run(
-        ["plan", "--notification", CLEAN, "--bounce-sender", "nobody", "--now", SOON], capsys
+BARE = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
+
+
+@pytest.mark.parametrize(
+    ("sender", "problem"),
+    [
+        ("nobody", "has 0 '@'"),
+        ("a@b@example.com", "has 2 '@'"),  # was emitted as BounceSender
+        ("Bounces <b@example.com>", "has a display name, a space, a control character or "
+         "angle brackets"),  # was blamed on MessageDsn.ReportingMta
+        ("<b@example.com>", "has a display name, a space, a control character or angle brackets"),
+        ("b@ex\u00e4mple.com", "has U+00E4 at position 4"),
+        ("b@\u212aelvin.example", "has U+212A at position 2"),
+    ],
+)  # fmt: skip
+def test_plan_bad_bounce_sender_names_the_flag(
+    sender: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(
+        ["plan", "--notification", CLEAN, "--bounce-sender", sender, "--now", SOON], capsys
     )
-    assert status == 1
-    assert err == (
-        "python -m bounce_runtime: error: BounceSender: 'nobody' is not an email address "
-        "(local@domain, at most 320 characters)\n"
-    )
+    assert (status, out) == (1, "")
+    assert err == f"python -m bounce_runtime: error: --bounce-sender {sender!r} {problem}: {BARE}\n"
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

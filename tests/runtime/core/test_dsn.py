@@ -23,7 +23,7 @@ from bounce_runtime.core.dsn import (
 )
 from bounce_runtime.core.notification import parse_notification_body
 from bounce_runtime.core.policy import BouncePolicy, default_policy
-from bounce_runtime.errors import InvalidBounceRequest
+from bounce_runtime.errors import InvalidBounceRequest, short_repr
 from support.events import load_event, notification
 
 Accepts = Callable[[Mapping[str, Any]], None]
@@ -210,18 +210,30 @@ def test_nothing_to_send(policy: dict[str, Any], overrides: dict[str, Any]) -> N
 
 def test_mail_values_cannot_inject_lines(botocore_accepts: Accepts) -> None:
     message = notification(
-        message_id="abc\r\nBcc: victim@example.org",
         recipients=["user@example.com\r\nBcc: victim@example.org", "two@example.com\u2028x"],
     )
     request = build_send_bounce_request(plan_for(message), SENDER)
     assert request is not None
-    assert request["OriginalMessageId"] == "abc Bcc: victim@example.org"
     assert [info["Recipient"] for info in request["BouncedRecipientInfoList"]] == [
         "user@example.com Bcc: victim@example.org",
         "two@example.com x",
     ]
     assert "\r" not in json.dumps(request) and "\\n" not in json.dumps(request)
     botocore_accepts(request)
+
+
+@pytest.mark.parametrize(
+    "message_id", ["abc\r\nBcc: victim@example.org", "abc def", "m\u0661", "-m1", "m/1"]
+)
+def test_an_original_message_id_that_is_no_ses_id_never_reaches_the_wire(message_id: str) -> None:
+    with pytest.raises(InvalidBounceRequest) as raised:
+        build_send_bounce_request(plan_for(notification(message_id=message_id)), SENDER)
+    assert str(raised.value) == (
+        f"OriginalMessageId: {short_repr(message_id)} is not an SES message id: 1 to 100 "
+        "characters of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+    )
+    request = build_send_bounce_request(plan_for(notification(message_id="m" * 100)), SENDER)
+    assert request is not None and request["OriginalMessageId"] == "m" * 100
 
 
 def test_sanitize() -> None:
@@ -295,6 +307,14 @@ def test_valid_request_passes_both_checks(botocore_accepts: Accepts) -> None:
 
 
 RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
+MESSAGE_ID_FORM = (
+    "is not an SES message id: 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' and '-', "
+    "starting with a letter or digit"
+)
+BARE = (
+    "one bare address local@domain is required (ASCII, an IDN domain as xn--; no display name, "
+    "spaces or angle brackets)"
+)
 
 
 @pytest.mark.parametrize(
@@ -306,11 +326,85 @@ RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
         ),
         (
             changed("OriginalMessageId", "a\nb"),
-            "OriginalMessageId: 'a\\nb' contains control characters (CR, LF, ...)",
+            f"OriginalMessageId: 'a\\nb' {MESSAGE_ID_FORM}",
+        ),
+        (
+            changed("OriginalMessageId", "m" * 101),
+            f"OriginalMessageId: '{'m' * 76}... {MESSAGE_ID_FORM}",
+        ),
+        (
+            changed("OriginalMessageId", "m\ud800"),
+            "OriginalMessageId: 'm\\ud800' contains a lone surrogate (U+D800), not valid Unicode",
         ),
         (
             changed("BounceSender", "nobody"),
-            "BounceSender: 'nobody' is not an email address (local@domain, at most 320 characters)",
+            f"BounceSender: 'nobody' has 0 '@': {BARE}",
+        ),
+        (
+            changed("BounceSender", "a@b@example.com"),
+            f"BounceSender: 'a@b@example.com' has 2 '@': {BARE}",
+        ),
+        (
+            changed("BounceSender", "Bounces <b@example.com>"),
+            "BounceSender: 'Bounces <b@example.com>' has a display name, a space, a control "
+            f"character or angle brackets: {BARE}",
+        ),
+        (
+            changed("BounceSender", "b@ex\u00e4mple.com"),
+            f"BounceSender: 'b@ex\u00e4mple.com' has U+00E4 at position 4: {BARE}",
+        ),
+        (
+            changed("BounceSender", "b@\u212aelvin.example"),
+            f"BounceSender: 'b@\u212aelvin.example' has U+212A at position 2: {BARE}",
+        ),
+        (
+            changed("BounceSender", "b@\udcffexample.com"),
+            "BounceSender: 'b@\\udcffexample.com' contains a lone surrogate (U+DCFF), not valid "
+            "Unicode",
+        ),
+        (
+            changed("Explanation", "x" * 10_001),
+            f"Explanation: '{'x' * 76}... is 10001 characters long: at most 10000 are allowed",
+        ),
+        (
+            changed("Explanation", "ok\n" + "x" * 999),
+            "Explanation: 'ok\\n" + "x" * 72 + "... has a line of 999 characters: at most 998 "
+            "are allowed (RFC 5322 2.1.1)",
+        ),
+        (
+            changed(
+                "BouncedRecipientInfoList",
+                [
+                    {"Recipient": f"r{i}@example.com", "BounceType": "DoesNotExist"}
+                    for i in range(101)
+                ],
+            ),
+            "BouncedRecipientInfoList: 101 recipients, more than the 100 one SendBounce request "
+            "may carry (SES documents no bound; 100 is the recipients per message every SMTP "
+            "server accepts, RFC 5321 4.5.3.1.8)",
+        ),
+        (
+            changed("MessageDsn.ExtensionFields.0.Value", "v\udcff"),
+            "MessageDsn.ExtensionFields[0].Value: 'v\\udcff' contains a lone surrogate (U+DCFF), "
+            "not valid Unicode",
+        ),
+        (
+            changed(
+                "BouncedRecipientInfoList.1.RecipientDsnFields.DiagnosticCode",
+                "smtp; 550 " + "x" * 972,
+            ),
+            f"{RECIPIENT_DSN}.DiagnosticCode: 'smtp; 550 {'x' * 66}... is 982 characters long: "
+            "at most 981 are allowed (one 998-character line of RFC 5322 with 'Diagnostic-Code: ')",
+        ),
+        (
+            changed("BouncedRecipientInfoList.1.RecipientDsnFields.Status", "5.\u0661.1"),
+            f"{RECIPIENT_DSN}.Status: '5.\u0661.1' is not an RFC 3463 status: "
+            "class.subject.detail, class 2, 4 or 5, e.g. 5.1.1",
+        ),
+        (
+            changed("MessageDsn.ReportingMta", "dns; mail.\u212aelvin.example"),
+            "MessageDsn.ReportingMta: 'dns; mail.\u212aelvin.example' is not an MTA name of "
+            "the form 'dns; mail.example.com' (an ASCII host name of at most 253 characters)",
         ),
         (
             changed("BounceSenderArn", "arn:aws:iam::123456789012:user/x"),
@@ -339,7 +433,7 @@ RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
             changed("MessageDsn.ReportingMta", "smtp; mail.example.com"),
             (
                 "MessageDsn.ReportingMta: 'smtp; mail.example.com' is not an MTA name of "
-                "the form 'dns; mail.example.com'"
+                "the form 'dns; mail.example.com' (an ASCII host name of at most 253 characters)"
             ),
         ),
         (
@@ -469,7 +563,7 @@ RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
             changed("BouncedRecipientInfoList.1.RecipientDsnFields.RemoteMta", "dns; bad host"),
             (
                 f"{RECIPIENT_DSN}.RemoteMta: 'dns; bad host' is not an MTA name of the "
-                "form 'dns; mail.example.com'"
+                "form 'dns; mail.example.com' (an ASCII host name of at most 253 characters)"
             ),
         ),
         (

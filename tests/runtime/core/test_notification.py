@@ -314,3 +314,13 @@ def test_non_ascii_text_that_is_valid_unicode_is_fine() -> None:
     data = notification()
     data["mail"]["source"] = "jürgen@example.com"
     assert parse_notification_body(json.dumps(data)).mail.source == "jürgen@example.com"
+
+
+def test_an_ses_message_id_is_at_most_100_characters() -> None:
+    assert parse_notification_body(json.dumps(notification(message_id="m" * 100))).mail
+    with pytest.raises(MalformedNotification) as raised:
+        parse_notification_body(json.dumps(notification(message_id="m" * 101)))
+    assert str(raised.value) == (
+        "mail.messageId: expected an SES message id of at most 100 characters, got 101 "
+        f'characters ("{"m" * 56}...)'
+    )

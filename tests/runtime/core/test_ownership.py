@@ -43,9 +43,32 @@ def test_a_recipient_is_owned_as_ses_matches_it(recipient: str, owned: bool) -> 
 
 def test_what_the_construct_accepts_is_accepted() -> None:
     # The construct's check is the gate (an entry refused here would stop every invocation).
-    owned = OwnedRecipients.of(["j\u00f6rg@example.com", "xn--bcher-kva.example"])
-    assert owned.owns("J\u00d6RG@example.com")
+    owned = OwnedRecipients.of(["o'brien+x@example.com", "xn--bcher-kva.example"])
+    assert owned.owns("O'Brien+X@example.com")
     assert owned.owns("a@xn--bcher-kva.example")
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "x@\u212aelvin.example",  # KELVIN SIGN: str.lower() makes it k
+        "x@KELVIN.EXAMPLE".replace("K", "\u212a"),
+        "\u017fales@other.example",  # LONG S: casefold() makes it s
+        "x@kelv\u0130n.example",  # I WITH DOT ABOVE: lower() makes it i + a combining dot
+    ],
+)
+def test_a_lookalike_recipient_is_not_owned(recipient: str) -> None:
+    owned = OwnedRecipients.of(["kelvin.example", "sales@other.example"])
+    assert not owned.owns(recipient)
+    assert owned.owns("x@KELVIN.example")
+
+
+@pytest.mark.parametrize(
+    "entry", ["\u212aelvin.example", "j\u00f6rg@example.com", "b\udcff.example"]
+)
+def test_an_owned_recipient_that_is_not_ascii_is_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match=r"^\[0\] .* is not a domain \(example.com\)"):
+        OwnedRecipients.of([entry])
 
 
 def test_owned_recipients_are_kept_as_lookup_keys() -> None:

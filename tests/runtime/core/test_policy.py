@@ -266,7 +266,7 @@ PATTERN_HELP = "use user@example.com, example.com, *.example.com or *@example.co
         (
             with_change("rules.3.action.dsn.remote_mta", "mx.example.com"),
             "rules[3].action.dsn.remote_mta: 'mx.example.com' is not an MTA name of the form "
-            "'dns; mail.example.com'",
+            "'dns; mail.example.com' (an ASCII host name of at most 253 characters)",
         ),
         (
             with_change("rules.3.action.dsn.diagnostic_code", "550 no\r\nBcc: x"),
@@ -309,7 +309,8 @@ PATTERN_HELP = "use user@example.com, example.com, *.example.com or *@example.co
         ),
         (
             with_change("message.reporting_mta", "dns;"),
-            "message.reporting_mta: 'dns;' is not an MTA name of the form 'dns; mail.example.com'",
+            "message.reporting_mta: 'dns;' is not an MTA name of the form 'dns; mail.example.com' "
+            "(an ASCII host name of at most 253 characters)",
         ),
         (
             with_change("message.explanation", "bye\x07"),
