@@ -41,6 +41,15 @@ CANNOT_RUN_ON_PYODIDE: dict[str, str] = {
     "test_a_bad_owned_recipients_value_is_named": (
         "one case parses JSON nested 100,000 deep: overflows the WebAssembly stack"
     ),
+    "test_a_deeply_nested_file_is_one_line": (
+        "recursion this deep overflows the WebAssembly stack and kills Pyodide"
+    ),
+    "test_validate_policy_of_a_deeply_nested_file_is_one_line": (
+        "recursion this deep overflows the WebAssembly stack and kills Pyodide"
+    ),
+    "test_a_real_process_with_bytes_that_are_not_utf8_prints_no_traceback": (
+        "starts a subprocess (Pyodide has none)"
+    ),
     "test_a_missing_policy_file_is_a_config_error": (
         "expects Linux's ENOENT [Errno 2] in the message; Emscripten numbers it 44"
     ),

@@ -27,13 +27,6 @@ from support.events import EVENTS_DIR, notification
 CLEAN = str(EVENTS_DIR / "received-clean.json")
 SOON = "2015-09-11T20:40:00Z"
 PREFIX = "python -m bounce_runtime: error: "
-NO_DEEP_STACK = pytest.mark.skipif(
-    sys.platform == "emscripten",
-    reason="recursion this deep overflows the WebAssembly stack and kills Pyodide",
-)
-NO_SUBPROCESS = pytest.mark.skipif(
-    sys.platform == "emscripten", reason="starts a subprocess (Pyodide has none)"
-)
 
 
 class Outcome(NamedTuple):
@@ -132,7 +125,6 @@ def test_validate_policy_names_a_file_that_is_not_utf8_or_a_directory(
     assert "Is a directory" in error
 
 
-@NO_DEEP_STACK
 @pytest.mark.parametrize(
     ("flag", "expected"),
     [
@@ -152,7 +144,6 @@ def test_a_deeply_nested_file_is_one_line(flag: str, expected: str, files: Any) 
     assert one_error_line(run(argv)).startswith(expected.format(path=path))
 
 
-@NO_DEEP_STACK
 def test_validate_policy_of_a_deeply_nested_file_is_one_line(files: Any) -> None:
     path = files("deep.json", "[" * 100_000 + "]" * 100_000)
     error = one_error_line(run(["validate-policy", path]))
@@ -408,7 +399,6 @@ def test_no_input_makes_a_traceback(
 # A real process ------------------------------------------------------------------------------
 
 
-@NO_SUBPROCESS
 def test_a_real_process_with_bytes_that_are_not_utf8_prints_no_traceback(tmp_path: Path) -> None:
     notification_file = tmp_path / "n.json"
     notification_file.write_text(json.dumps(notification(source="j\u00f6rg@example.net")))
