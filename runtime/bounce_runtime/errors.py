@@ -28,8 +28,16 @@ from bounce_runtime.contract import (
 
 
 def short_repr(value: object) -> str:
-    """``repr(value)`` cut to 80 characters, for error messages that quote a bad value."""
-    text = repr(value)
+    """``repr(value)`` cut to 80 characters, for error messages that quote a bad value (an
+    integer too long for ``repr``, past CPython's 4,300-digit limit, is described instead)."""
+    try:
+        text = repr(value)
+    except ValueError:  # int -> str conversion limit (CPython 3.11+)
+        return (
+            f"<an integer of about {value.bit_length() * 0.30103:.0f} digits>"
+            if isinstance(value, int)
+            else f"<a {type(value).__name__} that cannot be shown>"
+        )
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -402,12 +402,19 @@ def _patterns(value: object, path: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+# Size bounds stay within JSON's exact-integer range (2**53 - 1, RFC 8259 section 6): the
+# compiled policy is JSON, and no stored message comes near it (SES receives at most 40 MB).
+MAX_SIZE_BYTES = 2**53 - 1
+
+
 def _size(data: Mapping[str, Any], key: str, path: str) -> int | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise PolicyError.at(_join(path, key), value, "is not a whole number of bytes >= 0")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SIZE_BYTES:
+        raise PolicyError.at(
+            _join(path, key), value, f"is not a whole number of bytes from 0 to {MAX_SIZE_BYTES}"
+        )
     return value
 
 

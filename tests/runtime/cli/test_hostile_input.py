@@ -158,7 +158,8 @@ def test_validate_policy_of_a_deeply_nested_file_is_one_line(files: Any) -> None
         ('{"version": 1e999}', "version: inf is not a supported policy version (1)"),
         (
             '{"rules": [{"match": {"min_size_bytes": 1e999}, "action": {"type": "accept"}}]}',
-            "rules[0].match.min_size_bytes: inf is not a whole number of bytes >= 0",
+            "rules[0].match.min_size_bytes: inf is not a whole number of bytes from 0 to "
+            "9007199254740991",
         ),
         ("", "policy: not valid JSON (Expecting value: line 1 column 1 (char 0))"),
         ("\ufeff{}", "policy: not valid JSON (Unexpected UTF-8 BOM"),

@@ -217,7 +217,13 @@ PATTERN_HELP = "use user@example.com, example.com, *.example.com or *@example.co
         ),
         (
             with_change("rules.0.match.min_size_bytes", -1),
-            "rules[0].match.min_size_bytes: -1 is not a whole number of bytes >= 0",
+            "rules[0].match.min_size_bytes: -1 is not a whole number of bytes from 0 to "
+            "9007199254740991",
+        ),
+        (  # past JSON's exact integers; too long even for repr (CPython's 4,300-digit limit)
+            with_change("rules.0.match.max_size_bytes", 10**5000),
+            "rules[0].match.max_size_bytes: <an integer of about 5000 digits> is not a whole "
+            "number of bytes from 0 to 9007199254740991",
         ),
         (
             with_change("rules.0.match.max_size_bytes", 10),
