@@ -128,7 +128,11 @@ REASON_DAEMON_SENDER: Final = "daemon-sender"
 REASON_VIRUS_VERDICT: Final = "virus-verdict"
 REASON_SPAM_VERDICT: Final = "spam-verdict"
 REASON_FAILED_AUTHENTICATION: Final = "failed-authentication"  # + ":spf" | ":dkim" | ":dmarc"
+# An automatic reply: Auto-Submitted other than "no" (RFC 3834), X-Autoreply, X-Autorespond or
+# Precedence: auto_reply.
 REASON_AUTO_SUBMITTED: Final = "auto-submitted"
+# The sender asked for no non-delivery report: X-Auto-Response-Suppress with All, DR or NDR.
+REASON_NO_NDR_REQUESTED: Final = "no-ndr-requested"
 REASON_LIST_TRAFFIC: Final = "list-traffic"
 # No verdict the policy accepts authenticates the envelope sender (the bounce's destination).
 REASON_UNAUTHENTICATED_SENDER: Final = "unauthenticated-sender"

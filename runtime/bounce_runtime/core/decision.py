@@ -21,6 +21,7 @@ from bounce_runtime.contract import (
     REASON_FAILED_AUTHENTICATION,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
+    REASON_NO_NDR_REQUESTED,
     REASON_NOT_OWNED,
     REASON_NULL_SENDER,
     REASON_POLICY,
@@ -45,9 +46,29 @@ DAEMON_LOCAL_PARTS = frozenset(
 )
 LIST_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 LIST_HEADERS = frozenset({"list-id", "list-unsubscribe"})
+# Auto-reply markers older than RFC 3834, checked like Auto-Submitted: any keyword but "no"
+# (Gmail's vacation responder sends "X-Autoreply: yes", cPanel's autoresponder X-Autorespond).
+AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond")
+AUTO_REPLY_PRECEDENCE = "auto_reply"
+# X-Auto-Response-Suppress (MS-OXCMAIL 2.1.3.2.20) lists what the sender wants no automatic
+# response to: All, DR (delivery reports from transport), NDR (non-delivery reports: a bounce is
+# one), RN, NRN (read notices), OOF, AutoReply. All and NDR forbid a bounce; DR does too, on the
+# safe side: it marks automated mail ("DR, OOF, AutoReply" is among its most common values).
+NO_NDR_SUPPRESS_VALUES = frozenset({"all", "dr", "ndr"})
+# The header fields a guard reads (lowercase).
+GUARD_HEADERS = frozenset(
+    {
+        "auto-submitted",
+        "precedence",
+        "x-auto-response-suppress",
+        *AUTO_REPLY_HEADERS,
+        *LIST_HEADERS,
+    }
+)
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
 _COMMENT = r"\([^()]*\)"
+_LIST_SEPARATOR = r"[\s,;]+"
 
 RecipientAction = Literal["bounce", "accept", "suppress"]
 Outcome = Literal["bounce", "accept", "suppress", "expired"]
@@ -87,8 +108,14 @@ class MessagePlan(NamedTuple):
         return tuple(decision for decision in self.decisions if decision.action == "bounce")
 
 
-def _header_values(headers: Iterable[Header], name: str) -> list[str]:
-    return [header.value.strip() for header in headers if header.name.lower() == name]
+def _guard_header_values(headers: Iterable[Header]) -> dict[str, list[str]]:
+    """The values of the header fields the guards read, by lowercase name, in one pass."""
+    found: dict[str, list[str]] = {}
+    for header in headers:
+        name = header.name.lower()
+        if name in GUARD_HEADERS:
+            found.setdefault(name, []).append(header.value.strip())
+    return found
 
 
 def _sender_guard(source: str) -> str | None:
@@ -106,26 +133,47 @@ def _keyword(value: str) -> str:
     return re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower()
 
 
-def _auto_submitted(headers: tuple[Header, ...]) -> bool:
-    """RFC 3834: ``Auto-Submitted`` with any keyword but ``no`` (comments and parameters
-    ignored)."""
-    return any(_keyword(value) != "no" for value in _header_values(headers, "auto-submitted"))
+def _auto_reply(values: dict[str, list[str]]) -> str | None:
+    """The auto_submitted guard's reason, or None.
+
+    ``auto-submitted``: ``Auto-Submitted`` (RFC 3834), ``X-Autoreply`` or ``X-Autorespond`` with
+    any keyword but ``no``, or ``Precedence: auto_reply``. ``no-ndr-requested``:
+    ``X-Auto-Response-Suppress`` naming All, DR or NDR. Comments and parameters are ignored.
+    """
+    for name in ("auto-submitted", *AUTO_REPLY_HEADERS):
+        if any(_keyword(value) != "no" for value in values.get(name, ())):
+            return REASON_AUTO_SUBMITTED
+    if any(_keyword(value) == AUTO_REPLY_PRECEDENCE for value in values.get("precedence", ())):
+        return REASON_AUTO_SUBMITTED
+    if any(_suppresses_ndr(value) for value in values.get("x-auto-response-suppress", ())):
+        return REASON_NO_NDR_REQUESTED
+    return None
 
 
-def _list_traffic(headers: tuple[Header, ...]) -> bool:
+def _suppresses_ndr(value: str) -> bool:
+    """Whether an ``X-Auto-Response-Suppress`` value (a comma-separated list, any case; comments,
+    spaces and semicolons tolerated) names All, DR or NDR."""
+    words = re.split(_LIST_SEPARATOR, re.sub(_COMMENT, " ", value).lower())
+    return not NO_NDR_SUPPRESS_VALUES.isdisjoint(words)
+
+
+def _list_traffic(values: dict[str, list[str]]) -> bool:
     """``Precedence: bulk|list|junk`` (comments and parameters ignored), or a list header."""
-    if any(_keyword(value) in LIST_PRECEDENCE for value in _header_values(headers, "precedence")):
+    if any(_keyword(value) in LIST_PRECEDENCE for value in values.get("precedence", ())):
         return True
-    return any(header.name.lower() in LIST_HEADERS for header in headers)
+    return not LIST_HEADERS.isdisjoint(values)
 
 
 def guard_reason(
-    notification: ReceivedNotification, policy: BouncePolicy, headers: tuple[Header, ...]
+    notification: ReceivedNotification,
+    policy: BouncePolicy,
+    headers: tuple[Header, ...],
 ) -> str | None:
     """The code of the first guard that forbids bouncing this message, or None.
 
     Checked in order: null-sender, daemon-sender, virus-verdict, spam-verdict,
-    failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted, list-traffic.
+    failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted,
+    no-ndr-requested, list-traffic.
     """
     guards = policy.guards
     verdicts = notification.receipt.verdicts
@@ -144,9 +192,12 @@ def guard_reason(
                 return f"{REASON_FAILED_AUTHENTICATION}:{name}"
     if guards.unauthenticated_sender and not sender_authenticated(notification, policy):
         return REASON_UNAUTHENTICATED_SENDER
-    if guards.auto_submitted and _auto_submitted(headers):
-        return REASON_AUTO_SUBMITTED
-    if guards.list_traffic and _list_traffic(headers):
+    values = _guard_header_values(headers) if guards.reads_headers else {}
+    if guards.auto_submitted:
+        auto_reply = _auto_reply(values)
+        if auto_reply:
+            return auto_reply
+    if guards.list_traffic and _list_traffic(values):
         return REASON_LIST_TRAFFIC
     return None
 
