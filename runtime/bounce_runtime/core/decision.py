@@ -11,7 +11,7 @@ received 24 hours or more before ``now`` are not sent either (outcome ``expired`
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bounce_runtime.contract import (
     REASON_AUTO_SUBMITTED,
@@ -19,6 +19,7 @@ from bounce_runtime.contract import (
     REASON_DEFAULT_RULE,
     REASON_EXPIRED,
     REASON_FAILED_AUTHENTICATION,
+    REASON_HEADER_BLOCK_TOO_LARGE,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
     REASON_NO_NDR_REQUESTED,
@@ -38,6 +39,9 @@ from bounce_runtime.core.policy import (
     BouncePolicy,
     MessageSettings,
 )
+
+if TYPE_CHECKING:  # the header parser is imported only when a header block is read
+    from bounce_runtime.core.headers import HeaderBlock
 
 SEND_BOUNCE_WINDOW = timedelta(seconds=SEND_BOUNCE_WINDOW_S)
 # Local parts of senders that are mail systems, not people (RFC 3834 section 2, RFC 5321 4.5.5).
@@ -168,12 +172,16 @@ def guard_reason(
     notification: ReceivedNotification,
     policy: BouncePolicy,
     headers: tuple[Header, ...],
+    *,
+    header_block_complete: bool = True,
 ) -> str | None:
     """The code of the first guard that forbids bouncing this message, or None.
 
     Checked in order: null-sender, daemon-sender, virus-verdict, spam-verdict,
     failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted,
-    no-ndr-requested, list-traffic.
+    no-ndr-requested, list-traffic, header-block-too-large. ``header_block_complete`` is False
+    when the stored header block did not end within the cap: with a header guard on, what was not
+    read might have forbidden the bounce, so none is sent.
     """
     guards = policy.guards
     verdicts = notification.receipt.verdicts
@@ -199,6 +207,8 @@ def guard_reason(
             return auto_reply
     if guards.list_traffic and _list_traffic(values):
         return REASON_LIST_TRAFFIC
+    if guards.reads_headers and not header_block_complete:
+        return REASON_HEADER_BLOCK_TOO_LARGE
     return None
 
 
@@ -236,7 +246,7 @@ def plan_message(
     *,
     now: datetime,
     object_size: int | None = None,
-    headers: tuple[Header, ...] | None = None,
+    headers: "HeaderBlock | None" = None,
     owned: OwnedRecipients | None = None,
 ) -> MessagePlan:
     """Decide every recipient of ``notification``.
@@ -246,8 +256,9 @@ def plan_message(
 
     ``now`` must be time-zone aware (pass ``now + margin`` to keep a safety margin before the
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
-    ``headers`` (the full header block read from the object) is checked by the header guards
-    together with ``mail.headers``.
+    ``headers`` (the header block read from the stored object when SES truncated the
+    notification's) is checked by the header guards together with ``mail.headers``; a block that
+    did not end within the cap is not bounced (``header-block-too-large``).
     """
     if now.tzinfo is None:
         raise ValueError(f"now must be time-zone aware, got {now.isoformat()}")
@@ -283,7 +294,10 @@ def plan_message(
     outcome: Outcome
     if any(decision.action == "bounce" for decision in decisions):
         guard = guard_reason(
-            notification, policy, mail.headers if headers is None else mail.headers + headers
+            notification,
+            policy,
+            mail.headers if headers is None else mail.headers + headers.fields,
+            header_block_complete=headers is None or headers.complete,
         )
         if guard is not None:
             reason = guard

@@ -1,5 +1,5 @@
-"""Loop guards: the auto-reply markers in common use and the sender's request for no
-non-delivery report."""
+"""Loop guards: the auto-reply markers in common use, the sender's request for no non-delivery
+report, and a stored header block too large to read to its end."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from bounce_runtime.contract import HEADER_BLOCK_MAX_BYTES
 from bounce_runtime.core.decision import MessagePlan, plan_message
-from bounce_runtime.core.headers import parse_raw_headers
-from bounce_runtime.core.notification import ReceivedNotification, parse_notification_body
+from bounce_runtime.core.headers import HeaderBlock, parse_raw_headers
+from bounce_runtime.core.notification import Header, ReceivedNotification, parse_notification_body
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from support.events import notification
 
@@ -118,6 +119,66 @@ def test_markers_are_checked_in_order() -> None:
 def test_one_marker_among_many_fields_is_found() -> None:
     fields = [(f"X-Trace-{i}", f"hop {i}") for i in range(200)]
     assert plan_with([*fields, ("X-Autorespond", "yes"), *fields]).reason == "auto-submitted"
+
+
+# The stored header block did not end within the cap ---------------------------------------------
+
+PARTIAL = HeaderBlock((Header("From", "a@example.net"), Header("Received", "from x")), False)
+
+
+def test_a_header_block_past_the_cap_is_not_bounced() -> None:
+    truncated = parsed(headers_truncated=True, recipients=["a@example.com", "b@example.com"])
+    plan = plan_message(truncated, default_policy(), now=NOW, headers=PARTIAL)
+    assert (plan.outcome, plan.reason) == ("suppress", "header-block-too-large")
+    assert [(d.recipient, d.action, d.reason, d.bounce) for d in plan.decisions] == [
+        ("a@example.com", "suppress", "header-block-too-large", None),
+        ("b@example.com", "suppress", "header-block-too-large", None),
+    ]
+    assert plan.bounced == ()
+    complete = PARTIAL._replace(complete=True)
+    assert plan_message(truncated, default_policy(), now=NOW, headers=complete).outcome == (
+        "bounce"
+    )
+
+
+def test_from_a_raw_message_past_the_cap() -> None:
+    raw = b"X-Pad: " + b"p" * HEADER_BLOCK_MAX_BYTES + b"\r\n\r\nbody"
+    truncated = parsed(headers_truncated=True)
+    plan = plan_message(truncated, default_policy(), now=NOW, headers=parse_raw_headers(raw))
+    assert plan.reason == "header-block-too-large"
+
+
+def test_a_marker_seen_before_the_cap_names_the_reason() -> None:
+    partial = PARTIAL._replace(fields=(*PARTIAL.fields, Header("X-Autoreply", "yes")))
+    plan = plan_message(parsed(headers_truncated=True), default_policy(), now=NOW, headers=partial)
+    assert plan.reason == "auto-submitted"
+    listed = PARTIAL._replace(fields=(Header("List-Id", "<l.example.net>"),))
+    plan = plan_message(parsed(headers_truncated=True), default_policy(), now=NOW, headers=listed)
+    assert plan.reason == "list-traffic"
+
+
+@pytest.mark.parametrize(
+    ("guards", "reason"),
+    [
+        ({"auto_submitted": False}, "header-block-too-large"),
+        ({"list_traffic": False}, "header-block-too-large"),
+        ({"auto_submitted": False, "list_traffic": False}, "policy"),
+    ],
+)
+def test_the_cap_is_a_header_guard(guards: dict[str, bool], reason: str) -> None:
+    """With no header guard on, nothing reads the header block: what it holds cannot matter."""
+    policy = BouncePolicy.from_dict({"guards": guards})
+    plan = plan_message(parsed(headers_truncated=True), policy, now=NOW, headers=PARTIAL)
+    assert plan.reason == reason
+    assert plan.outcome == ("bounce" if reason == "policy" else "suppress")
+
+
+def test_earlier_guards_and_non_bounces_come_first() -> None:
+    spam = parsed(headers_truncated=True, spam="FAIL")
+    assert plan_message(spam, default_policy(), now=NOW, headers=PARTIAL).reason == "spam-verdict"
+    accept = BouncePolicy.from_dict({"default": {"type": "accept"}})
+    plan = plan_message(parsed(headers_truncated=True), accept, now=NOW, headers=PARTIAL)
+    assert (plan.outcome, plan.reason) == ("accept", "policy")
 
 
 def test_header_guards_off_ignore_every_marker() -> None:
