@@ -132,8 +132,15 @@ REASON_DAEMON_SENDER: Final = "daemon-sender"
 REASON_VIRUS_VERDICT: Final = "virus-verdict"
 REASON_SPAM_VERDICT: Final = "spam-verdict"
 REASON_FAILED_AUTHENTICATION: Final = "failed-authentication"  # + ":spf" | ":dkim" | ":dmarc"
+# An automatic reply: Auto-Submitted other than "no" (RFC 3834), X-Autoreply, X-Autorespond or
+# Precedence: auto_reply.
 REASON_AUTO_SUBMITTED: Final = "auto-submitted"
+# The sender asked for no non-delivery report: X-Auto-Response-Suppress with All, DR or NDR.
+REASON_NO_NDR_REQUESTED: Final = "no-ndr-requested"
 REASON_LIST_TRAFFIC: Final = "list-traffic"
+# A header guard is on, SES truncated the headers, and the stored message's header block does not
+# end within HEADER_BLOCK_MAX_BYTES: its guard headers cannot all be seen, so it is not bounced.
+REASON_HEADER_BLOCK_TOO_LARGE: Final = "header-block-too-large"
 # No verdict the policy accepts authenticates the envelope sender (the bounce's destination).
 REASON_UNAUTHENTICATED_SENDER: Final = "unauthenticated-sender"
 # The recipient is not one this processor's receipt rule matches (OWNED_RECIPIENTS): never bounced.
@@ -208,9 +215,20 @@ SEND_BOUNCE_MAX_RATE_PER_SECOND: Final = 1.0
 SEND_WINDOW_MARGIN_S: Final = 10.0
 
 
+# The stored message's header block, read when SES truncated the notification's headers and a
+# header guard is on: ONE ranged GetObject of the first HEADER_BLOCK_MAX_BYTES, read in pieces of
+# HEADER_READ_CHUNK_BYTES and closed at the empty line that ends the block (so the per-record time
+# margin counts one S3 call for it). A block that does not end within the cap is not bounced
+# (REASON_HEADER_BLOCK_TOO_LARGE). The cap is 32 times sendmail's default limit on all header
+# fields together (MaxHeadersLength, 32,768 bytes); a real header block is a few kilobytes.
+HEADER_BLOCK_MAX_BYTES: Final = 1024 * 1024
+HEADER_READ_CHUNK_BYTES: Final = 64 * 1024
+
+
 def pre_send_s3_calls(*, needs_object_size: bool, reads_headers: bool) -> int:
     """The most S3 calls a record makes before SendBounce: HeadObject when the policy matches on
-    size, GetObject when a guard reads headers, GetObjectTagging, and the send claim."""
+    size, one GetObject when a guard reads headers (the header block, at most
+    ``HEADER_BLOCK_MAX_BYTES``), GetObjectTagging, and the send claim."""
     return int(needs_object_size) + int(reads_headers) + 2
 
 

@@ -21,7 +21,12 @@ from bounce_runtime.adapters.send_budget import SendBudget
 from bounce_runtime.adapters.ses_sender import BounceSender, RetryPolicy
 from bounce_runtime.adapters.telemetry import BatchMetrics, JsonLogger
 from bounce_runtime.config import RuntimeConfig
-from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, SEND_BUDGET_MARGIN_S
+from bounce_runtime.contract import (
+    BOUNCE_TAG_KEY,
+    CLAIM_SUFFIX,
+    HEADER_BLOCK_MAX_BYTES,
+    SEND_BUDGET_MARGIN_S,
+)
 from bounce_runtime.core.ownership import OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import SendClaimHeld
@@ -137,6 +142,17 @@ class Rig:
                 "Tagging": {"TagSet": [{"Key": BOUNCE_TAG_KEY, "Value": bounce_id}]},
             },
         )
+
+    def expect_header_read(self, stored: bytes, message_id: str = MESSAGE_ID) -> None:
+        """The ranged GetObject of the header block, answered as S3 does: the first
+        HEADER_BLOCK_MAX_BYTES of ``stored`` and their Content-Range."""
+        sent = stored[:HEADER_BLOCK_MAX_BYTES]
+        self.s3.add_response(
+            "get_object",
+            {"Body": StreamingBody(io.BytesIO(sent), len(sent)), "ContentLength": len(sent),
+             "ContentRange": f"bytes 0-{len(sent) - 1}/{len(stored)}"},
+            {**object_of(message_id), "Range": f"bytes=0-{HEADER_BLOCK_MAX_BYTES - 1}"},
+        )  # fmt: skip
 
     def expect_bounce(self, bounce_id: str, message_id: str = MESSAGE_ID) -> None:
         self.expect_untagged(message_id)
@@ -483,13 +499,25 @@ def test_truncated_headers_are_read_from_the_object(
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
     raw = b"From: a@example.net\r\nList-Id: <news.example.net>\r\n\r\nbody"
-    rig.s3.add_response(
-        "get_object",
-        {"Body": StreamingBody(io.BytesIO(raw), len(raw))},
-        {**object_of(MESSAGE_ID), "Range": "bytes=0-65535"},
-    )
+    rig.expect_header_read(raw)
     assert rig.run(record_for(headers_truncated=True)) == []
     assert rig.by_reason() == {"list-traffic": {"RecipientsSuppressed": 1}}
+
+
+def test_a_header_block_past_the_cap_is_suppressed_not_bounced(
+    s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
+) -> None:
+    rig = Rig(s3_client, ses_client, sqs_client, fake_time)
+    fields = b"Received: from relay.example.net by mx.example.com\r\n" * 30_000  # 1.5 MiB
+    rig.expect_header_read(fields + b"\r\nbody")  # no S3 call after it, no SendBounce
+    assert rig.run(record_for(headers_truncated=True)) == []
+    assert rig.totals() == {"RecipientsSuppressed": 1}
+    assert rig.by_reason() == {"header-block-too-large": {"RecipientsSuppressed": 1}}
+    logged = rig.log_lines()[0]
+    assert (logged["outcome"], logged["recipients"]) == (
+        "suppress",
+        [{"recipient": RECIPIENT, "decision": "suppress", "reason": "header-block-too-large"}],
+    )
 
 
 def test_object_size_is_read_only_when_the_policy_matches_on_size(

@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_MAIL_OBJECT_MISSING
-from bounce_runtime.core.notification import Header
+from bounce_runtime.contract import (
+    BOUNCE_TAG_KEY,
+    CLAIM_SUFFIX,
+    HEADER_BLOCK_MAX_BYTES,
+    HEADER_READ_CHUNK_BYTES,
+    REASON_MAIL_OBJECT_MISSING,
+)
 from bounce_runtime.errors import PermanentError
 
 if TYPE_CHECKING:
     from bounce_runtime.adapters.protocols import MailObjectClient
+    from bounce_runtime.core.headers import HeaderBlock
 
-HEADER_BLOCK_BYTES = 64 * 1024
 _MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404", "NoSuchBucket"})
 # A conditional write lost to an existing object (412) or to a concurrent write of it (409).
 _CLAIM_TAKEN_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
@@ -53,6 +58,14 @@ def _answer_date(response: Mapping[str, Any]) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def _object_size(response: Mapping[str, Any]) -> int | None:
+    """The whole object's size from a ranged GetObject's ``ContentRange`` (``bytes 0-9/10``), or
+    None when it is absent or unreadable."""
+    text = response.get("ContentRange")
+    size = text.rpartition("/")[2] if isinstance(text, str) else ""
+    return int(size) if size.isascii() and size.isdigit() else None
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -71,25 +84,41 @@ class MailStore:
             raise self._classify(error, bucket, key) from error
         return int(response["ContentLength"])
 
-    def read_headers(self, bucket: str, key: str) -> tuple[Header, ...]:
-        """The header fields of the stored message, from its first 64 KiB (read only when SES
-        truncated the notification's headers: the header parser is imported then)."""
-        from bounce_runtime.core.headers import parse_raw_headers
+    def read_headers(self, bucket: str, key: str) -> HeaderBlock:
+        """The header fields of the stored message, and whether its header block ended within
+        ``HEADER_BLOCK_MAX_BYTES`` (read only when SES truncated the notification's headers: the
+        header parser is imported then).
+
+        One ranged GetObject of the first ``HEADER_BLOCK_MAX_BYTES``, read in pieces of
+        ``HEADER_READ_CHUNK_BYTES`` until the empty line that ends the block, or the end of the
+        object; the rest of the answer is not read (closing it drops the connection).
+        """
+        from bounce_runtime.core.headers import header_block_ends, parse_raw_headers
 
         try:
             response = self._client.get_object(
-                Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_BYTES - 1}"
+                Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BLOCK_MAX_BYTES - 1}"
             )
         except ClientError as error:
             if _error_code(error) == "InvalidRange":  # an empty object has no byte 0
                 return parse_raw_headers(b"")
             raise self._classify(error, bucket, key) from error
         body = response["Body"]
+        data = bytearray()
         try:
-            block = body.read(HEADER_BLOCK_BYTES)
+            while len(data) < HEADER_BLOCK_MAX_BYTES:
+                piece = body.read(min(HEADER_READ_CHUNK_BYTES, HEADER_BLOCK_MAX_BYTES - len(data)))
+                if not piece:  # the object ended (botocore checks the answer's length)
+                    break
+                data += piece
+                if header_block_ends(data, len(data) - len(piece)):
+                    break
         finally:
             body.close()
-        return parse_raw_headers(block)
+        # Fewer bytes than asked for: the object ended. Exactly the cap: S3's Content-Range
+        # (``bytes 0-1048575/<size>``) says whether it goes on; without one, assume it does.
+        whole = len(data) < HEADER_BLOCK_MAX_BYTES or _object_size(response) == len(data)
+        return parse_raw_headers(bytes(data), whole_message=whole)
 
     def bounce_tag(self, bucket: str, key: str) -> str | None:
         """The bounce MessageId the object was tagged with, or None when it has no such tag."""

@@ -11,7 +11,7 @@ received 24 hours or more before ``now`` are not sent either (outcome ``expired`
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from bounce_runtime.contract import (
     REASON_AUTO_SUBMITTED,
@@ -19,8 +19,10 @@ from bounce_runtime.contract import (
     REASON_DEFAULT_RULE,
     REASON_EXPIRED,
     REASON_FAILED_AUTHENTICATION,
+    REASON_HEADER_BLOCK_TOO_LARGE,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
+    REASON_NO_NDR_REQUESTED,
     REASON_NOT_OWNED,
     REASON_NULL_SENDER,
     REASON_POLICY,
@@ -38,6 +40,9 @@ from bounce_runtime.core.policy import (
     MessageSettings,
 )
 
+if TYPE_CHECKING:  # the header parser is imported only when a header block is read
+    from bounce_runtime.core.headers import HeaderBlock
+
 SEND_BOUNCE_WINDOW = timedelta(seconds=SEND_BOUNCE_WINDOW_S)
 # Local parts of senders that are mail systems, not people (RFC 3834 section 2, RFC 5321 4.5.5).
 DAEMON_LOCAL_PARTS = frozenset(
@@ -45,9 +50,29 @@ DAEMON_LOCAL_PARTS = frozenset(
 )
 LIST_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 LIST_HEADERS = frozenset({"list-id", "list-unsubscribe"})
+# Auto-reply markers older than RFC 3834, checked like Auto-Submitted: any keyword but "no"
+# (Gmail's vacation responder sends "X-Autoreply: yes", cPanel's autoresponder X-Autorespond).
+AUTO_REPLY_HEADERS = ("x-autoreply", "x-autorespond")
+AUTO_REPLY_PRECEDENCE = "auto_reply"
+# X-Auto-Response-Suppress (MS-OXCMAIL 2.1.3.2.20) lists what the sender wants no automatic
+# response to: All, DR (delivery reports from transport), NDR (non-delivery reports: a bounce is
+# one), RN, NRN (read notices), OOF, AutoReply. All and NDR forbid a bounce; DR does too, on the
+# safe side: it marks automated mail ("DR, OOF, AutoReply" is among its most common values).
+NO_NDR_SUPPRESS_VALUES = frozenset({"all", "dr", "ndr"})
+# The header fields a guard reads (lowercase).
+GUARD_HEADERS = frozenset(
+    {
+        "auto-submitted",
+        "precedence",
+        "x-auto-response-suppress",
+        *AUTO_REPLY_HEADERS,
+        *LIST_HEADERS,
+    }
+)
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
 _COMMENT = r"\([^()]*\)"
+_LIST_SEPARATOR = r"[\s,;]+"
 
 RecipientAction = Literal["bounce", "accept", "suppress"]
 Outcome = Literal["bounce", "accept", "suppress", "expired"]
@@ -87,8 +112,14 @@ class MessagePlan(NamedTuple):
         return tuple(decision for decision in self.decisions if decision.action == "bounce")
 
 
-def _header_values(headers: Iterable[Header], name: str) -> list[str]:
-    return [header.value.strip() for header in headers if header.name.lower() == name]
+def _guard_header_values(headers: Iterable[Header]) -> dict[str, list[str]]:
+    """The values of the header fields the guards read, by lowercase name, in one pass."""
+    found: dict[str, list[str]] = {}
+    for header in headers:
+        name = header.name.lower()
+        if name in GUARD_HEADERS:
+            found.setdefault(name, []).append(header.value.strip())
+    return found
 
 
 def _sender_guard(source: str) -> str | None:
@@ -106,26 +137,51 @@ def _keyword(value: str) -> str:
     return re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower()
 
 
-def _auto_submitted(headers: tuple[Header, ...]) -> bool:
-    """RFC 3834: ``Auto-Submitted`` with any keyword but ``no`` (comments and parameters
-    ignored)."""
-    return any(_keyword(value) != "no" for value in _header_values(headers, "auto-submitted"))
+def _auto_reply(values: dict[str, list[str]]) -> str | None:
+    """The auto_submitted guard's reason, or None.
+
+    ``auto-submitted``: ``Auto-Submitted`` (RFC 3834), ``X-Autoreply`` or ``X-Autorespond`` with
+    any keyword but ``no``, or ``Precedence: auto_reply``. ``no-ndr-requested``:
+    ``X-Auto-Response-Suppress`` naming All, DR or NDR. Comments and parameters are ignored.
+    """
+    for name in ("auto-submitted", *AUTO_REPLY_HEADERS):
+        if any(_keyword(value) != "no" for value in values.get(name, ())):
+            return REASON_AUTO_SUBMITTED
+    if any(_keyword(value) == AUTO_REPLY_PRECEDENCE for value in values.get("precedence", ())):
+        return REASON_AUTO_SUBMITTED
+    if any(_suppresses_ndr(value) for value in values.get("x-auto-response-suppress", ())):
+        return REASON_NO_NDR_REQUESTED
+    return None
 
 
-def _list_traffic(headers: tuple[Header, ...]) -> bool:
+def _suppresses_ndr(value: str) -> bool:
+    """Whether an ``X-Auto-Response-Suppress`` value (a comma-separated list, any case; comments,
+    spaces and semicolons tolerated) names All, DR or NDR."""
+    words = re.split(_LIST_SEPARATOR, re.sub(_COMMENT, " ", value).lower())
+    return not NO_NDR_SUPPRESS_VALUES.isdisjoint(words)
+
+
+def _list_traffic(values: dict[str, list[str]]) -> bool:
     """``Precedence: bulk|list|junk`` (comments and parameters ignored), or a list header."""
-    if any(_keyword(value) in LIST_PRECEDENCE for value in _header_values(headers, "precedence")):
+    if any(_keyword(value) in LIST_PRECEDENCE for value in values.get("precedence", ())):
         return True
-    return any(header.name.lower() in LIST_HEADERS for header in headers)
+    return not LIST_HEADERS.isdisjoint(values)
 
 
 def guard_reason(
-    notification: ReceivedNotification, policy: BouncePolicy, headers: tuple[Header, ...]
+    notification: ReceivedNotification,
+    policy: BouncePolicy,
+    headers: tuple[Header, ...],
+    *,
+    header_block_complete: bool = True,
 ) -> str | None:
     """The code of the first guard that forbids bouncing this message, or None.
 
     Checked in order: null-sender, daemon-sender, virus-verdict, spam-verdict,
-    failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted, list-traffic.
+    failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted,
+    no-ndr-requested, list-traffic, header-block-too-large. ``header_block_complete`` is False
+    when the stored header block did not end within the cap: with a header guard on, what was not
+    read might have forbidden the bounce, so none is sent.
     """
     guards = policy.guards
     verdicts = notification.receipt.verdicts
@@ -144,10 +200,15 @@ def guard_reason(
                 return f"{REASON_FAILED_AUTHENTICATION}:{name}"
     if guards.unauthenticated_sender and not sender_authenticated(notification, policy):
         return REASON_UNAUTHENTICATED_SENDER
-    if guards.auto_submitted and _auto_submitted(headers):
-        return REASON_AUTO_SUBMITTED
-    if guards.list_traffic and _list_traffic(headers):
+    values = _guard_header_values(headers) if guards.reads_headers else {}
+    if guards.auto_submitted:
+        auto_reply = _auto_reply(values)
+        if auto_reply:
+            return auto_reply
+    if guards.list_traffic and _list_traffic(values):
         return REASON_LIST_TRAFFIC
+    if guards.reads_headers and not header_block_complete:
+        return REASON_HEADER_BLOCK_TOO_LARGE
     return None
 
 
@@ -185,7 +246,7 @@ def plan_message(
     *,
     now: datetime,
     object_size: int | None = None,
-    headers: tuple[Header, ...] | None = None,
+    headers: "HeaderBlock | None" = None,
     owned: OwnedRecipients | None = None,
 ) -> MessagePlan:
     """Decide every recipient of ``notification``.
@@ -195,8 +256,9 @@ def plan_message(
 
     ``now`` must be time-zone aware (pass ``now + margin`` to keep a safety margin before the
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
-    ``headers`` (the full header block read from the object) is checked by the header guards
-    together with ``mail.headers``.
+    ``headers`` (the header block read from the stored object when SES truncated the
+    notification's) is checked by the header guards together with ``mail.headers``; a block that
+    did not end within the cap is not bounced (``header-block-too-large``).
     """
     if now.tzinfo is None:
         raise ValueError(f"now must be time-zone aware, got {now.isoformat()}")
@@ -232,7 +294,10 @@ def plan_message(
     outcome: Outcome
     if any(decision.action == "bounce" for decision in decisions):
         guard = guard_reason(
-            notification, policy, mail.headers if headers is None else mail.headers + headers
+            notification,
+            policy,
+            mail.headers if headers is None else mail.headers + headers.fields,
+            header_block_complete=headers is None or headers.complete,
         )
         if guard is not None:
             reason = guard

@@ -1,8 +1,8 @@
-"""MailStore on a real S3 client with Stubber: size, header block, idempotency tag."""
+"""MailStore on a real S3 client with Stubber: size, idempotency tag, send claim (the header block:
+test_mail_store_headers.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,13 +12,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from bounce_runtime.adapters.mail_store import MailStore
 from bounce_runtime.contract import BOUNCE_TAG_KEY
-from bounce_runtime.core.notification import Header
 from bounce_runtime.errors import PermanentError
 
 BUCKET = "inbound-mail"
@@ -26,39 +24,10 @@ KEY = "inbound/o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1"
 OBJECT = {"Bucket": BUCKET, "Key": KEY}
 
 
-def body(data: bytes) -> StreamingBody:
-    return StreamingBody(io.BytesIO(data), len(data))
-
-
 def test_object_size_comes_from_head_object(s3_client: Any) -> None:
     with Stubber(s3_client) as stub:
         stub.add_response("head_object", {"ContentLength": 48213}, expected_params=OBJECT)
         assert MailStore(s3_client).object_size(BUCKET, KEY) == 48213
-
-
-def test_headers_come_from_a_ranged_get_of_the_first_64_kib(s3_client: Any) -> None:
-    raw = (
-        b"Return-Path: <sender@example.net>\r\nSubject: a folded\r\n subject\r\n"
-        b"Auto-Submitted: auto-replied\r\n\r\nBody: not a header\r\n"
-    )
-    with Stubber(s3_client) as stub:
-        stub.add_response(
-            "get_object",
-            {"Body": body(raw), "ContentLength": len(raw)},
-            expected_params={**OBJECT, "Range": "bytes=0-65535"},
-        )
-        headers = MailStore(s3_client).read_headers(BUCKET, KEY)
-    assert headers == (
-        Header("Return-Path", "<sender@example.net>"),
-        Header("Subject", "a folded subject"),
-        Header("Auto-Submitted", "auto-replied"),
-    )
-
-
-def test_an_empty_object_has_no_headers(s3_client: Any) -> None:
-    with Stubber(s3_client) as stub:
-        stub.add_client_error("get_object", "InvalidRange", http_status_code=416)
-        assert MailStore(s3_client).read_headers(BUCKET, KEY) == ()
 
 
 @pytest.mark.parametrize(

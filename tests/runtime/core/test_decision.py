@@ -14,6 +14,7 @@ from bounce_runtime.core.decision import (
     needs_full_headers,
     plan_message,
 )
+from bounce_runtime.core.headers import HeaderBlock
 from bounce_runtime.core.notification import Header, ReceivedNotification, parse_notification_body
 from bounce_runtime.core.policy import BounceAction, BouncePolicy, default_policy
 from support.events import load_event, notification
@@ -199,12 +200,15 @@ def test_needs_full_headers() -> None:
 def test_full_headers_are_guarded_with_the_notification_headers() -> None:
     truncated = parsed(load_event("received-headers-truncated"))
     assert plan_message(truncated, default_policy(), now=SOON).outcome == "bounce"
-    full = (Header("From", "x@example.net"), Header("List-Id", "<news.example.net>"))
+    full = HeaderBlock(
+        (Header("From", "x@example.net"), Header("List-Id", "<news.example.net>")), complete=True
+    )
     plan = plan_message(truncated, default_policy(), now=SOON, headers=full)
     assert (plan.outcome, plan.reason) == ("suppress", "list-traffic")
     # A guard header that SES listed still counts when the block read from S3 lacks it.
     auto = parsed(load_event("received-auto-reply"))
-    plan = plan_message(auto, default_policy(), now=SOON, headers=(Header("From", "x@y.org"),))
+    block = HeaderBlock((Header("From", "x@y.org"),), complete=True)
+    plan = plan_message(auto, default_policy(), now=SOON, headers=block)
     assert (plan.outcome, plan.reason) == ("suppress", "auto-submitted")
 
 
