@@ -25,6 +25,13 @@ from support.workflow_fakes import LambdaClock, Rig, Sender
 
 OBJECT = f"s3://{BUCKET}/{OBJECT_KEY_PREFIX}{MESSAGE_ID}"
 SQS_ID = "sqs-1"
+ALREADY_BOUNCED = {
+    "level": "INFO",
+    "message": "already bounced: skipped",
+    "ses_message_id": MESSAGE_ID,
+    "sqs_message_id": SQS_ID,
+    "bounce_message_id": "bounce-0",
+}
 
 
 def record(body: Any = None, **fields: Any) -> dict[str, Any]:
@@ -83,15 +90,7 @@ def test_an_object_tagged_as_bounced_is_skipped_and_logged() -> None:
     assert rig.workflow().run(record(), SQS_ID, set()) is True
     assert rig.store.calls == ["tags"]
     assert rig.sender.requests == []
-    assert rig.log_lines("already bounced: skipped") == [
-        {
-            "level": "INFO",
-            "message": "already bounced: skipped",
-            "ses_message_id": MESSAGE_ID,
-            "sqs_message_id": SQS_ID,
-            "bounce_message_id": "bounce-0",
-        }
-    ]
+    assert rig.log_lines("already bounced: skipped") == [ALREADY_BOUNCED]
 
 
 def test_a_claim_lost_to_a_delivery_that_bounced_is_skipped_and_logged() -> None:
@@ -108,15 +107,7 @@ def test_a_claim_lost_to_a_delivery_that_bounced_is_skipped_and_logged() -> None
     assert rig.workflow().run(record(), SQS_ID, set()) is True
     assert rig.store.calls == ["tags", "claim", "bounce_tag"]
     assert rig.sender.requests == []
-    assert rig.log_lines("already bounced: skipped") == [
-        {
-            "level": "INFO",
-            "message": "already bounced: skipped",
-            "ses_message_id": MESSAGE_ID,
-            "sqs_message_id": SQS_ID,
-            "bounce_message_id": "bounce-0",
-        }
-    ]
+    assert rig.log_lines("already bounced: skipped") == [ALREADY_BOUNCED]
 
 
 def test_a_claim_held_by_another_delivery_is_logged_as_classified_and_left() -> None:

@@ -159,30 +159,26 @@ class Rig:
     def workflow(self, **options: Any) -> RecordWorkflow:
         return RecordWorkflow(
             self.config,
-            mail_store=self.store,  # type: ignore[arg-type]
-            sender=self.sender,  # type: ignore[arg-type]
-            dead_letter=self.dead_letters,  # type: ignore[arg-type]
-            metrics=self.metrics,
-            logger=self.logger,
-            now=lambda: NOW,
             remaining_seconds=self.clock.remaining_seconds,
-            sleep=self.clock.sleep,
+            **self._adapters(),
             **options,
         )
 
     def processor(self, **options: Any) -> BatchProcessor:
         return BatchProcessor(
-            self.config,
-            mail_store=self.store,  # type: ignore[arg-type]
-            sender=self.sender,  # type: ignore[arg-type]
-            dead_letter=self.dead_letters,  # type: ignore[arg-type]
-            metrics=self.metrics,
-            logger=self.logger,
-            now=lambda: NOW,
-            remaining_ms=self.clock.remaining_ms,
-            sleep=self.clock.sleep,
-            **options,
+            self.config, remaining_ms=self.clock.remaining_ms, **self._adapters(), **options
         )
+
+    def _adapters(self) -> dict[str, Any]:
+        return {
+            "mail_store": self.store,
+            "sender": self.sender,
+            "dead_letter": self.dead_letters,
+            "metrics": self.metrics,
+            "logger": self.logger,
+            "now": lambda: NOW,
+            "sleep": self.clock.sleep,
+        }
 
     def log_lines(self, message: str | None = None) -> list[dict[str, Any]]:
         """The log lines (those with ``message`` when given), without their timestamp."""
