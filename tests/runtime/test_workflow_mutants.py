@@ -248,6 +248,15 @@ def test_a_rejected_send_is_dead_lettered_with_both_ids_and_its_claim_released()
     ]
 
 
+def test_a_send_without_an_answer_keeps_the_claim_and_is_dead_lettered() -> None:
+    # SES may have sent the bounce: releasing the claim would let a redelivery send it again.
+    rig = Rig()
+    rig.sender.outcomes = [PermanentError("ses-outcome-unknown", "no answer")]
+    assert rig.workflow().run(record(), SQS_ID, set()) is True
+    assert rig.store.calls == ["tags", "claim"]
+    assert [letter["reason"] for letter in rig.dead_letters.sent] == ["ses-outcome-unknown"]
+
+
 def test_a_failed_dead_letter_is_logged_and_the_record_left_for_redelivery() -> None:
     rig = Rig()
     rig.sender.outcomes = [PermanentError("ses-outcome-unknown", "no answer")]

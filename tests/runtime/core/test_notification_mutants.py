@@ -93,6 +93,8 @@ def delete_at(path: str) -> Edit:
             "mail.commonHeaders.messageId: expected a string, got 5",
         ),
         (set_at("mail.source", None), "mail.source: expected a string, got null"),
+        (delete_at("mail.destination"), "mail.destination: missing"),
+        (delete_at("receipt.recipients"), "receipt.recipients: missing"),
         (set_at("mail.destination", "a"), 'mail.destination: expected a list of strings, got "a"'),
         (set_at("mail.timestamp", 5), "mail.timestamp: expected a non-empty string, got 5"),
         (
