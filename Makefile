@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # CPython 3.14, the Lambda's Python, runs here as Pyodide (WebAssembly) under that Node 22.
 PY314 := $(PY) tools/py314/py314.py
 
-.PHONY: setup synth test lint typecheck pytest test-py314 py314-site bytecode dist bench clean
+.PHONY: setup synth test lint typecheck pytest test-py314 py314-site bytecode dist bench mutation clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -60,6 +60,27 @@ test: lint typecheck pytest test-py314
 # The benchmarks measure the asset as shipped (with its 3.14 bytecode); bytecode.py runs on 3.14.
 bench: setup bytecode py314-site
 	$(PY) bench/run_all.py
+
+# Mutation testing (mutmut, configured in pyproject.toml) of the runtime's core, SES sender,
+# processor and workflow against tests/runtime. Slow (14 min on 2 idle cores, 40 busy), so not part
+# of `make test` or CI; CONTRIBUTING.md says how to read it. It runs in build/mutation/, where
+# bounce_runtime/ is a top-level package, and keeps its results there: a later run tests only
+# the mutants of changed functions, then every survivor and untested mutant again (new tests
+# may kill them).
+# MUTATION_FRESH=1 starts from scratch (a figure no earlier run can colour).
+MUTATION_DIR := build/mutation
+MUTATION_CHILDREN ?= 2
+mutation: setup
+	$(if $(MUTATION_FRESH),rm -rf $(MUTATION_DIR))
+	mkdir -p $(MUTATION_DIR)
+	ln -sfn ../../runtime/bounce_runtime $(MUTATION_DIR)/bounce_runtime
+	ln -sfn ../../tests $(MUTATION_DIR)/tests
+	ln -sfn ../../pyproject.toml $(MUTATION_DIR)/pyproject.toml
+	rm -rf $(MUTATION_DIR)/mutants/tests
+	cd $(MUTATION_DIR) && CI=true mutmut run --max-children $(MUTATION_CHILDREN)
+	cd $(MUTATION_DIR) && survivors=$$(mutmut results | sed -nE 's/^ *(.*): (survived|no tests)$$/\1/p') && \
+	  if [ -n "$$survivors" ]; then CI=true mutmut run --max-children $(MUTATION_CHILDREN) $$survivors; fi
+	cd $(MUTATION_DIR) && mutmut results
 
 clean:
 	rm -rf cdk.out build dist .mypy_cache .ruff_cache .hypothesis
