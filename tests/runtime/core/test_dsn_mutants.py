@@ -132,7 +132,9 @@ def test_the_base_request_is_valid_without_a_final_recipient(botocore_accepts: A
         ),
         (
             edited("BounceSender", "bounces\r\n@example.com"),
-            "BounceSender: 'bounces\\r\\n@example.com' contains control characters (CR, LF, ...)",
+            "BounceSender: 'bounces\\r\\n@example.com' has a display name, a space, a control "
+            "character or angle brackets: one bare address local@domain is required (ASCII, an "
+            "IDN domain as xn--; no display name, spaces or angle brackets)",
         ),
         (edited("BounceSender", delete=True), "BounceSender: missing; it is required"),
         (

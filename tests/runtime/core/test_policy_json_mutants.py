@@ -75,11 +75,13 @@ def rule(match: dict[str, Any] | None = None, action: Any = None) -> dict[str, A
         ),
         (
             {"rules": [rule({"min_size_bytes": True})]},
-            "rules[0].match.min_size_bytes: True is not a whole number of bytes >= 0",
+            "rules[0].match.min_size_bytes: True is not a whole number of bytes from 0 to "
+            "9007199254740991",
         ),
         (
             {"rules": [rule({"max_size_bytes": -1})]},
-            "rules[0].match.max_size_bytes: -1 is not a whole number of bytes >= 0",
+            "rules[0].match.max_size_bytes: -1 is not a whole number of bytes from 0 to "
+            "9007199254740991",
         ),
     ],
 )
