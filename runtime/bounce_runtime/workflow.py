@@ -143,7 +143,7 @@ class RecordWorkflow:
                 "reason": cause,
                 "detail": str(error)[:DLQ_DETAIL_MAX_CHARS],
             }
-            last = self.last_receive(record) is not None
+            last = self.last_receive(record)
             what = (
                 "record failed on its last receive: dead-lettering it"
                 if last
@@ -153,7 +153,9 @@ class RecordWorkflow:
                 self._log.error(what, **fields)
             else:  # unexpected: the traceback tells where
                 self._log.exception(what, error, **fields)
-            return last and self.dead_letter_exhausted(record, sqs_id, ses_id, cause, str(error))
+            if last is None:
+                return False
+            return self._dead_letter_exhausted(record, last, sqs_id, ses_id, cause, str(error))
 
     def dead_letter_exhausted(
         self, record: Mapping[str, Any], sqs_id: str, ses_id: str | None, cause: str, error: str
@@ -163,6 +165,17 @@ class RecordWorkflow:
         last = self.last_receive(record)
         if last is None:
             return False
+        return self._dead_letter_exhausted(record, last, sqs_id, ses_id, cause, error)
+
+    def _dead_letter_exhausted(
+        self,
+        record: Mapping[str, Any],
+        last: tuple[int, int],
+        sqs_id: str,
+        ses_id: str | None,
+        cause: str,
+        error: str,
+    ) -> bool:
         body = record.get("body")
         return self.dead_letter_record(
             body if isinstance(body, str) and body else json.dumps(body),
