@@ -10,7 +10,6 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -37,11 +36,12 @@ from cdk_ses_bounce.activation import RuleSetActivation
 from cdk_ses_bounce.alarms import BounceProcessorAlarms
 from cdk_ses_bounce.budget import ISendBounceBudget, SendBounceBudget, note_budget_use
 from cdk_ses_bounce.dashboard import BounceDashboard
+from cdk_ses_bounce.grants import BounceProcessorGrants
 from cdk_ses_bounce.metrics import BounceProcessorMetrics
 from cdk_ses_bounce.props import Props
 
 
-class BounceProcessor(BounceProcessorMetrics, Construct):
+class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
     """Bounces mail that SES receives for `recipients`, through the SES v1 SendBounce API.
 
     Construct IDs (a public contract): `RuleSet` (only when none is passed), `Rule`,
@@ -324,17 +324,3 @@ class BounceProcessor(BounceProcessorMetrics, Construct):
     def dashboard(self) -> BounceDashboard | None:
         """The processor's own dashboard (None unless `dashboard=True`)."""
         return self._dashboard
-
-    def grant_consume_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Grant reading and deleting dead letters (triage) to `grantee`."""
-        return self.dead_letter_queue.grant_consume_messages(grantee)
-
-    def grant_replay_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Grant moving dead letters back: consume the dead-letter queue, send to the queue."""
-        return self.grant_consume_dead_letters(grantee).combine(
-            self.queue.grant_send_messages(grantee)
-        )
-
-    def grant_read_mail(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Grant reading the raw mail (objects under the key prefix) to `grantee`."""
-        return self.bucket.grant_read(grantee, f"{self.object_key_prefix}*")
