@@ -175,7 +175,7 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
             ),
         )
         note_budget_use(self, self._budget)
-        validation.add_warnings(self, props, checked_policy, self._budget.rate_per_second)
+        validation.add_warnings(self, props, checked_policy, self._budget)
         self._object_key_prefix = object_key_prefix
 
         if bucket is None:

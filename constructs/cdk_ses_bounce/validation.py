@@ -19,7 +19,8 @@ from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.core.vocabulary import unicode_problem
 from bounce_runtime.errors import PolicyError
-from cdk_ses_bounce import defaults
+from cdk_ses_bounce import defaults, sizing
+from cdk_ses_bounce.budget import ISendBounceBudget
 from cdk_ses_bounce.props import Props
 
 MAX_RECIPIENTS = 100
@@ -186,13 +187,6 @@ def largest_record_time_margin_seconds() -> float:
         contract.record_time_margin_seconds(needs_object_size=size, reads_headers=headers)
         for size in (False, True)
         for headers in (False, True)
-    )
-
-
-def record_time_margin_seconds(policy: BouncePolicy) -> float:
-    """The runtime's per-record time margin with this policy."""
-    return contract.record_time_margin_seconds(
-        needs_object_size=policy.needs_object_size, reads_headers=policy.guards.reads_headers
     )
 
 
@@ -447,31 +441,9 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
     return policy
 
 
-def batch_outlasts_timeout_warning(
-    props: Props, policy: BouncePolicy, budget_rate: float
-) -> str | None:
-    """Why a full batch of bounces cannot be sent within one invocation, or None.
-
-    With a backlog, the processor's `max_concurrency` instances take the budget's slots in turn,
-    so one instance sends at about `budget_rate / max_concurrency` (less when other processors
-    share the budget)."""
-    instance_rate = budget_rate / props.max_concurrency
-    sending_seconds = props.batch_size / instance_rate
-    margin = record_time_margin_seconds(policy)
-    timeout_seconds = props.function_timeout.to_seconds()
-    if cdk.Token.is_unresolved(timeout_seconds) or sending_seconds + margin <= timeout_seconds:
-        return None
-    return (
-        f"A batch of {props.batch_size} bounces needs at least {sending_seconds:g} s at "
-        f"{instance_rate:g} SendBounce calls/s per instance (the budget's {budget_rate:g}/s "
-        f"shared by max_concurrency {props.max_concurrency} instances), plus the runtime's "
-        f"{margin:g} s margin: more than function_timeout {timeout_seconds:g} s. The rest of "
-        f"each full batch returns to the queue and uses up receives (max_receive_count "
-        f"{props.max_receive_count}); lower batch_size or raise function_timeout"
-    )
-
-
-def add_warnings(scope: Construct, props: Props, policy: BouncePolicy, budget_rate: float) -> None:
+def add_warnings(
+    scope: Construct, props: Props, policy: BouncePolicy, budget: ISendBounceBudget
+) -> None:
     """Annotate `scope` with what deploys but may not work as the user expects."""
     if props.rate_per_second is not None:
         cdk.Annotations.of(scope).add_warning_v2(
@@ -493,5 +465,5 @@ def add_warnings(scope: Construct, props: Props, policy: BouncePolicy, budget_ra
             "throttling and permanent failures notify nobody. Pass alarm_action (for example "
             "an SNS action), or acknowledge this warning if something else watches the alarms",
         )
-    if (too_long := batch_outlasts_timeout_warning(props, policy, budget_rate)) is not None:
+    if (too_long := sizing.batch_outlasts_timeout_warning(props, policy, budget)) is not None:
         cdk.Annotations.of(scope).add_warning_v2("cdk-ses-bounce:batchOutlastsTimeout", too_long)
