@@ -39,8 +39,10 @@ NOTHING_DONE = "cdk-ses-bounce:nothing-activated"  # physical id of a Create tha
 PREVIOUS_ATTRIBUTE = "PreviousRuleSetName"
 
 
-class OutOfTime(Exception):
-    """Raised by the watchdog when only the answer's reserve is left."""
+class OutOfTime(BaseException):
+    """Raised by the watchdog when only the answer's reserve is left. Not an `Exception`:
+    botocore turns any `Exception` raised inside a request into a retryable HTTPClientError,
+    which would start the hanging call again."""
 
 
 def physical_id(ours: str, previous: str | None) -> str:

@@ -104,12 +104,16 @@ def test_delete_with_nothing_active_changes_nothing(ses: Any, stack: Stack) -> N
     assert active(ses) is None
 
 
-def test_a_set_that_was_already_active_stays_active_after_delete(ses: Any, stack: Stack) -> None:
+def test_a_set_that_was_already_active_stays_active_after_delete(
+    ses: Any, stack: Stack, ses_proxy: SesProxy
+) -> None:
     """An imported rule set that was active before: the stack took nothing, gives back nothing."""
     ses.set_active_receipt_rule_set(RuleSetName="ours")
     created = stack.create("ours")
     assert created["PhysicalResourceId"] == "ours|previous:ours"
+    ses_proxy.actions.clear()
     assert stack.delete(created["PhysicalResourceId"])["Status"] == "SUCCESS"
+    assert ses_proxy.actions == ["DescribeActiveReceiptRuleSet"]
     assert active(ses) == "ours"
 
 
