@@ -161,13 +161,17 @@ def on_alarm(signum: int, frame: Any) -> None:
 
 
 def arm_watchdog(context: Any) -> None:
-    """Interrupt the work when only the answer's reserve is left (Lambda runs us in the main
-    thread, where signals are delivered)."""
+    """Interrupt the work when only the answer's reserve is left (Lambda runs the handler in
+    the main thread, where signals are delivered)."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if remaining_ms is None:
         return
     seconds = max(remaining_ms() / 1000 - ANSWER_RESERVE_SECONDS, 0.001)
-    signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.signal(signal.SIGALRM, on_alarm)
+    except ValueError:  # not the main thread: the botocore bounds alone must do
+        log(watchdog="off: not in the main thread")
+        return
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 

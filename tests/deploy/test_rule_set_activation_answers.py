@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -217,3 +218,21 @@ def test_a_long_failure_reason_is_cut_to_fit_cloudformation_s_limit(
     assert put.body["Status"] == "FAILED"
     assert put.body["Reason"].startswith("ClientError: An error occurred (AccessDenied)")
     assert put.body["Reason"].endswith(" [cut]")
+
+
+def test_outside_the_main_thread_the_handler_still_works_without_its_watchdog(
+    ses: Any,
+    handler: ModuleType,
+    cloudformation: CloudFormation,
+    response: ResponseEndpoint,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Signals reach only the main thread (where Lambda runs handlers); elsewhere the watchdog
+    is off and the botocore bounds alone keep the handler within its timeout."""
+    event = cloudformation.event("Create", "ours")
+    worker = threading.Thread(target=handler.handler, args=(event, LambdaContext()))
+    worker.start()
+    worker.join(30)
+    assert response.only_answer(event["RequestId"])["Status"] == "SUCCESS"
+    assert "off: not in the main thread" in capsys.readouterr().out
+    assert active(ses) == "ours"
