@@ -236,3 +236,22 @@ def test_outside_the_main_thread_the_handler_still_works_without_its_watchdog(
     assert response.only_answer(event["RequestId"])["Status"] == "SUCCESS"
     assert "off: not in the main thread" in capsys.readouterr().out
     assert active(ses) == "ours"
+
+
+def test_a_delete_without_a_physical_id_succeeds_without_touching_ses(
+    ses: Any,
+    handler: ModuleType,
+    cloudformation: CloudFormation,
+    response: ResponseEndpoint,
+    ses_proxy: SesProxy,
+) -> None:
+    """Nothing identifies what to give back: a FAILED answer would only block the stack's
+    deletion, so it succeeds and leaves SES alone."""
+    ses.set_active_receipt_rule_set(RuleSetName="ours")
+    ses_proxy.actions.clear()
+    event = cloudformation.event("Delete", "ours")
+    handler.handler(event, LambdaContext())
+    answer = response.only_answer(event["RequestId"])
+    assert (answer["Status"], answer["PhysicalResourceId"]) == ("SUCCESS", NOTHING_DONE)
+    assert ses_proxy.actions == []
+    assert active(ses) == "ours"
