@@ -1,135 +1,115 @@
-"""The rule set activation custom resource: its logic against moto's SES, and its wiring."""
+"""The rule set activation custom resource's wiring: the inlined handler is the tested file, its
+time bounds fit inside each other, its permissions. Its behaviour: tests/deploy/."""
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Iterator
+import ast
 from typing import Any
 
-import boto3
-import pytest
-from construct.synth_helpers import REGION, Synthesized, resources_of_type
-from moto import mock_aws
+import aws_cdk as cdk
+from aws_cdk import aws_ses as ses
+from construct.synth_helpers import ENV, Synthesized, resources_of_type
 
-from cdk_ses_bounce import rule_set_activation
-from cdk_ses_bounce.activation import HANDLER_SOURCE, RESOURCE_TYPE
-
-
-@pytest.fixture
-def ses() -> Iterator[Any]:
-    """A moto SES client with two rule sets, `ours` and `theirs`, neither active."""
-    with mock_aws():
-        client = boto3.client("ses", region_name=REGION)
-        client.create_receipt_rule_set(RuleSetName="ours")
-        client.create_receipt_rule_set(RuleSetName="theirs")
-        yield client
+from cdk_ses_bounce import RuleSetActivation, rule_set_activation
+from cdk_ses_bounce.activation import (
+    FUNCTION_TIMEOUT,
+    HANDLER_SOURCE,
+    MAX_EVENT_AGE,
+    RESOURCE_TYPE,
+    SERVICE_TIMEOUT,
+    WORST_CASE_SECONDS,
+)
 
 
-def active(ses: Any) -> str | None:
-    name: str | None = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
-    return name
-
-
-@pytest.mark.parametrize("request_type", ["Create", "Update"])
-def test_create_and_update_activate_the_rule_set(ses: Any, request_type: str) -> None:
-    ses.set_active_receipt_rule_set(RuleSetName="theirs")
-    rule_set_activation.apply(ses, request_type, "ours")
-    assert active(ses) == "ours"
-
-
-def test_delete_deactivates_the_rule_set_that_is_still_active(ses: Any) -> None:
-    rule_set_activation.apply(ses, "Create", "ours")
-    rule_set_activation.apply(ses, "Delete", "ours")
-    assert active(ses) is None
-    ses.delete_receipt_rule_set(RuleSetName="ours")  # an active rule set could not be deleted
-
-
-def test_delete_never_clobbers_another_active_rule_set(ses: Any) -> None:
-    rule_set_activation.apply(ses, "Create", "ours")
-    ses.set_active_receipt_rule_set(RuleSetName="theirs")
-    rule_set_activation.apply(ses, "Delete", "ours")
-    assert active(ses) == "theirs"
-
-
-def test_delete_with_nothing_active_changes_nothing(ses: Any) -> None:
-    rule_set_activation.apply(ses, "Delete", "ours")
-    assert active(ses) is None
-
-
-class FakeCfnResponse(types.ModuleType):
-    """Stands in for the `cfnresponse` module that Lambda provides to inline code."""
-
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-
-    def __init__(self) -> None:
-        super().__init__("cfnresponse")
-        self.sent: list[tuple[str, str, str | None]] = []
-
-    def send(
-        self,
-        event: dict[str, Any],
-        context: Any,
-        status: str,
-        data: dict[str, Any],
-        physical_id: str,
-        reason: str | None = None,
-    ) -> None:
-        self.sent.append((status, physical_id, reason))
-
-
-@pytest.fixture
-def cfnresponse(monkeypatch: pytest.MonkeyPatch) -> FakeCfnResponse:
-    fake = FakeCfnResponse()
-    monkeypatch.setitem(sys.modules, "cfnresponse", fake)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    return fake
-
-
-def event(request_type: str, rule_set_name: str) -> dict[str, Any]:
-    return {"RequestType": request_type, "ResourceProperties": {"RuleSetName": rule_set_name}}
-
-
-def test_handler_reports_success_with_the_rule_set_as_physical_id(
-    ses: Any, cfnresponse: FakeCfnResponse
-) -> None:
-    rule_set_activation.handler(event("Create", "ours"), None)
-    assert cfnresponse.sent == [("SUCCESS", "ours", None)]
-    assert active(ses) == "ours"
-
-
-def test_handler_reports_failure_with_the_reason(ses: Any, cfnresponse: FakeCfnResponse) -> None:
-    rule_set_activation.handler(event("Create", "missing"), None)
-    ((status, physical_id, reason),) = cfnresponse.sent
-    assert (status, physical_id) == ("FAILED", "missing")
-    assert reason is not None and "Rule set does not exist: missing" in reason
-    assert active(ses) is None
-
-
-def test_inline_source_fits_the_cloudformation_zipfile_limit() -> None:
-    assert len(HANDLER_SOURCE.read_text(encoding="utf-8")) < 4096
+def activation_parts(template: dict[str, Any]) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """(custom resource id, its resource, function id, the function's resource)."""
+    ((custom_id, custom),) = resources_of_type(template, RESOURCE_TYPE).items()
+    function_id = custom["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    return custom_id, custom, function_id, template["Resources"][function_id]
 
 
 def test_custom_resource_present_with_activation(full_options: Synthesized) -> None:
     template = full_options.templates["Full"]
-    (custom,) = resources_of_type(template, RESOURCE_TYPE).values()
+    _, custom, function_id, function = activation_parts(template)
     rules = resources_of_type(template, "AWS::SES::ReceiptRule")
     (rule_id,) = [k for k in rules if k.startswith("Bounces")]
     (rule_set_id,) = resources_of_type(template, "AWS::SES::ReceiptRuleSet")
-    functions = resources_of_type(template, "AWS::Lambda::Function")
-    (function_id,) = [
-        k for k, f in functions.items() if f["Properties"]["Handler"] == "index.handler"
-    ]
     assert custom["Properties"] == {
         "ServiceToken": {"Fn::GetAtt": [function_id, "Arn"]},
         "RuleSetName": {"Ref": rule_set_id},
+        "ServiceTimeout": str(int(SERVICE_TIMEOUT.to_seconds())),
     }
     assert rule_id in custom["DependsOn"]
-    function = functions[function_id]["Properties"]
-    assert function["Code"] == {"ZipFile": HANDLER_SOURCE.read_text(encoding="utf-8")}
-    assert (function["Runtime"], function["Architectures"]) == ("python3.14", ["arm64"])
-    role_id = function["Role"]["Fn::GetAtt"][0]
+    properties = function["Properties"]
+    assert properties["Code"] == {"ZipFile": HANDLER_SOURCE.read_text(encoding="utf-8")}
+    assert (properties["Runtime"], properties["Architectures"]) == ("python3.14", ["arm64"])
+    assert properties["Handler"] == "index.handler"
+    assert properties["Timeout"] == FUNCTION_TIMEOUT.to_seconds()
+    (invoke_config,) = [
+        c["Properties"]
+        for c in resources_of_type(template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    assert invoke_config["MaximumEventAgeInSeconds"] == MAX_EVENT_AGE.to_seconds()
+
+
+def test_the_time_bounds_nest() -> None:
+    """The handler's worst case (every SES call with every retry, then the answer) fits the
+    Lambda timeout; the oldest invocation Lambda still starts ends before CloudFormation gives
+    up; and that is minutes, not CloudFormation's default hour."""
+    assert FUNCTION_TIMEOUT.to_seconds() >= WORST_CASE_SECONDS
+    assert FUNCTION_TIMEOUT.to_seconds() / 4 > rule_set_activation.ANSWER_RESERVE_SECONDS
+    assert (
+        MAX_EVENT_AGE.to_seconds() + FUNCTION_TIMEOUT.to_seconds() <= SERVICE_TIMEOUT.to_seconds()
+    )
+    assert SERVICE_TIMEOUT.to_seconds() <= 600
+
+
+def test_the_inline_handler_answers_by_itself_with_the_standard_library_and_boto3() -> None:
+    """No `cfnresponse` (CloudFormation adds it only for that exact import statement, and not
+    at all outside ZipFile); nothing Lambda's Python lacks."""
+    tree = ast.parse(HANDLER_SOURCE.read_text(encoding="utf-8"))
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= {
+        "__future__",
+        "json",
+        "signal",
+        "time",
+        "urllib",
+        "typing",
+        "boto3",
+        "botocore",
+    }
+    assert "cfnresponse" not in imported
+
+
+def test_the_previous_rule_set_is_an_attribute() -> None:
+    stack = cdk.Stack(cdk.App(), "Attr", env=ENV)
+    activation = RuleSetActivation(
+        stack, "Activation", rule_set=ses.ReceiptRuleSet(stack, "RuleSet")
+    )
+    custom_id = stack.get_logical_id(activation.resource.node.default_child)  # type: ignore[arg-type]
+    assert stack.resolve(activation.previous_rule_set_name) == {
+        "Fn::GetAtt": [custom_id, "PreviousRuleSetName"]
+    }
+    assert [c.node.id for c in activation.node.children] == [
+        "LogGroup",
+        "Role",
+        "Function",
+        "Resource",
+    ]
+
+
+def test_the_role_may_only_read_and_set_the_active_rule_set(full_options: Synthesized) -> None:
+    template = full_options.templates["Full"]
+    _, _, _, function = activation_parts(template)
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     (policy,) = [
         p
         for p in resources_of_type(template, "AWS::IAM::Policy").values()
@@ -142,6 +122,7 @@ def test_custom_resource_present_with_activation(full_options: Synthesized) -> N
         "Resource": "*",
     } in statements
     assert len(statements) == 2  # and writing to its own log group
+    assert template["Resources"][role_id]["Properties"].get("ManagedPolicyArns") is None
 
 
 def test_no_custom_resource_by_default(example: Synthesized, composition: Synthesized) -> None:
