@@ -71,3 +71,28 @@ RECEIVING_REGIONS: Final = (
     "eu-west-1",
     "eu-west-2",
 )
+
+# Opt-in regions (AWS account management: the regions introduced after 20 March 2019, which an
+# account must enable). SES writes to S3 there only through the S3 action's IAM role, so the
+# construct creates `MailWriteRole` in them (see receiving.py).
+OPT_IN_REGIONS: Final = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+    }
+)
