@@ -72,9 +72,11 @@ RECEIVING_REGIONS: Final = (
     "eu-west-2",
 )
 
-# Opt-in regions (AWS account management: the regions introduced after 20 March 2019, which an
-# account must enable). SES writes to S3 there only through the S3 action's IAM role, so the
-# construct creates `MailWriteRole` in them (see receiving.py).
+# Opt-in regions: "Regions launched after March 20, 2019 are disabled by default" ("Enable or
+# disable AWS Regions in your account", AWS Account Management reference,
+# https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html). SES writes to
+# S3 there only through the S3 action's IAM role, so the construct creates `MailWriteRole` in them
+# (receiving.py); for a region added later, pass `mail_write_role=True`.
 OPT_IN_REGIONS: Final = frozenset(
     {
         "af-south-1",

@@ -13,6 +13,7 @@ import aws_cdk as cdk
 import cfnlint
 import pytest
 from aws_cdk import assertions
+from aws_cdk import aws_s3 as s3
 from cfnlint.api import ManualArgs, lint
 from construct.synth_helpers import (
     ACCOUNT,
@@ -223,3 +224,40 @@ def test_every_opt_in_region_that_receives_by_default_gets_the_role() -> None:
         assert needs_mail_write_role(region, None) == (region in defaults.OPT_IN_REGIONS)
     assert needs_mail_write_role(cdk.Aws.REGION, None) is False
     assert needs_mail_write_role("eu-west-1", True) is True
+
+
+def test_an_imported_bucket_needs_no_policy_change_with_the_role(
+    new_stack: Callable[..., cdk.Stack],
+) -> None:
+    stack = new_stack(env=cdk.Environment(account=ACCOUNT, region=OPT_IN_REGION))
+    bucket = s3.Bucket.from_bucket_name(stack, "Existing", "existing-mail")
+    processor = BounceProcessor(
+        stack,
+        "Bounces",
+        recipients=["old.example.com"],
+        bounce_sender="b@example.com",
+        bucket=bucket,
+    )
+    warnings = [
+        str(entry.data)
+        for construct in stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:warning" and "importedBucket" in str(entry.data)
+    ]
+    assert warnings == []  # the role's own policy lets SES write (same account)
+    assert processor.mail_write_role is not None
+    template = assertions.Template.from_stack(stack).to_json()
+    statements = [
+        s
+        for p in resources_of_type(template, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "s3:PutObject"
+    ]
+    assert [stack.resolve(s["Resource"]) for s in statements] == [
+        {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":s3:::existing-mail/inbound/*"],
+            ]
+        }
+    ]
