@@ -10,6 +10,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,6 +28,7 @@ from cdk_ses_bounce import (
     defaults,
     dns,
     function,
+    identities,
     messaging,
     receiving,
     storage,
@@ -48,8 +50,9 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
     `MailBucket` and `AccessLogsBucket` (only when no bucket is passed), `TopicKey`, `Topic`,
     `DeadLetterQueue`, `Queue`, `PolicyLayer`, `FunctionRole`, `FunctionLogGroup`, `Function`,
     `SendBudget` (only when no budget is passed), the alarms of `BounceProcessorAlarms`,
-    `RuleSetActivation` (with `activate_rule_set`), `MxRecord-<domain>` (with `hosted_zone`) and
-    `Dashboard` (with `dashboard`).
+    `RuleSetActivation` (with `activate_rule_set`), `MxRecord-<domain>` (with `hosted_zone`),
+    `MailWriteRole` (in opt-in regions or with `mail_write_role=True`), `Identity-<domain>` and
+    `DkimRecord-<domain>-<n>` (with `recipient_identities`) and `Dashboard` (with `dashboard`).
     """
 
     def __init__(
@@ -85,6 +88,8 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
         alarm_action: cloudwatch.IAlarmAction | None = None,
         receiving_regions: Sequence[str] | None = None,
         hosted_zone: route53.IHostedZone | None = None,
+        recipient_identities: bool = False,
+        mail_write_role: bool | None = None,
         dashboard: bool = False,
     ) -> None:
         """Provision the bounce path.
@@ -128,6 +133,13 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
         :param receiving_regions: regions where SES receives mail; default: context key
             `cdk-ses-bounce:receivingRegions`, else `defaults.RECEIVING_REGIONS`.
         :param hosted_zone: zone to create MX records in for domain recipients; default: none.
+        :param recipient_identities: create an SES domain identity for each domain recipient
+            (with its DKIM records when `hosted_zone` is given); default False (SES receives
+            only for verified identities, so verify them yourself). An identity that already
+            exists makes the deployment fail: synth warns `cdk-ses-bounce:identityMayExist`.
+        :param mail_write_role: SES writes the mail and publishes as `MailWriteRole` (the S3
+            action's IAM role); default: only in opt-in regions, where SES needs it; False
+            there is refused.
         :param dashboard: add a CloudWatch dashboard of this processor (`BounceDashboard`);
             default False (several processors can share one `BounceDashboard`).
         """
@@ -160,6 +172,9 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
             alarm_action=alarm_action,
             receiving_regions=tuple(receiving_regions) if receiving_regions is not None else None,
             hosted_zone=hosted_zone,
+            recipient_identities=recipient_identities,
+            mail_write_role=mail_write_role,
+            dashboard=dashboard,
         )
         checked_policy = validation.validate_props(scope, props)
 
@@ -191,9 +206,10 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
         else:
             self._bucket, self._access_logs_bucket = bucket, None
 
-        self._messaging = messaging.new_messaging(self, props)
+        uses_role = receiving.needs_mail_write_role(cdk.Stack.of(self).region, mail_write_role)
+        self._messaging = messaging.new_messaging(self, props, ses_uses_key=not uses_role)
         self._rule_set = rule_set or ses.ReceiptRuleSet(self, "RuleSet")
-        self._rule = receiving.new_rule(
+        self._rule, self._mail_write_role = receiving.new_rule(
             self,
             rule_set=self.rule_set,
             rule_after=rule_after,
@@ -202,6 +218,8 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
             bucket=self.bucket,
             object_key_prefix=object_key_prefix,
             topic=self.topic,
+            topic_key=self.topic_key,
+            mail_write_role=uses_role,
         )
 
         self._policy_layer = function.new_policy_layer(self, checked_policy)
@@ -229,6 +247,11 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
             self._activation.node.add_dependency(self.rule)
         if hosted_zone is not None:
             dns.new_mx_records(self, hosted_zone, props.recipients, cdk.Stack.of(self).region)
+        self._recipient_identities: list[ses.EmailIdentity] = (
+            identities.new_recipient_identities(self, props.recipients, hosted_zone)
+            if recipient_identities
+            else []
+        )
         self._dashboard: BounceDashboard | None = None
         if dashboard:
             self._dashboard = BounceDashboard(self, "Dashboard", processors=[self])
@@ -284,6 +307,16 @@ class BounceProcessor(BounceProcessorMetrics, BounceProcessorGrants, Construct):
     def rule(self) -> ses.ReceiptRule:
         """The receipt rule."""
         return self._rule
+
+    @property
+    def mail_write_role(self) -> iam.Role | None:
+        """The role SES assumes to store mail and notify (None unless one is used)."""
+        return self._mail_write_role
+
+    @property
+    def recipient_identities(self) -> list[ses.EmailIdentity]:
+        """The SES identities created for the domain recipients (empty unless asked for)."""
+        return list(self._recipient_identities)
 
     @property
     def policy_layer(self) -> lambda_.LayerVersion:

@@ -71,3 +71,30 @@ RECEIVING_REGIONS: Final = (
     "eu-west-1",
     "eu-west-2",
 )
+
+# Opt-in regions: "Regions launched after March 20, 2019 are disabled by default" ("Enable or
+# disable AWS Regions in your account", AWS Account Management reference,
+# https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-regions.html). SES writes to
+# S3 there only through the S3 action's IAM role, so the construct creates `MailWriteRole` in them
+# (receiving.py); for a region added later, pass `mail_write_role=True`.
+OPT_IN_REGIONS: Final = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-east-2",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-6",
+        "ap-southeast-7",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "eu-south-2",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+    }
+)

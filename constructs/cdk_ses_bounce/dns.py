@@ -11,6 +11,12 @@ from constructs import Construct
 from cdk_ses_bounce import defaults, validation
 
 
+def in_zone(domain: str, zone_name: str) -> bool:
+    """True when `domain` is `zone_name` or below it (or the zone's name is unresolved)."""
+    zone = zone_name.rstrip(".").lower()
+    return cdk.Token.is_unresolved(zone_name) or domain == zone or domain.endswith("." + zone)
+
+
 def new_mx_records(
     scope: Construct, zone: route53.IHostedZone, recipients: Sequence[str], region: str
 ) -> list[route53.MxRecord]:
@@ -21,12 +27,7 @@ def new_mx_records(
     )
     records = []
     for domain in domains:
-        in_zone = (
-            cdk.Token.is_unresolved(zone_name)
-            or domain == zone_name.lower()
-            or domain.endswith("." + zone_name.lower())
-        )
-        if not in_zone:
+        if not in_zone(domain, zone_name):
             cdk.Annotations.of(scope).add_warning_v2(
                 "cdk-ses-bounce:recipientOutsideZone",
                 f"Recipient domain {domain!r} is not in hosted_zone {zone_name!r}: "

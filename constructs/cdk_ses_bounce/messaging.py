@@ -1,13 +1,18 @@
 """The notification path: the topic SES publishes to (with its key), the queue the function reads
 and the dead-letter queue, and the topic's subscription.
 
-SES may publish to the topic and use its key when `aws:SourceAccount` is this account. The SES
-developer guide shows an `aws:SourceArn` (the receipt rule) only for publishing to a topic of
-another account, and says a topic of the same account needs no policy; its key policy for an
-encrypted topic has no condition at all
-(https://docs.aws.amazon.com/ses/latest/dg/receiving-email-permissions.html#receiving-email-permissions-sns).
-A condition on a value SES is not documented to present could silently stop every notification,
-so these statements keep the account condition only.
+The topic's key lets `ses.amazonaws.com` use it (`kms:GenerateDataKey*`, `kms:Decrypt`: SNS's
+"Managing Amazon SNS encryption keys and costs", section "Enable compatibility between event
+sources from AWS services and encrypted topics", which lists SES) only with the encryption context
+`kms:EncryptionContext:aws:sns:topicArn` = this topic: SNS calls KMS for a topic with that
+context (AWS's own key-policy examples for services publishing to encrypted topics condition on
+it, e.g. Amazon GameLift's "Set up an SNS topic with server-side encryption"). The SES developer
+guide's key statement for an encrypted topic has no condition, and no AWS page we found says SES
+presents `aws:SourceAccount` or `aws:SourceArn` to KMS on this path, so the key policy does not
+use them: a key SES is not documented to present would stop every notification. The topic
+therefore has a name known at synth, so the key policy can name its ARN without a cycle (the
+topic refers to the key). The topic policy's statement for SES is the receipt rule's
+(`receiving.allow_ses_to_publish`). docs/design.md, "Resource policies", cites each condition.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from cdk_ses_bounce import defaults, nag
 from cdk_ses_bounce.props import Props
 
 SES_PRINCIPAL = "ses.amazonaws.com"
+# The encryption context SNS sends to KMS for an encrypted topic (see the module docstring).
+SNS_TOPIC_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:sns:topicArn"
+TOPIC_NAME_MAX_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,19 @@ class Messaging:
     queue: sqs.Queue
 
 
-def new_topic(scope: Construct) -> tuple[kms.Key, sns.Topic]:
-    """`TopicKey` and `Topic`: an encrypted, TLS-only topic that SES of this account may use."""
-    same_account = {"StringEquals": {"aws:SourceAccount": cdk.Stack.of(scope).account}}
+def topic_name(scope: Construct) -> str:
+    """The topic's name: the stack name and construct path with a hash, known at synth (SNS:
+    1-256 letters, digits, '-' and '_')."""
+    return cdk.Names.unique_resource_name(scope, max_length=TOPIC_NAME_MAX_LENGTH, separator="-")
+
+
+def new_topic(scope: Construct, *, ses_uses_key: bool = True) -> tuple[kms.Key, sns.Topic]:
+    """`TopicKey` and `Topic`: an encrypted, TLS-only topic whose key SES may use for it (unless
+    SES publishes as the S3 action's role, which is granted the key instead)."""
+    name = topic_name(scope)
+    topic_arn = cdk.Stack.of(scope).format_arn(
+        service="sns", resource=name, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME
+    )
     key = kms.Key(
         scope,
         "TopicKey",
@@ -48,25 +66,17 @@ def new_topic(scope: Construct) -> tuple[kms.Key, sns.Topic]:
         enable_key_rotation=True,
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
-    key.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowSesToPublishToTheEncryptedTopic",
-            principals=[iam.ServicePrincipal(SES_PRINCIPAL)],
-            actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-            resources=["*"],
-            conditions=same_account,
+    if ses_uses_key:
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowSesToPublishToTheEncryptedTopic",
+                principals=[iam.ServicePrincipal(SES_PRINCIPAL)],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {SNS_TOPIC_ENCRYPTION_CONTEXT: topic_arn}},
+            )
         )
-    )
-    topic = sns.Topic(scope, "Topic", master_key=key, enforce_ssl=True)
-    topic.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="AllowSesToPublish",
-            principals=[iam.ServicePrincipal(SES_PRINCIPAL)],
-            actions=["sns:Publish"],
-            resources=[topic.topic_arn],
-            conditions=same_account,
-        )
-    )
+    topic = sns.Topic(scope, "Topic", topic_name=name, master_key=key, enforce_ssl=True)
     return key, topic
 
 
@@ -108,9 +118,9 @@ def new_queues(
     return dead_letter_queue, queue
 
 
-def new_messaging(scope: Construct, props: Props) -> Messaging:
+def new_messaging(scope: Construct, props: Props, *, ses_uses_key: bool = True) -> Messaging:
     """Topic, queues and the raw-delivery subscription of the queue to the topic."""
-    topic_key, topic = new_topic(scope)
+    topic_key, topic = new_topic(scope, ses_uses_key=ses_uses_key)
     dead_letter_queue, queue = new_queues(
         scope,
         function_timeout=props.function_timeout,

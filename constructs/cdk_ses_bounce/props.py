@@ -19,7 +19,11 @@ from cdk_ses_bounce.budget import ISendBounceBudget
 
 @dataclass(frozen=True)
 class Props:
-    """What the user passed to `BounceProcessor` (defaults applied; see its docstring)."""
+    """What the user passed to `BounceProcessor` (defaults applied; see its docstring).
+
+    Its fields are the construct's keyword-only parameters, one for one and in the same order:
+    tests/docs/test_props_declared_alike.py holds them, the docstring and the README's table
+    together."""
 
     recipients: tuple[str, ...]
     bounce_sender: str
@@ -49,3 +53,6 @@ class Props:
     alarm_action: cloudwatch.IAlarmAction | None
     receiving_regions: tuple[str, ...] | None
     hosted_zone: route53.IHostedZone | None
+    recipient_identities: bool
+    mail_write_role: bool | None
+    dashboard: bool

@@ -291,6 +291,29 @@ def region_problems(
     ]
 
 
+def mail_write_role_problems(region: str, mail_write_role: bool | None) -> list[str]:
+    """Problems of `mail_write_role` (SES needs the role in opt-in regions)."""
+    if mail_write_role is not False or cdk.Token.is_unresolved(region):
+        return []
+    if region not in defaults.OPT_IN_REGIONS:
+        return []
+    return [
+        f"mail_write_role=False in {region!r}, an opt-in region: SES writes to S3 buckets there "
+        "only through the S3 action's IAM role (IamRoleArn); leave mail_write_role unset or "
+        "True"
+    ]
+
+
+def recipient_identities_problems(recipients: Sequence[str], create: bool) -> list[str]:
+    """Problems of `recipient_identities` (it creates domain identities only)."""
+    if not create or any(cdk.Token.is_unresolved(r) or is_domain(r) for r in recipients):
+        return []
+    return [
+        "recipient_identities=True creates identities for domain recipients only, and "
+        "recipients holds no domain: verify the addresses (or their domains) in SES yourself"
+    ]
+
+
 def checked_policy(
     policy: BouncePolicy | Mapping[str, Any] | None, problems: list[str]
 ) -> BouncePolicy:
@@ -434,6 +457,8 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
         *region_problems(
             scope, cdk.Stack.of(scope).region, props.receiving_regions, props.hosted_zone
         ),
+        *mail_write_role_problems(cdk.Stack.of(scope).region, props.mail_write_role),
+        *recipient_identities_problems(props.recipients, props.recipient_identities),
     ]
     policy = checked_policy(props.policy, problems)
     if problems:
@@ -456,7 +481,8 @@ def add_warnings(
         cdk.Annotations.of(scope).add_warning_v2(
             "cdk-ses-bounce:unresolvedRegion",
             "The stack region is unresolved, so whether SES receives mail there cannot be "
-            "checked: give the stack a concrete region (env) to check it at synth time",
+            "checked, nor whether it is an opt-in region (where SES needs mail_write_role=True): "
+            "give the stack a concrete region (env) to check both at synth time",
         )
     if props.alarm_action is None:
         cdk.Annotations.of(scope).add_warning_v2(

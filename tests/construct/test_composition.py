@@ -37,7 +37,6 @@ def test_no_hard_coded_physical_names(composition: Synthesized) -> None:
     name_properties = {
         "AWS::S3::Bucket": "BucketName",
         "AWS::SQS::Queue": "QueueName",
-        "AWS::SNS::Topic": "TopicName",
         "AWS::Lambda::Function": "FunctionName",
         "AWS::IAM::Role": "RoleName",
         "AWS::Logs::LogGroup": "LogGroupName",
@@ -47,13 +46,19 @@ def test_no_hard_coded_physical_names(composition: Synthesized) -> None:
     for resource in composition.templates[STACK]["Resources"].values():
         name_property = name_properties.get(resource["Type"])
         assert name_property not in resource.get("Properties", {})
-    # The one exception: a receipt rule is named from its construct path, so the bucket policy
-    # can name the rule before it exists (see test_resources).
-    rules = resources_of_type(composition.templates[STACK], "AWS::SES::ReceiptRule")
+    # The two exceptions: a receipt rule and the topic are named from their construct path, so
+    # the bucket and topic policies can name the rule, and the topic key's policy the topic,
+    # before either exists (see test_resources); the names are unique per construct path.
+    template = composition.templates[STACK]
+    rules = resources_of_type(template, "AWS::SES::ReceiptRule")
     assert sorted(r["Properties"]["Rule"]["Name"].rsplit("-", 1)[0] for r in rules.values()) == [
         "Composed-First",
         "Composed-Second",
     ]
+    topics = resources_of_type(template, "AWS::SNS::Topic")
+    topic_names = sorted(t["Properties"]["TopicName"] for t in topics.values())
+    assert [n.rsplit("-", 1)[0] for n in topic_names] == ["Composed-First", "Composed-Second"]
+    assert len(set(topic_names)) == 2
 
 
 def test_imported_bucket_gets_no_bucket_policy_and_is_used_by_name(

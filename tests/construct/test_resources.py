@@ -383,21 +383,36 @@ def test_full_options_bucket_settings(full_options: Synthesized) -> None:
 # ---- topic, key, queues -----------------------------------------------------------------------
 
 
-def test_topic_uses_a_rotated_customer_key_that_ses_may_use(example: Synthesized) -> None:
+def test_topic_uses_a_rotated_customer_key_that_ses_may_use_for_this_topic_only(
+    example: Synthesized,
+) -> None:
     template = example.templates[EXAMPLE]
     key_id, key = only(template, "AWS::KMS::Key")
     _, topic = only(template, "AWS::SNS::Topic")
+    name = "SesBounceExample-BounceProcessor-3B25251A"
     assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert topic["Properties"]["TopicName"] == name
     assert key["Properties"]["EnableKeyRotation"] is True
     ses_statements = [
         s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s["Principal"] == {"Service": "ses.amazonaws.com"}
     ]
+    # SNS calls KMS with the topic's ARN as encryption context; no aws:Source* key, which no
+    # AWS page says SES presents to KMS on this path.
     assert ses_statements == [
         {
             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            "Condition": {
+                "StringEquals": {
+                    "kms:EncryptionContext:aws:sns:topicArn": {
+                        "Fn::Join": [
+                            "",
+                            ["arn:", {"Ref": "AWS::Partition"}, f":sns:{REGION}:{ACCOUNT}:{name}"],
+                        ]
+                    }
+                }
+            },
             "Effect": "Allow",
             "Principal": {"Service": "ses.amazonaws.com"},
             "Resource": "*",
@@ -406,23 +421,36 @@ def test_topic_uses_a_rotated_customer_key_that_ses_may_use(example: Synthesized
     ]
 
 
-def test_topic_policy_lets_ses_publish_and_denies_plain_http(example: Synthesized) -> None:
+def test_topic_policy_lets_ses_publish_for_this_rule_only_and_denies_plain_http(
+    example: Synthesized,
+) -> None:
     template = example.templates[EXAMPLE]
     topic_id, _ = only(template, "AWS::SNS::Topic")
+    rule_set_id, _ = only(template, "AWS::SES::ReceiptRuleSet")
     _, policy = only(template, "AWS::SNS::TopicPolicy")
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert {
         "Action": "sns:Publish",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        "Condition": {
+            "StringEquals": {
+                "aws:SourceAccount": ACCOUNT,
+                "aws:SourceArn": rule_arn(
+                    {"Ref": rule_set_id}, "SesBounceExample-BounceProcessor-3B25251A"
+                ),
+            }
+        },
         "Effect": "Allow",
         "Principal": {"Service": "ses.amazonaws.com"},
         "Resource": {"Ref": topic_id},
-        "Sid": "AllowSesToPublish",
+        "Sid": "AllowSesToPublishForItsRule",
     } in statements
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in statements
     )
+    # The topic policy comes before the rule and does not refer to it.
+    rule_id, _ = only(template, "AWS::SES::ReceiptRule")
+    assert rule_id not in references(policy)
 
 
 def test_queue_subscribed_with_raw_delivery(example: Synthesized) -> None:

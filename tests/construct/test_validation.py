@@ -298,8 +298,9 @@ def test_unresolved_region_warns(new_stack: NewStack) -> None:
     stack = new_stack(env=None)
     build(stack)
     assert warnings_of(stack) == [
-        "The stack region is unresolved, so whether SES receives mail there cannot be checked: "
-        "give the stack a concrete region (env) to check it at synth time "
+        "The stack region is unresolved, so whether SES receives mail there cannot be checked, "
+        "nor whether it is an opt-in region (where SES needs mail_write_role=True): give the "
+        "stack a concrete region (env) to check both at synth time "
         "[ack: cdk-ses-bounce:unresolvedRegion]"
     ]
 
