@@ -7,6 +7,7 @@ identity policies of its principal and the resource policy of its resource.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -33,6 +34,16 @@ class IamRequest:
     context: Mapping[str, str | list[str]] = field(default_factory=dict)
     identity_policies: Sequence[str] = ()
     resource_policy: str | None = None
+
+    def with_context(self, key: str, value: str | list[str]) -> IamRequest:
+        """This request with one context key set (a twin of it)."""
+        return dataclasses.replace(
+            self, label=f"{self.label} ({key}={value})", context={**self.context, key: value}
+        )
+
+    def insecure(self) -> IamRequest:
+        """This request over plain HTTP."""
+        return self.with_context("aws:SecureTransport", "false")
 
     def describe(self) -> str:
         context = ", ".join(f"{k}={v}" for k, v in sorted(self.context.items()))
