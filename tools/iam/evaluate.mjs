@@ -68,9 +68,30 @@ function authorizeWithFullContext(simulation) {
   });
 }
 
+function conditionText(condition) {
+  const values = [condition.values ?? []]
+    .flat()
+    .map((v) => v?.value ?? v)
+    .map((v) => JSON.stringify(v));
+  const state = condition.matches ? "holds" : "fails";
+  return `${condition.operator} ${condition.conditionKeyValue} ${values.join(",")} ${state}`;
+}
+
+function statementText(policy, explain) {
+  // One line per statement whose action matched: what else matched, and each condition's state.
+  const id = explain.identifier ?? "?";
+  const parts = [
+    `resource ${explain.resourceMatch ? "matches" : "does not match"}`,
+    `principal ${explain.principalMatch ?? "n/a"}`,
+  ];
+  const conditions = [explain.conditions ?? []].flat();
+  if (conditions.length > 0) parts.push(`conditions: ${conditions.map(conditionText).join("; ")}`);
+  return `${policy} policy ${explain.effect} statement ${id}: ${parts.join(", ")}`;
+}
+
 function statementsOf(analysis) {
-  // The statements of every policy that decided, with why each matched or not.
-  const parts = [];
+  // The statements that could have decided (their action matched), with why each applied or not.
+  const lines = [];
   for (const [label, section] of [
     ["identity", analysis?.identityAnalysis],
     ["resource", analysis?.resourceAnalysis],
@@ -78,11 +99,12 @@ function statementsOf(analysis) {
     if (!section) continue;
     for (const kind of ["denyStatements", "allowStatements", "unmatchedStatements"]) {
       for (const statement of section[kind] ?? []) {
-        parts.push({ policy: label, kind, explain: statement.explain ?? statement });
+        const explain = statement.explain ?? statement;
+        if (explain.actionMatch) lines.push(statementText(label, explain));
       }
     }
   }
-  return parts;
+  return lines.length > 0 ? lines : ["no statement of any policy names this action"];
 }
 
 async function evaluate(batch) {
@@ -129,10 +151,12 @@ async function evaluate(batch) {
       }
       const result = { ...base, decision, engine, ignoredContextKeys: ignored };
       if (decision !== "Allowed") {
-        result.explanation = JSON.stringify({
-          denials: analysis ? getDenialReasons(analysis) : [],
-          statements: statementsOf(analysis),
-        });
+        const denials = (analysis ? getDenialReasons(analysis) : []).map((d) =>
+          d.denialType === "Explicit"
+            ? `explicit deny by ${d.policyType} policy statement ${d.statementId ?? d.statementIndex}`
+            : `no ${d.policyType} policy allows it`,
+        );
+        result.explanation = [...denials, ...statementsOf(analysis)].join(" | ");
       }
       results.push(result);
     } catch (error) {
