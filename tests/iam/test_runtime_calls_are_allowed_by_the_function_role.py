@@ -12,6 +12,7 @@ another identity, account, key prefix or budget key.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from iam.helpers import ACCOUNT, REGION, evaluate, logical_id, main_queue_id, re
 from moto import mock_aws
 
 import bounce_runtime.handler as handler_module
-from bounce_runtime.contract import BOUNCE_TAG_KEY
+from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX
 from support.aws_env import use_dummy_credentials
 from support.events import OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
 from support.iam_calls import Deployment, RecordedCall, record_calls
@@ -61,9 +62,23 @@ def _environment(deployment: Deployment) -> dict[str, str]:
     return {name: str(v) for name, v in deployment.resolver.resolve(variables).items()}
 
 
+# A policy that matches on size, so the runtime also reads each object's size (HeadObject).
+SIZE_POLICY = {
+    "version": 1,
+    "rules": [
+        {"name": "huge", "match": {"min_size_bytes": 10_000_000}, "action": {"type": "accept"}}
+    ],
+    "default": {"type": "bounce", "bounce_type": "DoesNotExist"},
+}
+
+
 @pytest.fixture(scope="module")
-def runtime_run(deployment: Deployment) -> Iterator[RuntimeRun]:
+def runtime_run(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RuntimeRun]:
     environment = _environment(deployment)
+    policy_file = tmp_path_factory.mktemp("iam-policy") / "policy.json"
+    policy_file.write_text(json.dumps(SIZE_POLICY))
     bucket = environment["MAIL_BUCKET"]
     topic_arn = deployment.resolver.arn(logical_id(deployment, "AWS::SNS::Topic"))
     with pytest.MonkeyPatch.context() as patch:
@@ -74,9 +89,9 @@ def runtime_run(deployment: Deployment) -> Iterator[RuntimeRun]:
         with LocalSes(rate_per_second=50.0, region=REGION) as ses, mock_aws():
             for name, value in environment.items():
                 patch.setenv(name, value)
-            # Not IAM: the layer's policy file is not here (the default policy bounces), and a
-            # fast send rate keeps the test short.
-            patch.delenv("BOUNCE_POLICY_FILE", raising=False)
+            # Not IAM: the layer's policy file is not here (a size rule stands in), and a fast
+            # send rate keeps the test short.
+            patch.setenv("BOUNCE_POLICY_FILE", str(policy_file))
             patch.setenv("SEND_RATE_PER_SECOND", "50")
             patch.setenv("AWS_ENDPOINT_URL_SES", ses.endpoint_url)
             patch.setattr(handler_module, "_container", None)
@@ -117,8 +132,14 @@ def runtime_run(deployment: Deployment) -> Iterator[RuntimeRun]:
                 )
                 return sqs_record(body, message_id="sqs-" + message_id)
 
+            # Another delivery holds a fresh send claim on this one: the runtime reads the
+            # object's tags and the claim's age, and leaves the record for a later delivery.
+            s3.put_object(
+                Bucket=bucket, Key=f"{OBJECT_KEY_PREFIX}mail-held{CLAIM_SUFFIX}", Body=b"{}"
+            )
             records = [
                 record("mail-sent"),
+                record("mail-held"),
                 record("mail-refused"),
                 record("mail-unknown"),
                 record("mail-truncated", headers_truncated=True),
@@ -177,13 +198,14 @@ def runtime_requests(
 
 
 def test_the_scenario_reaches_every_path_of_the_runtime(runtime_run: RuntimeRun) -> None:
-    assert runtime_run.response == {"batchItemFailures": []}
+    assert runtime_run.response == {"batchItemFailures": [{"itemIdentifier": "sqs-mail-held"}]}
     assert runtime_run.bounced == ["mail-sent", "mail-truncated"]
     assert BOUNCE_TAG_KEY in runtime_run.tags["mail-sent"]
     # refused, unknown outcome, missing object, malformed body
     assert runtime_run.dead_letter_count == 4
     made = {call.describe() for call in runtime_run.calls}
     assert made >= {
+        "s3.HeadObject",
         "s3.GetObject",
         "s3.GetObjectTagging",
         "s3.PutObject",
