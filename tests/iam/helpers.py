@@ -38,9 +38,9 @@ def evaluate(
 def requests_of_role(
     deployment: Deployment, calls: Sequence[RecordedCall], role_id: str
 ) -> list[IamRequest]:
-    """The IAM requests of `calls` made by the role `role_id` (its identity policies, and each
-    resource's own policy)."""
-    principal = deployment.role_arn(role_id)
+    """The IAM requests of `calls` made in a session of the role `role_id` (its identity policies,
+    and each resource's own policy)."""
+    principal = deployment.session_arn(role_id)
     return [
         request
         for call in calls

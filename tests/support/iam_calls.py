@@ -123,6 +123,11 @@ class Deployment:
     def role_arn(self, role_id: str) -> str:
         return self.resolver.arn(role_id)
 
+    def session_arn(self, role_id: str, session: str = "iam-test") -> str:
+        """The principal of a session of the role (what Lambda and an operator's CLI act as)."""
+        name = self.resolver.physical_name(role_id)
+        return f"arn:aws:sts::{self.account}:assumed-role/{name}/{session}"
+
     def _by_name(self, resource_type: str, name: str) -> str:
         """The logical id of the `resource_type` resource whose physical name is `name`."""
         for logical_id, resource in self.resolver.template["Resources"].items():
