@@ -93,6 +93,7 @@ def test_construct_carries_its_acknowledgements_with_reasons(
     assert list(acknowledged["Test/Bounces/RuleSetActivation/Function"]) == [
         "Annotation::Serverless-LambdaDLQ",
         "Annotation::Serverless-LambdaTracing",
+        "Annotation::Serverless-LambdaAsyncFailureDestination",
     ]
     reasons = [r for data in acknowledged.values() for r in data.values()]
     assert all(len(str(reason)) > 40 for reason in reasons)

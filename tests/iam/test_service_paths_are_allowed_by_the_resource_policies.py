@@ -14,6 +14,12 @@ receiving": `aws:SourceAccount` and `aws:SourceArn` = the receipt rule for S3; S
 "Enabling Amazon S3 server access logging": `logging.s3.amazonaws.com` with `aws:SourceArn` = the
 source bucket and `aws:SourceAccount`). That SES presents `aws:SourceAccount`/`aws:SourceArn` to SNS
 and KMS is modelled as on the S3 path; ses-facts.md notes it is not documented for KMS.
+
+The topic key is scoped by the topic only (the encryption context), not by account or rule: no AWS
+page says SES presents `aws:SourceAccount`/`aws:SourceArn` to KMS, and a condition SES does not
+satisfy would stop all mail (docs/design.md, "Resource policies"). Another account's or rule's
+SES is stopped one step earlier, by the topic policy (`ses-publishes` twins below), and the key
+serves no other topic.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from support.iam_simulator import IamRequest, IamSimulator, assert_all_allowed, 
 
 OTHER_ACCOUNT = "222222222222"
 MESSAGE_ID = "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1"
-DEPLOYDAY = "resource policies scoped to the receipt rule and topic land from wip-deployday"
 
 
 def _first(resources: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
@@ -214,8 +219,6 @@ def _another_account(request: IamRequest) -> IamRequest:
     [
         "ses-writes-mail",
         "ses-publishes",
-        "ses-generates-data-key",
-        "ses-decrypts",
         "sns-delivers",
         "sns-dead-letters",
         "s3-delivers-access-logs",
@@ -231,11 +234,7 @@ def test_a_path_from_another_account_is_denied(
     "path",
     [
         "ses-writes-mail",
-        pytest.param("ses-publishes", marks=pytest.mark.xfail(strict=True, reason=DEPLOYDAY)),
-        pytest.param(
-            "ses-generates-data-key", marks=pytest.mark.xfail(strict=True, reason=DEPLOYDAY)
-        ),
-        pytest.param("ses-decrypts", marks=pytest.mark.xfail(strict=True, reason=DEPLOYDAY)),
+        "ses-publishes",
     ],
 )
 def test_ses_for_another_receipt_rule_is_denied(
@@ -259,7 +258,6 @@ def test_sns_for_another_topic_is_denied(
     assert_all_denied(evaluate(simulator, deployment, [twin]))
 
 
-@pytest.mark.xfail(strict=True, reason=DEPLOYDAY)
 @pytest.mark.parametrize("path", ["ses-generates-data-key", "ses-decrypts"])
 def test_the_topic_key_for_another_topic_is_denied(
     path: str, paths: dict[str, IamRequest], simulator: IamSimulator, deployment: Deployment
