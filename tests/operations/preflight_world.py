@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +74,7 @@ def healthy(**changes: Any) -> Account:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Any:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -207,7 +207,7 @@ def run_preflight(args: argparse.Namespace) -> int:
     try:
         clients, region = new_clients(args.profile, args.region)
         show = _progress(sys.stderr)
-        processor, checks = preflight(args, clients, region, progress=show)
+        processor, checks = preflight(args, clients, region, resolve_mx=lookup_mx, progress=show)
         if sys.stderr.isatty():
             sys.stderr.write("\r".ljust(41) + "\r")
     except (OperationsError, BotoCoreError, ClientError) as error:
