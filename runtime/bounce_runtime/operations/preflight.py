@@ -40,7 +40,7 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
         "--profile", help="named profile (default: AWS_PROFILE, else the default credentials)"
     )
     aws.add_argument(
-        "--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION or the profile's)"
+        "--region", help="AWS region (default: AWS_DEFAULT_REGION, else the profile's)"
     )
     aws.add_argument(
         "--output", choices=OUTPUTS, default="text", help="text (default) or json for scripts"
@@ -78,16 +78,20 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def new_clients(profile: str | None, region: str | None) -> tuple[Callable[[str], Any], str]:
     """Clients of one boto3 session and its region (``AWS_ENDPOINT_URL`` redirects them)."""
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    session: Any = boto3.session.Session(profile_name=profile, region_name=region)
+    core = botocore.session.Session(profile=profile)
+    session: Any = boto3.session.Session(botocore_session=core, region_name=region)
     if session.region_name is None:
         raise OperationsError(
-            "no AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION or a profile"
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile's region"
         )
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20
-    )
+    # Standard retries, 3 attempts unless AWS_MAX_ATTEMPTS (or the profile) says otherwise.
+    retries: Any = {"mode": "standard"}
+    if core.get_config_variable("max_attempts") is None:
+        retries["max_attempts"] = 3
+    config = Config(retries=retries, connect_timeout=5, read_timeout=20)
     made: dict[str, Any] = {}
 
     def client(service: str) -> Any:

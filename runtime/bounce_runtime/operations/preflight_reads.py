@@ -48,8 +48,8 @@ Clients = Callable[[str], Any]
 
 
 def read(call: Callable[..., Any], **kwargs: Any) -> Read:
-    """Call ``call(**kwargs)``: its answer, or the AWS error as a ``Read`` (never raises, except
-    for missing credentials, which no later call can get past)."""
+    """Call ``call(**kwargs)``: its answer, or the error as a ``Read`` (never raises, except for
+    missing credentials, which no later call can get past)."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
@@ -61,7 +61,14 @@ def read(call: Callable[..., Any], **kwargs: Any) -> Read:
         code, message = str(info.get("Code", "")), str(info.get("Message", ""))
         return Read(error=f"{code}: {message}" if message else code or str(error), code=code)
     except BotoCoreError as error:
-        return Read(error=str(error), code=type(error).__name__)
+        return Read(error=_one_line(str(error)), code=type(error).__name__)
+    except Exception as error:  # e.g. botocore's ResponseParserError for a garbled answer
+        return Read(error=_one_line(f"{type(error).__name__}: {error}"), code=type(error).__name__)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 3] + "..."
 
 
 def find_in_stack(cloudformation: Any, *, stack: str, processor: str) -> dict[str, str]:
