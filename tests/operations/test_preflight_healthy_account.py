@@ -7,26 +7,11 @@ from collections.abc import Callable
 
 from operations.preflight_world import RULE, RULE_SET, World, healthy, moto_server, run, world
 
-from bounce_runtime.operations.preflight_checks import OK
+from bounce_runtime.operations.preflight_checks import CHECK_NAMES, OK
 
 __all__ = ["moto_server", "world"]
 
-EVERY_CHECK = [
-    "function",
-    "receiving-region",
-    "rule-set-active",
-    "rule",
-    "earlier-stop-rule",
-    "bounce-sender-identity",
-    "recipient-identities",
-    "sending-authorization",
-    "mx-records",
-    "account-sending",
-    "send-budget",
-    "dead-letters",
-    "queue-backlog",
-    "function-errors",
-]
+EVERY_CHECK = list(CHECK_NAMES)
 
 
 def test_a_healthy_processor_passes_every_check_in_report_order(

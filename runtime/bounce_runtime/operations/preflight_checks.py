@@ -19,6 +19,23 @@ PROBLEM: Final = "problem"
 UNKNOWN: Final = "unknown"
 
 DESCRIBE_ACTIVE: Final = "ses:DescribeActiveReceiptRuleSet"
+# Every check, in report order (docs/operations.md has a row for each; the tests hold both).
+CHECK_NAMES: Final = (
+    "function",
+    "receiving-region",
+    "rule-set-active",
+    "rule",
+    "earlier-stop-rule",
+    "bounce-sender-identity",
+    "recipient-identities",
+    "sending-authorization",
+    "mx-records",
+    "account-sending",
+    "send-budget",
+    "dead-letters",
+    "queue-backlog",
+    "function-errors",
+)
 
 
 @dataclass(frozen=True)
