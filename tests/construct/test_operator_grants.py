@@ -122,7 +122,7 @@ def test_no_write_action_is_granted_on_every_resource(
 def test_replay_may_delete_only_send_claims_not_mail(
     granted: tuple[cdk.Stack, BounceProcessor, dict[str, list[dict[str, Any]]]],
 ) -> None:
-    """The issue 14 gap: replay deletes `<key>.bounce-claim`; the grant allows that, and only that."""
+    """The issue 14 gap: replay deletes `<key>.bounce-claim`; the grant allows that, only that."""
     stack, processor, statements = granted
     arns = _expected_arns(stack, processor)
     deleting = [s for s in statements["dead-letters replay"] if "s3:DeleteObject" in _actions(s)]
