@@ -29,9 +29,7 @@ WRITE_PREFIXES = ("Delete", "Send", "Put", "Update", "Create", "Change", "Set")
 @pytest.fixture(scope="module")
 def granted() -> tuple[cdk.Stack, BounceProcessor, dict[str, list[dict[str, Any]]]]:
     app = cdk.App()
-    stack = cdk.Stack(
-        app, "Ops", env=cdk.Environment(account="123456789012", region="eu-west-1")
-    )
+    stack = cdk.Stack(app, "Ops", env=cdk.Environment(account="123456789012", region="eu-west-1"))
     processor = BounceProcessor(
         stack,
         "Bounces",
