@@ -35,6 +35,8 @@ TABLE = "SendBudget"
 BUDGET_ID = "ses-send-bounce"
 INBOUND = f"inbound-smtp.{REGION}.amazonaws.com"
 NOW = datetime.now(UTC).replace(microsecond=0)
+# Where a service's IAM prefix differs from its signing name.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 PRODUCTION_QUOTA = {"Max24HourSend": 50000.0, "MaxSendRate": 14.0, "SentLast24Hours": 3.0}
 
 
@@ -138,6 +140,9 @@ class World:
         self.stubs: dict[str, Stubber] = {}
         self.calls: list[str] = []
         self._build()
+        self.actions: list[str] = []  # IAM actions of the calls made through ``clients``
+        for client in self.real.values():
+            self._record(client)
 
     # The state ---------------------------------------------------------------------------------
 
@@ -256,12 +261,27 @@ class World:
         """``clients(service)`` as preflight takes it; records every operation called."""
         self.calls.append(service)
         if service == "ses":
-            return _Mixed(self.real["ses"], self._ses_stub(), self._ses_stubbed())
+            return _Mixed(self.real["ses"], self._record(self._ses_stub()), self._ses_stubbed())
         if service == "iam":
-            return _Mixed(self.real["iam"], self._iam_stub(), {"simulate_principal_policy"})
+            stubbed = self._record(self._iam_stub())
+            return _Mixed(self.real["iam"], stubbed, {"simulate_principal_policy"})
         if service == "cloudformation":
-            return self.stubs["cloudformation"].client  # set by the stack tests
+            return self._record(self.stubs["cloudformation"].client)  # set by the stack tests
         return self.real[service]
+
+    def _record(self, client: Any) -> Any:
+        """Record each call's IAM action (``before-parameter-build`` runs with Stubber too)."""
+        if getattr(client, "_preflight_recorded", False):
+            return client
+        client._preflight_recorded = True
+        prefix = IAM_PREFIXES.get(client.meta.service_model.signing_name)
+        prefix = prefix or client.meta.service_model.signing_name
+
+        def record(model: Any, **_: Any) -> None:
+            self.actions.append(f"{prefix}:{model.name}")
+
+        client.meta.events.register("before-parameter-build.*.*", record)
+        return client
 
     def _ses_stubbed(self) -> set[str]:
         operations = {"get_account_sending_enabled", "list_identity_policies"}

@@ -25,6 +25,7 @@ from operations.preflight_world import (
 
 from bounce_runtime import cli
 from bounce_runtime.operations import preflight
+from bounce_runtime.operations.permissions import actions_of
 from cdk_ses_bounce import BounceProcessor
 
 __all__ = ["moto_server", "world"]
@@ -129,6 +130,10 @@ def test_found_by_stack_and_processor_path_every_check_passes_and_exit_is_0(
     assert lines[-1] == "14 ok, 0 problem, 0 unknown"
     assert all(line.startswith("ok ") for line in lines[:-2])
     assert err == ""
+    # The stack lookup's calls are declared (and so granted by grant_preflight).
+    stack_calls = {a for a in by_stack.actions if a.startswith("cloudformation:")}
+    assert stack_calls == {"cloudformation:GetTemplate", "cloudformation:DescribeStackResource"}
+    assert set(by_stack.actions) <= actions_of("preflight")
 
 
 def test_json_output_for_scripts(by_stack: World, capsys: pytest.CaptureFixture[str]) -> None:
