@@ -136,6 +136,15 @@ def test_found_by_stack_and_processor_path_every_check_passes_and_exit_is_0(
     assert set(by_stack.actions) <= actions_of("preflight")
 
 
+def test_a_name_given_with_the_stack_replaces_what_the_stack_says(
+    by_stack: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["preflight", "--stack", STACK, "--processor", PATH, "--rule-set", "SomeoneElses"]
+    assert cli.main([*argv, "--output", "json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["rule_set"] == "SomeoneElses" and document["rule"] == RULE
+
+
 def test_json_output_for_scripts(by_stack: World, capsys: pytest.CaptureFixture[str]) -> None:
     status = cli.main(["preflight", "--stack", STACK, "--processor", PATH, "--output", "json"])
     document = json.loads(capsys.readouterr().out)
@@ -187,7 +196,6 @@ def test_unknown_fails_only_with_strict(
     ("argv", "message"),
     [
         (["--stack", STACK], "--stack and --processor go together"),
-        (["--stack", STACK, "--processor", PATH, "--function", "f"], "not both"),
         ([], "give --stack and --processor, or --function"),
     ],
 )
@@ -257,3 +265,29 @@ def test_a_missing_aws_sdk_says_what_to_install(
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "needs boto3" in err and "pip install 'boto3>=1.40'" in err
+
+
+class _Terminal:
+    def __init__(self, tty: bool) -> None:
+        self.text, self.tty = "", tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def test_progress_is_shown_on_a_terminal_only() -> None:
+    terminal, pipe = _Terminal(tty=True), _Terminal(tty=False)
+    for stream in (terminal, pipe):
+        show = preflight._progress(stream)  # type: ignore[arg-type]
+        show("the stack")
+        show("identities")
+    assert terminal.text.startswith("\rchecking the stack...")
+    assert "\rchecking identities..." in terminal.text
+    assert pipe.text == ""

@@ -59,7 +59,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "function has no recent errors. See docs/operations.md, 'Preflight'.",
     )
     where = parser.add_argument_group(
-        "processor", "the deployed stack and the processor's construct path, or its names"
+        "processor",
+        "the deployed stack and the processor's construct path, or its names (a name given "
+        "with --stack replaces what the stack says)",
     )
     where.add_argument("--stack", metavar="NAME", help="CloudFormation stack name")
     where.add_argument(
@@ -134,8 +136,6 @@ def preflight(
             args.dead_letter_queue_url,
         )
     )
-    if by_stack and by_name:
-        raise OperationsError("give --stack and --processor, or the names, not both")
     if not by_stack and not by_name:
         raise OperationsError("give --stack and --processor, or --function (and the other names)")
     names = dict(
@@ -152,13 +152,15 @@ def preflight(
         found = preflight_reads.find_in_stack(
             clients("cloudformation"), stack=args.stack, processor=args.processor
         )
-        names = dict(
+        from_stack = dict(
             function=found[preflight_reads.FUNCTION_ID],
             rule_set=found.get("RuleSet"),
             rule=found[preflight_reads.RULE_ID],
             queue_url=found["Queue"],
             dead_letter_queue_url=found["DeadLetterQueue"],
         )
+        # A name given with --stack wins (e.g. --rule-set for a rule set imported from elsewhere).
+        names = {key: names[key] or value for key, value in from_stack.items()}
     progress("the function")
     processor, config = preflight_reads.describe_processor(clients, region=region, **names)
     checks = [_function_check(processor, config)] if config is not None else []
