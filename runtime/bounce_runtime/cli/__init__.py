@@ -26,7 +26,8 @@ MODULE_COMMAND = "python -m bounce_runtime"
 # The name the user typed, for usage and error lines.
 PROG = (
     CONSOLE_COMMAND
-    if os.path.basename(sys.argv[0] if sys.argv else "") == CONSOLE_COMMAND
+    # (cdk-ses-bounce.exe on Windows)
+    if os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] == CONSOLE_COMMAND
     else MODULE_COMMAND
 )
 # Exit statuses of every command (docs/operations.md, "Exit status").
