@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
@@ -17,6 +15,15 @@ from cdk_ses_bounce.assets import RUNTIME_BYTECODE_DIR, bytecode_name, modules_w
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_SOURCE = REPO_ROOT / "runtime" / "bounce_runtime"
+
+
+def run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
 
 CONSUMER_APP = """
 import aws_cdk as cdk
@@ -35,54 +42,19 @@ print(bounce_runtime.__file__)
 """
 
 
-def _run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
-def consumer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+def consumer(tmp_path_factory: pytest.TempPathFactory, wheel_file: Path) -> tuple[Path, list[str]]:
     """A consumer project with the wheel installed in its own venv, synthesized once."""
-    work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO_ROOT / name, source / name)
-    shutil.copytree(REPO_ROOT / "constructs", source / "constructs", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "runtime", source / "runtime", ignore=ignore)
-    # The runtime's 3.14 bytecode (`make bytecode`, not in git) goes into the wheel.
-    bytecode = RUNTIME_BYTECODE_DIR.relative_to(REPO_ROOT)
-    shutil.copytree(RUNTIME_BYTECODE_DIR, source / bytecode, dirs_exist_ok=True)
-    dist = work / "dist"
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            dist,
-            source,
-        ],
-        cwd=work,
-    )
-    (wheel,) = dist.glob("cdk_ses_bounce-*.whl")
-
+    work = tmp_path_factory.mktemp("consumer")
+    wheel = wheel_file
     env_dir = work / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel], cwd=work)
+    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel], cwd=work)
     # Dependencies (aws-cdk-lib, constructs, jsii) come from the test venv, appended after the
     # fresh venv's own site-packages so the installed wheel, not the checkout, is what imports.
     fresh_site = Path(
-        _run(
+        run(
             [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work
         ).strip()
     )
@@ -92,7 +64,7 @@ def consumer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
     app_dir.mkdir()
     (app_dir / "consumer_app.py").write_text(CONSUMER_APP)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    printed = _run([python, "consumer_app.py"], cwd=app_dir, env=env).strip().splitlines()
+    printed = run([python, "consumer_app.py"], cwd=app_dir, env=env).strip().splitlines()
     return app_dir / "cdk.out", printed[-2:]
 
 

@@ -1,10 +1,12 @@
-"""Operator commands: ``python -m bounce_runtime <command> ...``.
+"""Operator commands: ``cdk-ses-bounce <command> ...`` (the installed console command) or
+``python -m bounce_runtime <command> ...``.
 
 Each command group is a module with ``add_commands(commands)``: it adds its subparsers to the
 ``add_subparsers()`` object ``commands`` and sets ``run`` on each, a callable taking the parsed
 arguments and returning the exit status. Registering a group is one line in ``COMMAND_GROUPS``
-(or a ``register`` call). Bad input: a one-line message on stderr and exit status 1 (2 for
-command-line usage errors); no traceback reaches the user.
+(or a ``register`` call). Exit status: 0 done, 1 problems found or an error (one line on stderr),
+2 command-line usage errors; no traceback reaches the user. A command that calls AWS needs boto3
+(a dependency of the package); where it is missing, the error says what to install.
 """
 
 from __future__ import annotations
@@ -12,19 +14,38 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from bounce_runtime.errors import CommandError, PermanentError
 
-PROG = "python -m bounce_runtime"
+CONSOLE_COMMAND = "cdk-ses-bounce"  # [project.scripts] in pyproject.toml
+MODULE_COMMAND = "python -m bounce_runtime"
+# The name the user typed, for usage and error lines.
+PROG = (
+    CONSOLE_COMMAND
+    # (cdk-ses-bounce.exe on Windows)
+    if os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] == CONSOLE_COMMAND
+    else MODULE_COMMAND
+)
+# Exit statuses of every command (docs/operations.md, "Exit status").
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+# The modules an AWS command imports; when one is missing, the fix is to install boto3.
+AWS_SDK_MODULES = frozenset({"boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3"})
+INSTALL_AWS_SDK = (
+    "pip install 'boto3>=1.40' (a dependency of cdk-ses-bounce: reinstall it without --no-deps)"
+)
 DESCRIPTION = "Operator commands of the bounce runtime (no AWS call unless a command says so)."
 
 # The modules whose add_commands() build the command line, in help order.
 COMMAND_GROUPS: list[str] = [
     "bounce_runtime.cli.plan",
     "bounce_runtime.operations.commands",
+    "bounce_runtime.operations.preflight",
 ]
 _registered: list[Callable[[Any], None]] = []
 
@@ -69,7 +90,15 @@ def write_json(document: Any, stream: TextIO | None = None) -> None:
 def _fail(message: str) -> NoReturn:
     one_line = " ".join(message.splitlines())  # one line, whatever the error's text holds
     write_line(f"{PROG}: error: {one_line}", sys.stderr)
-    raise SystemExit(1)
+    raise SystemExit(EXIT_PROBLEMS)
+
+
+def missing_aws_sdk_message(error: ModuleNotFoundError) -> str | None:
+    """What to install when ``error`` is a missing part of the AWS SDK, else None."""
+    top = (error.name or "").split(".", 1)[0]
+    if top not in AWS_SDK_MODULES:
+        return None
+    return f"this command calls AWS and needs boto3 (module {top!r} is missing): {INSTALL_AWS_SDK}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
     except (CommandError, PermanentError, ValueError) as error:
         _fail(str(error))
+    except ModuleNotFoundError as error:
+        _fail(
+            missing_aws_sdk_message(error)
+            or f"unexpected ModuleNotFoundError (please report it): {error}"
+        )
     except Exception as error:  # a bug: still one line, no traceback for the user
         _fail(f"unexpected {type(error).__name__} (please report it): {error}")
     return status
