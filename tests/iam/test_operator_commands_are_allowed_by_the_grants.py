@@ -136,7 +136,6 @@ def test_dead_letters_replay_is_allowed_by_grant_replay_dead_letters(
     )
 
 
-@pytest.mark.xfail(strict=True, reason="grant fix lands from wip-operator")
 def test_replay_of_an_outcome_unknown_letter_is_allowed_by_grant_replay_dead_letters(
     pipeline: Pipeline,
     world: Deployment,
