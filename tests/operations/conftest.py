@@ -12,7 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from operations.pipeline import REGION, Pipeline, clients
 
-import bounce_runtime.operations.commands as commands
+import bounce_runtime.operations.command_support as command_support
 from support.aws_env import use_dummy_credentials
 
 SERVICES = ("SQS", "S3", "CLOUDFORMATION", "LAMBDA", "IAM")
@@ -42,7 +42,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None
 def shared_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     """One boto3 session per region for every command the tests run: each new session loads
     the service models again (about half a second on a busy machine)."""
-    monkeypatch.setattr(commands, "new_session", _session)
+    monkeypatch.setattr(command_support, "new_session", _session)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from operations.pipeline import Pipeline, run
 
-import bounce_runtime.operations.commands as commands
+import bounce_runtime.operations.command_support as command_support
 from bounce_runtime.operations.dead_letters import (
     REDRIVEN_BY_SQS,
     REPLAY_IF_NO_BOUNCE_SENT,
@@ -147,8 +147,8 @@ def test_max_messages_bounds_the_scan_and_says_so(
 def test_progress_lines_on_a_large_queue(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(commands, "PROGRESS_MIN_MESSAGES", 20)
-    monkeypatch.setattr(commands, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(command_support, "PROGRESS_MIN_MESSAGES", 20)
+    monkeypatch.setattr(command_support, "PROGRESS_EVERY", 10)
     pipeline.bulk(25, "ses-rejected:MessageRejected")
 
     status, _, err = run([*LIST, *pipeline.dead_letter_queue()], capsys)

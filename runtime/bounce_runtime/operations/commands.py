@@ -6,8 +6,8 @@ queue of a deployed BounceProcessor.
 missing options), 130 interrupted; every failure is one line on stderr, never a traceback. boto3
 is imported and clients are created only when a command runs, so ``--help`` makes no AWS call.
 Credentials and region come from the usual AWS environment (``AWS_PROFILE``,
-``AWS_DEFAULT_REGION``, ...), overridden by ``--profile`` and ``--region`` (``new_session``);
-botocore's ``AWS_ENDPOINT_URL_<SERVICE>`` redirect the clients.
+``AWS_DEFAULT_REGION``, ...), overridden by ``--profile`` and ``--region``
+(``command_support.new_session``); botocore's ``AWS_ENDPOINT_URL_<SERVICE>`` redirect the clients.
 """
 
 from __future__ import annotations
@@ -20,11 +20,19 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.cli import PROG
 from bounce_runtime.errors import OperationsError, ReplayFailed
+from bounce_runtime.operations.command_support import (
+    MAX_RATE,
+    MIN_RATE,
+    Clients,
+    Progress,
+    int_in,
+    rate,
+)
 from bounce_runtime.operations.dead_letters import (
     OUTCOME_CHECKED_FLAG,
     REASON_CLASSES,
@@ -50,8 +58,6 @@ GROUP: Final = "dead-letters"
 # Bounds of the options.
 MAX_MESSAGES_LIMIT: Final = 100_000  # SQS holds at most 120,000 in-flight messages per queue
 DEFAULT_MAX_MESSAGES: Final = 1_000
-MIN_RATE: Final = 0.01
-MAX_RATE: Final = 100.0
 # A replay holds what it reads for at least this many intervals between two sends, so the holds
 # are renewed (at half time) before they can run out.
 HOLD_INTERVALS: Final = 4
@@ -60,9 +66,6 @@ DEFAULT_RATE: Final = 1.0
 DEFAULT_HOLD_SECONDS: Final = 30
 DEFAULT_WAIT_SECONDS: Final = 1
 MAX_WAIT_SECONDS: Final = 20
-# A progress line is printed (stderr) when the queue holds at least this many messages.
-PROGRESS_MIN_MESSAGES: Final = 1_000
-PROGRESS_EVERY: Final = 1_000
 EXIT_OK: Final = 0
 EXIT_PROBLEMS: Final = 1
 EXIT_USAGE: Final = 2
@@ -76,29 +79,6 @@ MISSING_SDK: Final = (
 
 class UsageError(Exception):
     """Options that do not fit together: one line on stderr and exit status 2."""
-
-
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
-        return value
-
-    return parse
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and MIN_RATE <= value <= MAX_RATE):
-        raise argparse.ArgumentTypeError(f"must be {MIN_RATE:g}-{MAX_RATE:g}, got {text}")
-    return value
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -125,14 +105,14 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-messages",
-        type=_int_in(1, MAX_MESSAGES_LIMIT),
+        type=int_in(1, MAX_MESSAGES_LIMIT),
         default=DEFAULT_MAX_MESSAGES,
         metavar="N",
         help=f"read at most N dead letters (default {DEFAULT_MAX_MESSAGES})",
     )
     parser.add_argument(
         "--hold-seconds",
-        type=_int_in(5, VISIBILITY_TIMEOUT_MAX_S),
+        type=int_in(5, VISIBILITY_TIMEOUT_MAX_S),
         default=DEFAULT_HOLD_SECONDS,
         metavar="S",
         help="visibility timeout of the messages read, renewed while the command runs: if it "
@@ -140,7 +120,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wait-seconds",
-        type=_int_in(0, MAX_WAIT_SECONDS),
+        type=int_in(0, MAX_WAIT_SECONDS),
         default=DEFAULT_WAIT_SECONDS,
         metavar="S",
         help="long-poll time of each receive; with 0, SQS may answer 'empty' for a queue that "
@@ -175,7 +155,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     listing.add_argument(
         "--samples",
-        type=_int_in(0, 100),
+        type=int_in(0, 100),
         default=3,
         metavar="N",
         help="SES message ids shown per reason (default 3)",
@@ -215,7 +195,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     replay.add_argument("--yes", action="store_true", help="do it (default: dry run)")
     replay.add_argument(
         "--rate",
-        type=_rate,
+        type=rate,
         default=DEFAULT_RATE,
         metavar="PER_SECOND",
         help=f"messages sent per second (default {DEFAULT_RATE:g}; {MIN_RATE:g}-{MAX_RATE:g})",
@@ -274,35 +254,7 @@ def _error(message: str, status: int = EXIT_PROBLEMS) -> int:
     return status
 
 
-def new_session(*, profile: str | None = None, region: str | None = None) -> Any:
-    """A boto3 session from ``--profile`` and ``--region`` (None: what the AWS environment says:
-    ``AWS_PROFILE``, ``AWS_DEFAULT_REGION``, the shared config files)."""
-    import boto3
-
-    return boto3.session.Session(profile_name=profile, region_name=region)
-
-
-class _Clients:
-    """boto3 clients made on first use, in one session (``--profile``/``--region`` or the
-    environment's)."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from botocore.config import Config
-
-        self._session = new_session(profile=args.profile, region=args.region)
-        # The read timeout is above the longest long poll (20 s).
-        self._config = Config(
-            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
-        )
-        self._made: dict[str, Any] = {}
-
-    def __call__(self, service: str) -> Any:
-        if service not in self._made:
-            self._made[service] = self._session.client(service, config=self._config)
-        return self._made[service]
-
-
-def _queues(args: argparse.Namespace, clients: _Clients, *, main_queue: bool) -> ProcessorQueues:
+def _queues(args: argparse.Namespace, clients: Clients, *, main_queue: bool) -> ProcessorQueues:
     by_url = args.dead_letter_queue_url is not None or args.queue_url is not None
     by_stack = args.stack is not None or args.processor is not None
     if by_url and by_stack:
@@ -326,34 +278,8 @@ def _queues(args: argparse.Namespace, clients: _Clients, *, main_queue: bool) ->
     )
 
 
-class _Progress:
-    """Scan progress on stderr: rewritten in place on a terminal, else a line every so often."""
-
-    def __init__(self, stream: TextIO, total: int | None) -> None:
-        self._stream = stream
-        self._total = total
-        self._shown = total is not None and total >= PROGRESS_MIN_MESSAGES
-        self._tty = stream.isatty()
-        self._last_line = 0
-
-    def __call__(self, scanned: int) -> None:
-        if not self._shown:
-            return
-        text = f"read {scanned} of about {self._total} dead letters"
-        if self._tty:
-            self._stream.write(f"\r{text}")
-        elif scanned - self._last_line >= PROGRESS_EVERY:
-            self._last_line = scanned
-            self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def done(self) -> None:
-        if self._shown and self._tty:
-            self._stream.write("\n")
-
-
 def _scan(
-    args: argparse.Namespace, clients: _Clients, queue_url: str, *, min_hold_s: float = 0
+    args: argparse.Namespace, clients: Clients, queue_url: str, *, min_hold_s: float = 0
 ) -> DeadLetterScan:
     return DeadLetterScan(
         clients("sqs"),
@@ -373,10 +299,10 @@ def _coverage(scan: DeadLetterScan) -> str:
 @_fail_cleanly
 def run_list(args: argparse.Namespace) -> int:
     """``dead-letters list``: the table (or JSON) of dead letters by reason."""
-    clients = _Clients(args)
+    clients = Clients(profile=args.profile, region=args.region)
     queue_url = _queues(args, clients, main_queue=False).dead_letter_queue_url
     with _scan(args, clients, queue_url) as scan:
-        progress = _Progress(sys.stderr, scan.approximate_count())
+        progress = Progress(sys.stderr, scan.approximate_count())
         scan.on_progress = progress
         summaries = summarize(scan, now=datetime.now(UTC), samples=args.samples)
     progress.done()
@@ -435,7 +361,7 @@ def _print_outcome(outcome: ReplayOutcome, *, args: argparse.Namespace, out: Tex
 
 
 def _scope(
-    args: argparse.Namespace, clients: _Clients, queues: ProcessorQueues
+    args: argparse.Namespace, clients: Clients, queues: ProcessorQueues
 ) -> ProcessorScope | None:
     """What the processor's function acts on, read only when ses-outcome-unknown letters may
     be replayed (``--i-checked-no-bounce-was-sent``): their mail object and send claim are
@@ -462,7 +388,7 @@ def _scope(
 def run_replay(args: argparse.Namespace) -> int:
     """``dead-letters replay``: dry run, or (``--yes``) send to the main queue then delete."""
     selection = _selection(args)
-    clients = _Clients(args)
+    clients = Clients(profile=args.profile, region=args.region)
     queues = _queues(args, clients, main_queue=True)
     check_queue_pair(clients("sqs"), queues)
     scope = _scope(args, clients, queues)
@@ -470,7 +396,7 @@ def run_replay(args: argparse.Namespace) -> int:
     lines = sys.stderr if as_json else sys.stdout
     hold = HOLD_INTERVALS / args.rate
     with _scan(args, clients, queues.dead_letter_queue_url, min_hold_s=hold) as scan:
-        progress = _Progress(sys.stderr, scan.approximate_count())
+        progress = Progress(sys.stderr, scan.approximate_count())
         scan.on_progress = progress
         replayer = Replayer(
             scan,
