@@ -93,3 +93,24 @@ def test_without_boto3_the_command_says_what_to_install(
         "which is not installed here: pip install boto3 (or the package's extra that brings "
         "it)\n"
     )
+
+
+def test_a_long_replay_reports_progress_on_stderr(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(command_support, "PROGRESS_MIN_MESSAGES", 20)
+    monkeypatch.setattr(command_support, "PROGRESS_EVERY", 10)
+    pipeline.bulk(25, "expired")  # every one refused: nothing is sent, all are read
+
+    status, out, err = run(
+        ["dead-letters", "replay", *pipeline.where(), "--reason", "ses-rejected", "--output",
+         "json"],
+        capsys,
+    )  # fmt: skip
+
+    assert status == 0
+    assert json.loads(out)["read"] == 25
+    assert err.splitlines() == [
+        "read 10 of about 25 dead letters",
+        "read 20 of about 25 dead letters",
+    ]
