@@ -360,3 +360,24 @@ def test_claim_ages_are_measured_on_s3s_clock(pipeline: Pipeline) -> None:
     assert outcome.replayed == []
     assert "within the claim TTL" in outcome.refused[0][1]
     assert OBJECT_KEY_PREFIX + "clock-1" + CLAIM_SUFFIX in pipeline.keys
+
+
+def test_a_letter_of_the_same_message_with_another_body_is_kept_not_deleted(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genuine = pipeline.dead_letter("same-id-1", "ses-rejected:MessageRejected")
+    altered = json.loads(genuine)
+    altered["receipt"]["recipients"] = ["someone-else@example.com"]
+    tampered = pipeline.dead_letter(
+        "same-id-1", "ses-rejected:MessageRejected", body=json.dumps(altered)
+    )
+
+    status, out, _ = run(
+        [*REPLAY, *pipeline.where(), "--message-id", "same-id-1", "--yes", "--rate", "100"], capsys
+    )
+
+    assert status == 1
+    assert "with a different body, was replayed in this run" in out
+    (replayed,) = pipeline.bodies(pipeline.queue_url)
+    (kept,) = pipeline.bodies(pipeline.dlq_url)
+    assert {replayed, kept} == {genuine, tampered}

@@ -171,8 +171,9 @@ def _uninterrupted() -> Iterator[None]:
 class Replayer:
     """Moves chosen dead letters back to the main queue, body unchanged.
 
-    Per selected dead letter, in the order the scan receives them: a copy of a mail object
-    already replayed in this run (same SES message id, bucket and key in the body) is deleted;
+    Per selected dead letter, in the order the scan receives them: a copy of a letter already
+    replayed in this run (the same body) is deleted, and another letter of the same message (SES
+    message id, bucket and key) with a different body is refused;
     a refused one (``refusal``, and for ``ses-outcome-unknown`` the checks of the module
     docstring, which need ``scope``) stays; else (``execute``) it is sent to the main queue at
     ``pacer``'s rate and then deleted from the dead-letter queue. Without ``execute`` nothing is
@@ -210,7 +211,7 @@ class Replayer:
 
     def run(self, selection: ReplaySelection) -> ReplayOutcome:
         outcome = ReplayOutcome()
-        replayed: set[tuple[str, str, str]] = set()
+        replayed: dict[tuple[str, str, str], str] = {}  # message -> the body replayed
         seen: set[str | None] = set()
         for letter in self._scan:
             seen.add(letter.ses_message_id)
@@ -230,12 +231,17 @@ class Replayer:
         return outcome
 
     def _one(
-        self, letter: DeadLetter, replayed: set[tuple[str, str, str]], outcome: ReplayOutcome
+        self, letter: DeadLetter, replayed: dict[tuple[str, str, str], str], outcome: ReplayOutcome
     ) -> None:
         verb = "" if self.execute else "would "
         why = refusal(letter, now=self._now(), outcome_checked=self.outcome_checked)
         identity = _identity(letter)
-        if why is None and identity in replayed:
+        if why is None and identity in replayed and replayed[identity] != letter.body:
+            why = (
+                "another dead letter of this message, with a different body, was replayed in "
+                "this run: this one is neither replayed nor deleted"
+            )
+        elif why is None and identity in replayed:
             if self.execute:
                 self._scan.delete(letter)
             outcome.duplicates.append(letter)
@@ -264,7 +270,7 @@ class Replayer:
         elif claim is not None:
             self._report(f"would delete the stale send claim {self._claim_url(letter, claim)}")
         assert identity is not None  # a letter not refused has a readable body
-        replayed.add(identity)
+        replayed[identity] = letter.body
         outcome.replayed.append(letter)
         self._report(f"{verb}replay {letter.describe()}")
 
