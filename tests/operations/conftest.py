@@ -1,5 +1,5 @@
-"""Fixtures for the operator tools: moto's SQS, S3 and CloudFormation as one server on 127.0.0.1,
-reached by the real botocore clients through ``AWS_ENDPOINT_URL_<SERVICE>``."""
+"""Fixtures for the operator tools: moto's SQS, S3, CloudFormation, Lambda and IAM as one server
+on 127.0.0.1, reached by the real botocore clients through ``AWS_ENDPOINT_URL_<SERVICE>``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 from operations.pipeline import REGION, Pipeline, clients
 
-import bounce_runtime.operations.commands as commands
+import bounce_runtime.operations.command_support as command_support
 from support.aws_env import use_dummy_credentials
 
-SERVICES = ("SQS", "S3", "CLOUDFORMATION")
+SERVICES = ("SQS", "S3", "CLOUDFORMATION", "LAMBDA", "IAM")
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
-    """Dummy credentials and a region; SQS, S3 and CloudFormation go to the moto server."""
+    """Dummy credentials and a region; every service the tools call goes to the moto server."""
     use_dummy_credentials(monkeypatch, REGION)
     for service in SERVICES:
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
@@ -42,12 +42,12 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None
 def shared_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     """One boto3 session per region for every command the tests run: each new session loads
     the service models again (about half a second on a busy machine)."""
-    monkeypatch.setattr(commands, "new_session", _session)
+    monkeypatch.setattr(command_support, "new_session", _session)
 
 
 @functools.cache
-def _session(region: str | None) -> Any:
-    return boto3.session.Session(region_name=region)
+def _session(*, profile: str | None = None, region: str | None = None) -> Any:
+    return boto3.session.Session(profile_name=profile, region_name=region)
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +57,4 @@ def moto_clients(moto_endpoint: str) -> dict[str, Any]:
 
 @pytest.fixture
 def pipeline(moto_clients: dict[str, Any]) -> Pipeline:
-    return Pipeline(moto_clients["sqs"], moto_clients["s3"])
+    return Pipeline(moto_clients)

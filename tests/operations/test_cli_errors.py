@@ -11,6 +11,7 @@ from operations.pipeline import Pipeline, run
 
 import bounce_runtime.operations.commands as commands
 from bounce_runtime.operations.commands import add_commands
+from bounce_runtime.operations.dead_letters import OUTCOME_CHECKED_FLAG
 
 NOWHERE = [
     "--queue-url",
@@ -56,36 +57,52 @@ def test_add_commands_plugs_into_another_parser() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "status"),
     [
-        ([*REPLAY, *NOWHERE], "choose what to replay: --reason and/or --message-id"),
-        ([*REPLAY, *NOWHERE, "--reason", "nonsense"], "unknown reason 'nonsense'; reasons: "),
+        ([*REPLAY, *NOWHERE], "choose what to replay: --reason and/or --message-id", 2),
+        ([*REPLAY, *NOWHERE, "--reason", "nonsense"], "unknown reason 'nonsense'; reasons: ", 2),
         (
             [*LIST, *NOWHERE, "--stack", "s", "--processor", "p"],
             "give the queue URLs or --stack and --processor, not both",
+            2,
         ),
-        ([*LIST, "--stack", "s"], "--stack and --processor go together"),
-        ([*LIST], "give --dead-letter-queue-url, or --stack and --processor"),
+        ([*LIST, "--stack", "s"], "--stack and --processor go together", 2),
+        ([*LIST], "give --dead-letter-queue-url, or --stack and --processor", 2),
         (
             [*REPLAY, "--dead-letter-queue-url", "http://127.0.0.1:9/1/d", "--reason", "expired"],
             "refusing to replay 'expired'",
+            1,
         ),
         (
             [*REPLAY, "--dead-letter-queue-url", "u", "--reason", "ses-rejected"],
             "give --queue-url and --dead-letter-queue-url, or --stack and --processor",
+            2,
         ),
         (
             [*LIST, "--dead-letter-queue-url", "https://sqs.example/1/dlq.fifo"],
             "https://sqs.example/1/dlq.fifo: a BounceProcessor's queues are standard, not FIFO",
+            2,
+        ),
+        (
+            [*REPLAY, *NOWHERE, "--reason", "ses-outcome-unknown", OUTCOME_CHECKED_FLAG],
+            f"{OUTCOME_CHECKED_FLAG} with queue URLs needs --function-name",
+            2,
         ),
     ],
 )
-def test_bad_input_is_one_line_and_status_1(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+def test_bad_input_is_one_line_with_its_status(
+    argv: list[str],
+    message: str,
+    status: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    status, out, err = run(argv, capsys)
+    # Options are checked before any AWS call is made: the queues' pairing check never runs.
+    monkeypatch.setattr(commands, "check_queue_pair", lambda sqs, queues: None)
 
-    assert (status, out) == (1, "")
+    result, out, err = run(argv, capsys)
+
+    assert (result, out) == (status, "")
     assert err.startswith(f"python -m bounce_runtime dead-letters: error: {message}")
     assert err.count("\n") == 1
 

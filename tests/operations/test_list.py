@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from operations.pipeline import Pipeline, run
 
-import bounce_runtime.operations.commands as commands
+import bounce_runtime.operations.command_support as command_support
 from bounce_runtime.operations.dead_letters import (
-    REASON_CLASSES,
     REDRIVEN_BY_SQS,
     REPLAY_IF_NO_BOUNCE_SENT,
     REPLAY_NO,
@@ -45,7 +44,7 @@ def test_list_does_not_consume_the_queue(
     fill(pipeline)
     before = pipeline.counts(pipeline.dlq_url)
 
-    status, out, err = run([*LIST, *pipeline.where()], capsys)
+    status, out, err = run([*LIST, *pipeline.dead_letter_queue()], capsys)
 
     assert (status, err) == (0, "")
     assert "read all 9 dead letters" in out
@@ -63,7 +62,7 @@ def test_list_groups_by_reason_as_json(
 ) -> None:
     fill(pipeline)
 
-    status, out, _ = run([*LIST, *pipeline.where(), "--json", "--samples", "2"], capsys)
+    status, out, _ = run([*LIST, *pipeline.dead_letter_queue(), "--json", "--samples", "2"], capsys)
 
     assert status == 0
     document = json.loads(out)
@@ -108,7 +107,7 @@ def test_list_groups_by_reason_as_json(
 def test_list_prints_a_table(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
     fill(pipeline)
 
-    status, out, _ = run([*LIST, *pipeline.where()], capsys)
+    status, out, _ = run([*LIST, *pipeline.dead_letter_queue()], capsys)
 
     assert status == 0
     lines = out.splitlines()
@@ -126,7 +125,7 @@ def test_list_prints_a_table(pipeline: Pipeline, capsys: pytest.CaptureFixture[s
 
 
 def test_an_empty_queue(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run([*LIST, *pipeline.where()], capsys)
+    status, out, _ = run([*LIST, *pipeline.dead_letter_queue()], capsys)
     assert (status, out) == (0, "the dead-letter queue is empty\n")
 
 
@@ -135,7 +134,9 @@ def test_max_messages_bounds_the_scan_and_says_so(
 ) -> None:
     pipeline.bulk(12, "ses-rejected:MessageRejected")
 
-    status, out, _ = run([*LIST, *pipeline.where(), "--max-messages", "5", "--json"], capsys)
+    status, out, _ = run(
+        [*LIST, *pipeline.dead_letter_queue(), "--max-messages", "5", "--json"], capsys
+    )
 
     assert status == 0
     document = json.loads(out)
@@ -146,11 +147,11 @@ def test_max_messages_bounds_the_scan_and_says_so(
 def test_progress_lines_on_a_large_queue(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(commands, "PROGRESS_MIN_MESSAGES", 20)
-    monkeypatch.setattr(commands, "PROGRESS_EVERY", 10)
+    monkeypatch.setattr(command_support, "PROGRESS_MIN_MESSAGES", 20)
+    monkeypatch.setattr(command_support, "PROGRESS_EVERY", 10)
     pipeline.bulk(25, "ses-rejected:MessageRejected")
 
-    status, _, err = run([*LIST, *pipeline.where()], capsys)
+    status, _, err = run([*LIST, *pipeline.dead_letter_queue()], capsys)
 
     assert status == 0
     assert err.splitlines() == [
@@ -163,7 +164,7 @@ def test_a_small_queue_prints_no_progress(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pipeline.dead_letter("m-1", "expired")
-    assert run([*LIST, *pipeline.where()], capsys)[2] == ""
+    assert run([*LIST, *pipeline.dead_letter_queue()], capsys)[2] == ""
 
 
 class Recorder:
@@ -220,14 +221,6 @@ def test_a_killed_scan_leaves_messages_hidden_only_for_the_hold(pipeline: Pipeli
     assert pipeline.counts(pipeline.dlq_url)[0] < 3
     time.sleep(1.2)
     assert pipeline.counts(pipeline.dlq_url) == (3, 0)
-
-
-def test_every_dead_letter_reason_of_the_runtime_is_classified() -> None:
-    from bounce_runtime.contract import DEAD_LETTER_REASONS, REASON_INVALID_CONFIG
-
-    assert set(DEAD_LETTER_REASONS) | {REASON_INVALID_CONFIG, REDRIVEN_BY_SQS} == set(
-        REASON_CLASSES
-    )
 
 
 def test_attribute_text_cannot_drive_the_terminal() -> None:

@@ -7,8 +7,9 @@ import argparse
 import re
 from pathlib import Path
 
+from bounce_runtime import contract
 from bounce_runtime.cli import build_parser
-from bounce_runtime.operations.dead_letters import REASON_CLASSES
+from bounce_runtime.operations.dead_letters import REASON_CLASSES, REPLAY_NO
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 ROW = re.compile(r"^\| `(?P<reason>[a-z-]+)` \| .+ \| (?P<replay>[a-z-]+) \|$")
@@ -18,10 +19,18 @@ def test_the_reason_table_matches_the_classification() -> None:
     section = DOC.read_text(encoding="utf-8").split("### Reasons", 1)[1].split("\n### ", 1)[0]
     rows = [match.groupdict() for line in section.splitlines() if (match := ROW.match(line))]
 
-    assert {row["reason"]: row["replay"] for row in rows} == {
+    documented = {row["reason"]: row["replay"] for row in rows}
+    assert len(rows) == len(documented)
+    assert {reason: documented.get(reason) for reason in REASON_CLASSES} == {
         reason: reason_class.replay for reason, reason_class in REASON_CLASSES.items()
     }
-    assert len(rows) == len(REASON_CLASSES)
+    # Any other row is a reason code the runtime never dead-letters with: the tool refuses it.
+    others = {
+        reason: replay for reason, replay in documented.items() if reason not in REASON_CLASSES
+    }
+    reason_codes = {value for name, value in vars(contract).items() if name.startswith("REASON_")}
+    assert set(others) <= reason_codes - set(contract.DEAD_LETTER_REASONS)
+    assert set(others.values()) <= {REPLAY_NO}
 
 
 def test_every_option_is_documented() -> None:

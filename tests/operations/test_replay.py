@@ -73,7 +73,7 @@ def test_a_dry_run_changes_nothing(pipeline: Pipeline, capsys: pytest.CaptureFix
     assert "would replay a-1 [ses-rejected:MessageRejected]" in out
     assert f"would replay a-2 [{REDRIVEN_BY_SQS}]" in out
     assert "would replay 2\n" in out
-    assert "dry run: nothing changed; run again with --yes to replay." in out
+    assert "dry run: nothing changed; add --yes to replay." in out
     assert pipeline.counts(pipeline.queue_url) == (0, 0)
     assert pipeline.counts(pipeline.dlq_url) == (2, 0)
 

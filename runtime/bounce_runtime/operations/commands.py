@@ -1,12 +1,13 @@
 """``dead-letters list`` and ``dead-letters replay``: the operator's commands for the dead-letter
 queue of a deployed BounceProcessor.
 
-``add_commands(subparsers)`` plugs the group into ``python -m bounce_runtime``; ``main(argv)`` runs
-it on its own. Every failure (bad input, an AWS error) is one line on stderr and exit status 1;
-argparse's usage errors exit 2. boto3 is imported and clients are created only when a command runs,
-so ``--help`` makes no AWS call. Region and credentials come from the usual AWS environment and
-profile (``--region`` overrides); botocore's ``AWS_ENDPOINT_URL_SQS`` (``_S3``,
-``_CLOUDFORMATION``) redirect the clients.
+``add_commands(subparsers)`` plugs the group into ``python -m bounce_runtime``. Exit status: 0 done,
+1 problems found (a refusal, a message id not in the queue, an AWS error), 2 usage (bad or
+missing options), 130 interrupted; every failure is one line on stderr, never a traceback. boto3
+is imported and clients are created only when a command runs, so ``--help`` makes no AWS call.
+Credentials and region come from the usual AWS environment (``AWS_PROFILE``,
+``AWS_DEFAULT_REGION``, ...), overridden by ``--profile`` and ``--region``
+(``command_support.new_session``); botocore's ``AWS_ENDPOINT_URL_<SERVICE>`` redirect the clients.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.cli import PROG
 from bounce_runtime.errors import OperationsError, ReplayFailed
+from bounce_runtime.operations.command_support import (
+    MAX_RATE,
+    MIN_RATE,
+    Clients,
+    Progress,
+    int_in,
+    rate,
+)
 from bounce_runtime.operations.dead_letters import (
     OUTCOME_CHECKED_FLAG,
     REASON_CLASSES,
@@ -32,11 +41,16 @@ from bounce_runtime.operations.dead_letters import (
     VISIBILITY_TIMEOUT_MAX_S,
     DeadLetterScan,
     ProcessorQueues,
+    ProcessorScope,
     Replayer,
     ReplayOutcome,
     ReplaySelection,
+    check_queue_pair,
+    find_processor_function,
     find_processor_queues,
     format_table,
+    printable,
+    read_processor_scope,
     summarize,
 )
 
@@ -44,8 +58,6 @@ GROUP: Final = "dead-letters"
 # Bounds of the options.
 MAX_MESSAGES_LIMIT: Final = 100_000  # SQS holds at most 120,000 in-flight messages per queue
 DEFAULT_MAX_MESSAGES: Final = 1_000
-MIN_RATE: Final = 0.01
-MAX_RATE: Final = 100.0
 # A replay holds what it reads for at least this many intervals between two sends, so the holds
 # are renewed (at half time) before they can run out.
 HOLD_INTERVALS: Final = 4
@@ -54,33 +66,19 @@ DEFAULT_RATE: Final = 1.0
 DEFAULT_HOLD_SECONDS: Final = 30
 DEFAULT_WAIT_SECONDS: Final = 1
 MAX_WAIT_SECONDS: Final = 20
-# A progress line is printed (stderr) when the queue holds at least this many messages.
-PROGRESS_MIN_MESSAGES: Final = 1_000
-PROGRESS_EVERY: Final = 1_000
+EXIT_OK: Final = 0
+EXIT_PROBLEMS: Final = 1
+EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
+OUTPUT_FORMATS: Final = ("text", "json")
+MISSING_SDK: Final = (
+    "the dead-letters commands need boto3, which is not installed here: pip install boto3 "
+    "(or the package's extra that brings it)"
+)
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low}-{high}, got {value}")
-        return value
-
-    return parse
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and MIN_RATE <= value <= MAX_RATE):
-        raise argparse.ArgumentTypeError(f"must be {MIN_RATE:g}-{MAX_RATE:g}, got {text}")
-    return value
+class UsageError(Exception):
+    """Options that do not fit together: one line on stderr and exit status 2."""
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -95,17 +93,26 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the BounceProcessor's construct path inside the stack, e.g. BounceProcessor",
     )
+    parser.add_argument(
+        "--profile", help="AWS profile (default: AWS_PROFILE, else the default credentials)"
+    )
     parser.add_argument("--region", help="AWS region (default: from the environment or profile)")
     parser.add_argument(
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="text for people (default), json for scripts",
+    )
+    parser.add_argument(
         "--max-messages",
-        type=_int_in(1, MAX_MESSAGES_LIMIT),
+        type=int_in(1, MAX_MESSAGES_LIMIT),
         default=DEFAULT_MAX_MESSAGES,
         metavar="N",
         help=f"read at most N dead letters (default {DEFAULT_MAX_MESSAGES})",
     )
     parser.add_argument(
         "--hold-seconds",
-        type=_int_in(5, VISIBILITY_TIMEOUT_MAX_S),
+        type=int_in(5, VISIBILITY_TIMEOUT_MAX_S),
         default=DEFAULT_HOLD_SECONDS,
         metavar="S",
         help="visibility timeout of the messages read, renewed while the command runs: if it "
@@ -113,7 +120,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wait-seconds",
-        type=_int_in(0, MAX_WAIT_SECONDS),
+        type=int_in(0, MAX_WAIT_SECONDS),
         default=DEFAULT_WAIT_SECONDS,
         metavar="S",
         help="long-poll time of each receive; with 0, SQS may answer 'empty' for a queue that "
@@ -139,10 +146,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "when the command ends.",
     )
     _add_common_options(listing)
-    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        help="deprecated: same as --output json",
+    )
     listing.add_argument(
         "--samples",
-        type=_int_in(0, 100),
+        type=int_in(0, 100),
         default=3,
         metavar="N",
         help="SES message ids shown per reason (default 3)",
@@ -157,6 +170,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "the command prints what it would do. Reasons replay cannot help are refused.",
     )
     _add_common_options(replay)
+    replay.add_argument(
+        "--function-name",
+        metavar="NAME",
+        help="the processor's function (name or ARN), with the queue URLs: needed for "
+        f"ses-outcome-unknown ({OUTCOME_CHECKED_FLAG}), to check each letter's mail bucket, "
+        "prefix and send claim against it (found in the stack with --stack/--processor)",
+    )
     replay.add_argument(
         "--reason",
         action="append",
@@ -175,7 +195,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     replay.add_argument("--yes", action="store_true", help="do it (default: dry run)")
     replay.add_argument(
         "--rate",
-        type=_rate,
+        type=rate,
         default=DEFAULT_RATE,
         metavar="PER_SECOND",
         help=f"messages sent per second (default {DEFAULT_RATE:g}; {MIN_RATE:g}-{MAX_RATE:g})",
@@ -185,7 +205,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         dest="outcome_checked",
         action="store_true",
         help="allow ses-outcome-unknown dead letters: you checked that no bounce went out for "
-        "them (their send claims are deleted before the replay)",
+        "them (a send claim is deleted only once it is older than the claim TTL)",
     )
     replay.set_defaults(run=run_replay)
 
@@ -195,17 +215,24 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
 
     @wraps(command)
     def run(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+        except ImportError:
+            return _error(MISSING_SDK)
 
         try:
             return command(args)
+        except UsageError as error:
+            return _error(str(error), EXIT_USAGE)
         except NoRegionError:
             return _error("no AWS region: pass --region, or set AWS_DEFAULT_REGION or a profile")
         except ReplayFailed as error:
-            _print_outcome(error.outcome, execute=getattr(args, "yes", False), out=sys.stdout)
+            _print_outcome(error.outcome, args=args, out=sys.stdout)
             return _error(str(error))
         except (OperationsError, ClientError, BotoCoreError, ValueError) as error:
             return _error(str(error))
+        except ImportError:
+            return _error(MISSING_SDK)
         except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
@@ -221,45 +248,20 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
     return run
 
 
-def _error(message: str, status: int = 1) -> int:
-    print(f"{PROG} {GROUP}: error: {' '.join(message.split())}", file=sys.stderr)
+def _error(message: str, status: int = EXIT_PROBLEMS) -> int:
+    text = printable(" ".join(message.split()))
+    print(f"{PROG} {GROUP}: error: {text}", file=sys.stderr)
     return status
 
 
-def new_session(region: str | None) -> Any:
-    """A boto3 session (``region`` None: the environment's or the profile's region)."""
-    import boto3
-
-    return boto3.session.Session(region_name=region)
-
-
-class _Clients:
-    """boto3 clients made on first use, in one session (``--region`` or the environment's)."""
-
-    def __init__(self, region: str | None) -> None:
-        from botocore.config import Config
-
-        self._session = new_session(region)
-        # The read timeout is above the longest long poll (20 s).
-        self._config = Config(
-            retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
-        )
-        self._made: dict[str, Any] = {}
-
-    def __call__(self, service: str) -> Any:
-        if service not in self._made:
-            self._made[service] = self._session.client(service, config=self._config)
-        return self._made[service]
-
-
-def _queues(args: argparse.Namespace, clients: _Clients, *, main_queue: bool) -> ProcessorQueues:
+def _queues(args: argparse.Namespace, clients: Clients, *, main_queue: bool) -> ProcessorQueues:
     by_url = args.dead_letter_queue_url is not None or args.queue_url is not None
     by_stack = args.stack is not None or args.processor is not None
     if by_url and by_stack:
-        raise OperationsError("give the queue URLs or --stack and --processor, not both")
+        raise UsageError("give the queue URLs or --stack and --processor, not both")
     if by_stack:
         if args.stack is None or args.processor is None:
-            raise OperationsError("--stack and --processor go together")
+            raise UsageError("--stack and --processor go together")
         return find_processor_queues(
             clients("cloudformation"), stack=args.stack, processor=args.processor
         )
@@ -267,43 +269,17 @@ def _queues(args: argparse.Namespace, clients: _Clients, *, main_queue: bool) ->
         needed = (
             "--queue-url and --dead-letter-queue-url" if main_queue else "--dead-letter-queue-url"
         )
-        raise OperationsError(f"give {needed}, or --stack and --processor")
+        raise UsageError(f"give {needed}, or --stack and --processor")
     for url in (args.dead_letter_queue_url, args.queue_url):
         if url is not None and url.endswith(".fifo"):
-            raise OperationsError(f"{url}: a BounceProcessor's queues are standard, not FIFO")
+            raise UsageError(f"{url}: a BounceProcessor's queues are standard, not FIFO")
     return ProcessorQueues(
         queue_url=args.queue_url or "", dead_letter_queue_url=args.dead_letter_queue_url
     )
 
 
-class _Progress:
-    """Scan progress on stderr: rewritten in place on a terminal, else a line every so often."""
-
-    def __init__(self, stream: TextIO, total: int | None) -> None:
-        self._stream = stream
-        self._total = total
-        self._shown = total is not None and total >= PROGRESS_MIN_MESSAGES
-        self._tty = stream.isatty()
-        self._last_line = 0
-
-    def __call__(self, scanned: int) -> None:
-        if not self._shown:
-            return
-        text = f"read {scanned} of about {self._total} dead letters"
-        if self._tty:
-            self._stream.write(f"\r{text}")
-        elif scanned - self._last_line >= PROGRESS_EVERY:
-            self._last_line = scanned
-            self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def done(self) -> None:
-        if self._shown and self._tty:
-            self._stream.write("\n")
-
-
 def _scan(
-    args: argparse.Namespace, clients: _Clients, queue_url: str, *, min_hold_s: float = 0
+    args: argparse.Namespace, clients: Clients, queue_url: str, *, min_hold_s: float = 0
 ) -> DeadLetterScan:
     return DeadLetterScan(
         clients("sqs"),
@@ -323,14 +299,14 @@ def _coverage(scan: DeadLetterScan) -> str:
 @_fail_cleanly
 def run_list(args: argparse.Namespace) -> int:
     """``dead-letters list``: the table (or JSON) of dead letters by reason."""
-    clients = _Clients(args.region)
+    clients = Clients(profile=args.profile, region=args.region)
     queue_url = _queues(args, clients, main_queue=False).dead_letter_queue_url
     with _scan(args, clients, queue_url) as scan:
-        progress = _Progress(sys.stderr, scan.approximate_count())
+        progress = Progress(sys.stderr, scan.approximate_count())
         scan.on_progress = progress
         summaries = summarize(scan, now=datetime.now(UTC), samples=args.samples)
     progress.done()
-    if args.json:
+    if args.output == "json":
         document = {
             "dead_letter_queue_url": queue_url,
             "read": scan.scanned,
@@ -348,12 +324,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 def _selection(args: argparse.Namespace) -> ReplaySelection:
     if not args.reason and not args.message_id:
-        raise OperationsError("choose what to replay: --reason and/or --message-id")
+        raise UsageError("choose what to replay: --reason and/or --message-id")
     for reason in args.reason:
         group = reason.split(":", 1)[0]
         reason_class = REASON_CLASSES.get(group)
         if reason_class is None:
-            raise OperationsError(
+            raise UsageError(
                 f"unknown reason {reason!r}; reasons: {', '.join(sorted(REASON_CLASSES))}"
             )
         if reason_class.replay == REPLAY_NO:
@@ -369,7 +345,11 @@ def _selection(args: argparse.Namespace) -> ReplaySelection:
     return ReplaySelection(reasons=frozenset(args.reason), message_ids=frozenset(args.message_id))
 
 
-def _print_outcome(outcome: ReplayOutcome, *, execute: bool, out: TextIO) -> None:
+def _print_outcome(outcome: ReplayOutcome, *, args: argparse.Namespace, out: TextIO) -> None:
+    execute = bool(getattr(args, "yes", False))
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps(outcome.to_json(executed=execute), indent=2), file=out)
+        return
     verb = "replayed" if execute else "would replay"
     parts = [f"{verb} {len(outcome.replayed)}"]
     if outcome.duplicates:
@@ -380,14 +360,44 @@ def _print_outcome(outcome: ReplayOutcome, *, execute: bool, out: TextIO) -> Non
     print(", ".join(parts), file=out)
 
 
+def _scope(
+    args: argparse.Namespace, clients: Clients, queues: ProcessorQueues
+) -> ProcessorScope | None:
+    """What the processor's function acts on, read only when ses-outcome-unknown letters may
+    be replayed (``--i-checked-no-bounce-was-sent``): their mail object and send claim are
+    checked against it before any S3 call."""
+    if args.function_name is not None and args.stack is not None:
+        raise UsageError("--function-name goes with the queue URLs; --stack finds the function")
+    if not args.outcome_checked:
+        return None
+    if args.stack is not None:
+        name = find_processor_function(
+            clients("cloudformation"), stack=args.stack, processor=args.processor
+        )
+    elif args.function_name is not None:
+        name = args.function_name
+    else:
+        raise UsageError(
+            f"{OUTCOME_CHECKED_FLAG} with queue URLs needs --function-name (the processor's "
+            "function), so each letter's mail bucket, prefix and send claim can be checked"
+        )
+    return read_processor_scope(clients("lambda"), name, queues)
+
+
 @_fail_cleanly
 def run_replay(args: argparse.Namespace) -> int:
     """``dead-letters replay``: dry run, or (``--yes``) send to the main queue then delete."""
     selection = _selection(args)
-    clients = _Clients(args.region)
+    clients = Clients(profile=args.profile, region=args.region)
     queues = _queues(args, clients, main_queue=True)
+    check_queue_pair(clients("sqs"), queues)
+    scope = _scope(args, clients, queues)
+    as_json = args.output == "json"
+    lines = sys.stderr if as_json else sys.stdout
     hold = HOLD_INTERVALS / args.rate
     with _scan(args, clients, queues.dead_letter_queue_url, min_hold_s=hold) as scan:
+        progress = Progress(sys.stderr, scan.approximate_count())
+        scan.on_progress = progress
         replayer = Replayer(
             scan,
             clients("sqs"),
@@ -397,13 +407,22 @@ def run_replay(args: argparse.Namespace) -> int:
             pacer=Pacer(args.rate),
             now=lambda: datetime.now(UTC),
             s3=lambda: clients("s3"),
-            report=print,
+            report=lambda line: print(line, file=lines, flush=True),
+            scope=scope,
         )
         outcome = replayer.run(selection)
-    _print_outcome(outcome, execute=args.yes, out=sys.stdout)
-    print(f"{_coverage(scan)}.")
-    if not args.yes and outcome.replayed:
-        print("dry run: nothing changed; run again with --yes to replay.")
+    progress.done()
+    if as_json:
+        document = outcome.to_json(executed=args.yes) | {
+            "read": scan.scanned,
+            "complete": scan.exhausted,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        _print_outcome(outcome, args=args, out=sys.stdout)
+        print(f"{_coverage(scan)}.")
+        if not args.yes and outcome.replayed:
+            print("dry run: nothing changed; add --yes to replay.")
     problems = []
     if outcome.refused:
         problems.append(f"{len(outcome.refused)} dead letters refused (see above); they stay")
@@ -413,4 +432,4 @@ def run_replay(args: argparse.Namespace) -> int:
         )
     if problems:
         return _error("; ".join(problems))
-    return 0
+    return EXIT_OK
