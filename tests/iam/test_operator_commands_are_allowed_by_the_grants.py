@@ -22,9 +22,10 @@ from iam.helpers import (
     requests_of_role,
 )
 from moto.server import ThreadedMotoServer
+from operations.conftest import SERVICES
 from operations.pipeline import REGION, Pipeline, clients, run
 
-import bounce_runtime.operations.commands as commands
+import bounce_runtime.operations.command_support as command_support
 from bounce_runtime.contract import CLAIM_SUFFIX
 from bounce_runtime.operations.dead_letters import OUTCOME_CHECKED_FLAG
 from support.aws_env import use_dummy_credentials
@@ -44,25 +45,25 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @functools.cache
-def _session(region: str | None) -> Any:
-    return boto3.session.Session(region_name=region)
+def _session(*, profile: str | None = None, region: str | None = None) -> Any:
+    return boto3.session.Session(profile_name=profile, region_name=region)
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
     use_dummy_credentials(monkeypatch, REGION)
-    for service in ("SQS", "S3", "CLOUDFORMATION"):
+    for service in SERVICES:
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SES"):
         monkeypatch.delenv(name, raising=False)
     # One session for every command (a new one loads the service models again).
-    monkeypatch.setattr(commands, "new_session", _session)
+    monkeypatch.setattr(command_support, "new_session", _session)
 
 
 @pytest.fixture
 def pipeline(moto_endpoint: str) -> Pipeline:
     made = clients(moto_endpoint)
-    return Pipeline(made["sqs"], made["s3"])
+    return Pipeline(made)
 
 
 @pytest.fixture
@@ -75,6 +76,7 @@ def world(template: dict[str, Any], pipeline: Pipeline) -> Deployment:
             main_queue_id(base): pipeline.queue_url.rsplit("/", 1)[1],
             dead_letter_queue_id(base): pipeline.dlq_url.rsplit("/", 1)[1],
             logical_id(base, "AWS::S3::Bucket", "MailBucket"): pipeline.bucket,
+            logical_id(base, "AWS::Lambda::Function", "Function"): pipeline.function_name,
         },
     )
 
@@ -102,7 +104,9 @@ def test_dead_letters_list_is_allowed_by_grant_consume_dead_letters(
     pipeline.dead_letter("l-2", "mail-object-missing")
     pipeline.dead_letter("l-3", None)
 
-    _, out, calls = _run(["dead-letters", "list", *pipeline.where(), "--json"], capsys)
+    _, out, calls = _run(
+        ["dead-letters", "list", *pipeline.dead_letter_queue(), "--output", "json"], capsys
+    )
 
     assert "ses-rejected" in out and "mail-object-missing" in out
     assert {c.describe() for c in calls} >= {"sqs.ReceiveMessage", "sqs.GetQueueAttributes"}

@@ -83,6 +83,7 @@ class TemplateResolver:
             "AWS::KMS::Key": f"arn:{PARTITION}:kms:{at}:key/{name}",
             "AWS::DynamoDB::Table": f"arn:{PARTITION}:dynamodb:{at}:table/{name}",
             "AWS::IAM::Role": f"arn:{PARTITION}:iam::{self.account}:role/{name}",
+            "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{at}:function:{name}",
             # CloudFormation's GetAtt Arn of a log group ends in ":*".
             "AWS::Logs::LogGroup": f"arn:{PARTITION}:logs:{at}:log-group:{name}:*",
         }

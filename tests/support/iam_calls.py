@@ -86,6 +86,7 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "DeleteItem": "dynamodb:DeleteItem",
     },
     "ses": {"SendBounce": "ses:SendBounce"},
+    "lambda": {"GetFunctionConfiguration": "lambda:GetFunctionConfiguration"},
 }
 
 
@@ -190,6 +191,11 @@ class Deployment:
             context["dynamodb:LeadingKeys"] = [str(value)]
             targets.append((action, self.resolver.arn(table_id), None))
             label = f"{label} {p['TableName']} key {value}"
+        elif call.service == "lambda":
+            name = str(p["FunctionName"]).rpartition(":function:")[2] or str(p["FunctionName"])
+            function_id = self._by_name("AWS::Lambda::Function", name)
+            targets.append((action, self.resolver.arn(function_id), None))
+            label = f"{label} {name}"
         elif call.service == "ses":
             sender = p["BounceSender"]
             context["ses:FromAddress"] = sender

@@ -71,10 +71,6 @@ EXIT_PROBLEMS: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 OUTPUT_FORMATS: Final = ("text", "json")
-MISSING_SDK: Final = (
-    "the dead-letters commands need boto3, which is not installed here: pip install boto3 "
-    "(or the package's extra that brings it)"
-)
 
 
 class UsageError(Exception):
@@ -215,10 +211,9 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
 
     @wraps(command)
     def run(args: argparse.Namespace) -> int:
-        try:
-            from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
-        except ImportError:
-            return _error(MISSING_SDK)
+        # Without boto3 this raises ModuleNotFoundError, which the CLI's one handler turns into
+        # the line saying what to install (cli.missing_aws_sdk_message).
+        from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
         try:
             return command(args)
@@ -231,8 +226,6 @@ def _fail_cleanly(command: Callable[[argparse.Namespace], int]) -> Callable[...,
             return _error(str(error))
         except (OperationsError, ClientError, BotoCoreError, ValueError) as error:
             return _error(str(error))
-        except ImportError:
-            return _error(MISSING_SDK)
         except BrokenPipeError:  # the reader went away (`... | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1

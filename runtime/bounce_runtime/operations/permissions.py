@@ -75,6 +75,9 @@ COMMAND_PERMISSIONS: Final[Mapping[str, tuple[Permission, ...]]] = {
         ),
         # GetQueueAttributes: the main queue's RedrivePolicy must name the dead-letter queue.
         Permission(("sqs:GetQueueAttributes", "sqs:SendMessage"), QUEUE),
+        # The function's MAIL_BUCKET, OBJECT_KEY_PREFIX, SEND_CLAIM_TTL_SECONDS and
+        # DEAD_LETTER_QUEUE_URL: the letter's object is checked before any S3 call.
+        Permission(("lambda:GetFunctionConfiguration",), FUNCTION, "ses-outcome-unknown letters"),
         Permission(("s3:GetObjectTagging",), MAIL_OBJECTS, "ses-outcome-unknown letters"),
         # The stale send claim: read (GetObject also covers HeadObject), then deleted.
         Permission(("s3:DeleteObject", "s3:GetObject"), SEND_CLAIMS, "ses-outcome-unknown letters"),
