@@ -14,9 +14,28 @@ from typing import Any, Final, TextIO
 # A progress line is printed (stderr) when the queue holds at least this many messages.
 PROGRESS_MIN_MESSAGES: Final = 1_000
 PROGRESS_EVERY: Final = 1_000
+# The values of --output, as the AWS CLI names them.
+OUTPUT_FORMATS: Final = ("text", "json")
 # Bounds of --rate.
 MIN_RATE: Final = 0.01
 MAX_RATE: Final = 100.0
+
+
+def add_aws_options(parser: argparse.ArgumentParser) -> None:
+    """``--profile``, ``--region``, ``--output``: the AWS CLI's names and meanings."""
+    aws = parser.add_argument_group("AWS", "credentials and output, as the AWS CLI takes them")
+    aws.add_argument(
+        "--profile", help="named profile (default: AWS_PROFILE, else the default credentials)"
+    )
+    aws.add_argument(
+        "--region", help="AWS region (default: AWS_DEFAULT_REGION, else the profile's)"
+    )
+    aws.add_argument(
+        "--output",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="text (default) or json for scripts",
+    )
 
 
 def new_session(*, profile: str | None = None, region: str | None = None) -> Any:

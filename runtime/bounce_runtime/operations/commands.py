@@ -30,6 +30,7 @@ from bounce_runtime.operations.command_support import (
     MIN_RATE,
     Clients,
     Progress,
+    add_aws_options,
     int_in,
     rate,
 )
@@ -70,7 +71,6 @@ EXIT_OK: Final = 0
 EXIT_PROBLEMS: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
-OUTPUT_FORMATS: Final = ("text", "json")
 
 
 class UsageError(Exception):
@@ -89,16 +89,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the BounceProcessor's construct path inside the stack, e.g. BounceProcessor",
     )
-    parser.add_argument(
-        "--profile", help="AWS profile (default: AWS_PROFILE, else the default credentials)"
-    )
-    parser.add_argument("--region", help="AWS region (default: from the environment or profile)")
-    parser.add_argument(
-        "--output",
-        choices=OUTPUT_FORMATS,
-        default="text",
-        help="text for people (default), json for scripts",
-    )
+    add_aws_options(parser)
     parser.add_argument(
         "--max-messages",
         type=int_in(1, MAX_MESSAGES_LIMIT),

@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 from bounce_runtime import cli
 from bounce_runtime.errors import OperationsError
 from bounce_runtime.operations import preflight_reads
+from bounce_runtime.operations.command_support import add_aws_options
 from bounce_runtime.operations.dns_mx import MxResolver, lookup_mx
 from bounce_runtime.operations.preflight_checks import (
     PROBLEM,
@@ -29,22 +30,7 @@ from bounce_runtime.operations.preflight_checks import (
 )
 
 COMMAND: Final = "preflight"
-OUTPUTS: Final = ("text", "json")
 EXIT_INTERRUPTED: Final = 130
-
-
-def add_aws_options(parser: argparse.ArgumentParser) -> None:
-    """``--profile``, ``--region``, ``--output``: the AWS CLI's names and meanings."""
-    aws = parser.add_argument_group("AWS", "credentials and output, as the AWS CLI takes them")
-    aws.add_argument(
-        "--profile", help="named profile (default: AWS_PROFILE, else the default credentials)"
-    )
-    aws.add_argument(
-        "--region", help="AWS region (default: AWS_DEFAULT_REGION, else the profile's)"
-    )
-    aws.add_argument(
-        "--output", choices=OUTPUTS, default="text", help="text (default) or json for scripts"
-    )
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
