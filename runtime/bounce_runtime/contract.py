@@ -292,8 +292,9 @@ SEND_BUDGET_RETRY_MAX_DELAY_S: Final = 0.050
 SEND_BUDGET_MAX_WRITES: Final = 32
 # No taker books a slot further ahead than this (Lambda's longest timeout: a slot is never taken
 # for after the invocation that takes it ends). A next free slot further ahead than this plus one
-# spacing is no legitimate schedule (a manipulated item, a host whose clock is far ahead): it is
-# rewritten, conditionally on its exact value, and counted (METRIC_SEND_BUDGET_REPAIRED).
+# spacing and 60 s (for clocks) is no legitimate schedule (a manipulated item, a host whose clock
+# is far ahead): it is rewritten, conditionally on its exact value, and counted
+# (METRIC_SEND_BUDGET_REPAIRED).
 SEND_BUDGET_MAX_AHEAD_S: Final = 900.0
 # The largest margin an item may carry (a larger one is not a valid item and is repaired).
 SEND_BUDGET_MAX_MARGIN_S: Final = 1.0
