@@ -457,7 +457,7 @@ def run(args: argparse.Namespace, *, strict: bool) -> Outcome:
         sqs = boto3.client("sqs")
         dead_letters = set().union(*(drain_ids(sqs, p.dlq_url) for p in processors))
         errors = Counter(
-            line_data["message"]
+            f"{line_data['message']} ({line_data.get('reason', 'no reason')})"
             for log in set(logs)
             for line in log.read_text(encoding="utf-8").splitlines()
             if line.startswith("{")
