@@ -21,6 +21,12 @@ At 10/s the same margin would cap the ratio at 0.83; scaling the margin down ins
 lateness tolerance (1 ms) that a loaded 2-core machine cannot keep.
 
     python bench/pacing.py [--messages 60] [--rate 2] [--workers 2] [--lifetime 8]
+    python bench/pacing.py --only budget20      # run 1 at 1/s, 2 processors x 10 containers
+
+Run 1 at 20 containers (`--only budget20`, also part of the default runs): the budget at the SES
+limit (1/s) shared by 2 processors x 10 containers, replaced every 120 s, each invocation's batch
+sized by the construct's rule for 20 containers (`contract.largest_fitting_batch`: 1 record in the
+bench's 60 s timeout). It prints the slot-take p99 and how many records were handed back.
 
 Targets (run 1): achieved rate / limit >= 0.95; 0 calls closer than 1/rate; 0 Throttling; 0 lost;
 0 duplicates. Run 2 keeps the old targets (token-bucket violations, lost, duplicates).
@@ -55,7 +61,9 @@ SENDER = "mailer-daemon@example.com"
 BOUNCED_DOMAIN = "retired.example.com"
 FUNCTION_TIMEOUT_S = 60.0
 VISIBILITY_TIMEOUT_S = 120
-BATCH_SIZE = 3
+# Records per receive: --batch-size, else the largest batch the sizing rule lets the run's
+# containers send within FUNCTION_TIMEOUT_S (contract.largest_fitting_batch), at most 3.
+MAX_BATCH_SIZE = 3
 BUDGET_ID = "bench-account-region"
 # A worker's exit codes: the queue is drained, or the container's lifetime is over.
 DRAINED, REPLACED = 0, 3
@@ -106,6 +114,7 @@ class BudgetSettings:
 
     table_name: str
     rate_per_second: float
+    batch_size: int
 
 
 def lambda_records(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> list[dict[str, Any]]:
@@ -141,9 +150,12 @@ def drain(
     name: str,
     handle: Callable[[dict[str, Any], LambdaContext], Mapping[str, Any]],
     lifetime_s: float,
+    batch_size: int,
+    handed_back: list[int] | None = None,
 ) -> int:
     """Receive -> handler -> delete until the queue is drained (DRAINED) or the container's
-    lifetime is over (REPLACED, checked between batches)."""
+    lifetime is over (REPLACED, checked between batches). ``handed_back`` gets the number of
+    records each batch returned in ``batchItemFailures``."""
     import boto3
 
     sqs = boto3.client("sqs")
@@ -154,7 +166,7 @@ def drain(
             return REPLACED
         answer = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
+            MaxNumberOfMessages=batch_size,
             VisibilityTimeout=VISIBILITY_TIMEOUT_S,
             AttributeNames=["All"],
         )
@@ -170,6 +182,8 @@ def drain(
         context = LambdaContext(name, time.monotonic() + FUNCTION_TIMEOUT_S)
         response = handle({"Records": records}, context)
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        if handed_back is not None:
+            handed_back.append(len(failed))
         done: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
             for i, r in enumerate(records)
@@ -218,13 +232,24 @@ def budget_worker(
 
     budget.acquire = observed_acquire  # type: ignore[method-assign]
     lambda_handler._container = container
-    code = drain(processor.queue_url, processor.queue_arn, name, lambda_handler.handler, lifetime_s)
+    handed_back: list[int] = []
+    code = drain(
+        processor.queue_url,
+        processor.queue_arn,
+        name,
+        lambda_handler.handler,
+        lifetime_s,
+        settings.batch_size,
+        handed_back,
+    )
     Path(stats).write_text(
         json.dumps(
             {
                 "take_seconds": take_seconds,
                 "slot_starts": slot_starts,
                 "missed_slots": budget.missed_slots,
+                "handed_back": sum(handed_back),
+                "repairs": budget.repairs,
             }
         ),
         encoding="utf-8",
@@ -240,7 +265,9 @@ def pacer_worker(environ: dict[str, str], processor: Processor, name: str, log: 
     from bounce_runtime.handler import handler
 
     sys.stdout.flush()
-    os._exit(drain(processor.queue_url, processor.queue_arn, name, handler, float("inf")))
+    os._exit(
+        drain(processor.queue_url, processor.queue_arn, name, handler, float("inf"), MAX_BATCH_SIZE)
+    )
 
 
 def make_processor(
@@ -372,7 +399,7 @@ def run(args: argparse.Namespace, *, strict: bool) -> Outcome:
             make_processor(name, per_processor, base_environ, scratch, n * per_processor)
             for n, name in enumerate(("first", "second"))
         ]
-        settings = BudgetSettings(create_budget_table(dynamodb_url), args.rate)
+        settings = BudgetSettings(create_budget_table(dynamodb_url), args.rate, args.batch_size)
 
         incarnations = Counter[str]()
         logs: list[Path] = []
@@ -430,7 +457,7 @@ def run(args: argparse.Namespace, *, strict: bool) -> Outcome:
         sqs = boto3.client("sqs")
         dead_letters = set().union(*(drain_ids(sqs, p.dlq_url) for p in processors))
         errors = Counter(
-            line_data["message"]
+            f"{line_data['message']} ({line_data.get('reason', 'no reason')})"
             for log in set(logs)
             for line in log.read_text(encoding="utf-8").splitlines()
             if line.startswith("{")
@@ -466,11 +493,13 @@ def report_budget_run(args: argparse.Namespace, outcome: Outcome, margin_s: floa
     throttled = sum(1 for a in outcome.attempts if a.error_code == "Throttling")
     takes = [t for s in outcome.stats for t in s["take_seconds"]]
     missed = sum(s["missed_slots"] for s in outcome.stats)
+    handed_back = sum(s.get("handed_back", 0) for s in outcome.stats)
     spacing_ms = (1.0 / args.rate + margin_s) * 1000
     print(
         f"pacing, run 1: shared budget, strict SES ({args.messages} messages, 2 processors x "
         f"{args.workers} containers, limit {args.rate:g}/s, spacing {spacing_ms:.1f} ms, "
-        f"containers replaced every {args.lifetime:g} s)"
+        f"containers replaced every {args.lifetime:g} s, batch size {args.batch_size}, function "
+        f"timeout {FUNCTION_TIMEOUT_S:g} s)"
     )
     print(f"  SendBounce accepted: {len(outcome.calls)} in {span:.2f} s")
     print(f"  achieved rate: {achieved:.3f}/s; ratio to limit: {ratio:.3f}")
@@ -481,6 +510,7 @@ def report_budget_run(args: argparse.Namespace, outcome: Outcome, margin_s: floa
         f"duplicate bounces: {outcome.duplicates()}"
     )
     print(f"  containers replaced: {outcome.restarts}; slots given up (reached late): {missed}")
+    print(f"  records handed back to the queue (batchItemFailures): {handed_back}")
     if takes:
         print(
             f"  time to take a slot (DynamoDB round trips, local): median "
@@ -647,6 +677,22 @@ def compare_stores(takers: int, takes: int) -> None:
                 )
 
 
+def with_batch_size(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with ``batch_size`` set: as given, else the sizing rule's largest batch for the
+    run's containers (both processors') at most MAX_BATCH_SIZE, as the construct would warn."""
+    from bounce_runtime.contract import largest_fitting_batch, record_time_margin_seconds
+
+    if args.batch_size:
+        return args
+    fitting = largest_fitting_batch(
+        containers=2 * args.workers,
+        rate_per_second=args.rate,
+        record_margin_s=record_time_margin_seconds(needs_object_size=False, reads_headers=True),
+        timeout_s=FUNCTION_TIMEOUT_S,
+    )
+    return argparse.Namespace(**{**vars(args), "batch_size": max(1, min(MAX_BATCH_SIZE, fitting))})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=60, help="backlog size (both queues)")
@@ -655,11 +701,17 @@ def main() -> int:
     parser.add_argument(
         "--lifetime", type=float, default=8.0, help="seconds before a container is replaced"
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="records per receive (default: the sizing rule's largest fitting batch, at most 3)",
+    )
     parser.add_argument("--verbose", action="store_true", help="progress on stderr")
     parser.add_argument(
         "--only",
-        choices=("budget", "pacer", "stores"),
-        help="one run (default: budget and pacer); stores: DynamoDB vs S3 slot latency",
+        choices=("budget", "budget20", "pacer", "stores"),
+        help="one run (default: budget, budget20 and pacer); budget20: run 1 at 1/s with 2 "
+        "processors x 10 containers; stores: DynamoDB vs S3 slot latency",
     )
     args = parser.parse_args()
     print(f"  load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -673,10 +725,22 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     failed = False
     if args.only in (None, "budget"):
-        outcome = run(args, strict=True)
-        report_budget_run(args, outcome, SEND_BUDGET_MARGIN_S)
+        sized = with_batch_size(args)
+        outcome = run(sized, strict=True)
+        report_budget_run(sized, outcome, SEND_BUDGET_MARGIN_S)
+        failed |= bool(outcome.worker_failures)
+    if args.only in (None, "budget20"):
+        at_limit = argparse.Namespace(
+            **{**vars(args), "rate": 1.0, "workers": 10, "lifetime": 120.0}
+        )
+        if args.only is None:
+            at_limit.messages = 60
+        sized = with_batch_size(at_limit)
+        outcome = run(sized, strict=True)
+        report_budget_run(sized, outcome, SEND_BUDGET_MARGIN_S)
         failed |= bool(outcome.worker_failures)
     if args.only in (None, "pacer"):
+        args.batch_size = args.batch_size or MAX_BATCH_SIZE
         outcome = run(args, strict=False)
         report_pacer_run(args, outcome)
         failed |= bool(outcome.worker_failures)

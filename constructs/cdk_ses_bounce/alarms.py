@@ -23,6 +23,7 @@ class BounceProcessorAlarms:
     send_bounce_throttled: cloudwatch.Alarm  # SendBounceThrottledAlarm
     permanent_failures: cloudwatch.Alarm  # PermanentFailuresAlarm
     send_budget_unavailable: cloudwatch.Alarm  # SendBudgetUnavailableAlarm
+    send_slot_unavailable: cloudwatch.Alarm  # SendSlotUnavailableAlarm
 
     def __iter__(self) -> Iterator[cloudwatch.Alarm]:
         """All alarms, in declaration order."""
@@ -34,6 +35,7 @@ class BounceProcessorAlarms:
                 self.send_bounce_throttled,
                 self.permanent_failures,
                 self.send_budget_unavailable,
+                self.send_slot_unavailable,
             )
         )
 
@@ -107,6 +109,17 @@ def new_alarms(
             "the send budget (DynamoDB) could not be reached in every one of the last "
             f"{defaults.SEND_BUDGET_ALARM_PERIODS} periods: nothing is sent, mail waits in the "
             "queue",
+            periods=defaults.SEND_BUDGET_ALARM_PERIODS,
+        ),
+        send_slot_unavailable=alarm(
+            "SendSlotUnavailableAlarm",
+            metrics.metric_send_slot_unavailable(period=defaults.ALARM_PERIOD),
+            1,
+            "the send budget had no slot in time for records in every one of the last "
+            f"{defaults.SEND_BUDGET_ALARM_PERIODS} periods: they go back to the queue unsent. "
+            "Too many containers share the budget for batch_size and function_timeout (see the "
+            "batchOutlastsTimeout synth warning), or the load is above the budget's rate; see "
+            "docs/operations.md, 'The send budget has no slot'",
             periods=defaults.SEND_BUDGET_ALARM_PERIODS,
         ),
     )

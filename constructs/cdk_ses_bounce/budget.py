@@ -34,8 +34,33 @@ from cdk_ses_bounce.nag import acknowledge
 _BUDGETS_IN_USE: weakref.WeakKeyDictionary[IConstruct, dict[str, dict[str, str]]] = (
     weakref.WeakKeyDictionary()
 )
+# App root -> budget identity -> user construct path -> that user's max_concurrency: every
+# container that takes slots from the budget in this app (the sizing rule's default count).
+_CONTAINERS_IN_USE: weakref.WeakKeyDictionary[IConstruct, dict[str, dict[str, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+# Budget -> the processor that last noted its use (note_budget_use): the one being constructed,
+# whose warnings (sizing) are added next.
+_LAST_USER: weakref.WeakKeyDictionary[IConstruct, IConstruct] = weakref.WeakKeyDictionary()
 # Actions a slot taker needs: the conditional write, and the read after a lost race.
 TAKE_SLOT_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem")
+
+
+def validate_expected_containers(expected_containers: int | None) -> None:
+    """``ValueError`` naming the value unless it is None or a whole number >= 1."""
+    if expected_containers is None:
+        return
+    if (
+        isinstance(expected_containers, bool)
+        or not isinstance(expected_containers, int)
+        or expected_containers < 1
+    ):
+        raise ValueError(
+            f"expected_containers is {expected_containers!r}: a whole number >= 1 is required "
+            "(Lambda containers of every processor, in every app, that take slots from this "
+            "budget at once: the sum of their max_concurrency), or None to count the "
+            "processors of this app"
+        )
 
 
 def validate_rate_per_second(rate_per_second: float) -> None:
@@ -66,6 +91,7 @@ class ISendBounceBudget(Construct):
     _table: dynamodb.ITable
     _budget_id: str
     _rate_per_second: float
+    _expected_containers: int | None = None
 
     @property
     def table(self) -> dynamodb.ITable:
@@ -81,6 +107,28 @@ class ISendBounceBudget(Construct):
     def rate_per_second(self) -> float:
         """The SendBounce calls per second every taker of this budget paces to."""
         return self._rate_per_second
+
+    @property
+    def expected_containers(self) -> int:
+        """How many Lambda containers take slots from this budget at once: the
+        ``expected_containers`` given to the budget, else the sum of ``max_concurrency`` of the
+        processors of this app that use it (known once every processor is constructed; other
+        apps sharing the budget are not seen: give ``expected_containers`` then). At least 1.
+        Each container gets one slot every ``expected_containers`` spacings."""
+        if self._expected_containers is not None:
+            return self._expected_containers
+        return max(1, sum(self.containers_in_app().values()))
+
+    @property
+    def expected_containers_given(self) -> bool:
+        """Whether ``expected_containers`` was given (else counted from this app)."""
+        return self._expected_containers is not None
+
+    def containers_in_app(self) -> dict[str, int]:
+        """The processors of this app that use this budget (by construct path; also those
+        using another construct for the same table and item), each with its max_concurrency."""
+        in_app = _CONTAINERS_IN_USE.get(self.node.root, {})
+        return dict(in_app.get(_budget_identity(self), {}))
 
     def grant_take_slots(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to take slots: UpdateItem and GetItem on this budget's item only
@@ -113,6 +161,10 @@ class SendBounceBudget(ISendBounceBudget):
     :param budget_id: the item's partition key value. Default ``"ses-send-bounce"``.
     :param removal_policy: what happens to the table when it leaves the stack. Default DESTROY:
         the item is a single timestamp, worthless once past and rebuilt by the next slot taken.
+    :param expected_containers: how many Lambda containers take slots at once, across every
+        processor and app that shares the budget (the sum of their ``max_concurrency``). The
+        ``batchOutlastsTimeout`` synth warning sizes each processor's batch by it. Default: the
+        sum of ``max_concurrency`` of the processors of this app that use the budget.
     """
 
     def __init__(
@@ -123,11 +175,14 @@ class SendBounceBudget(ISendBounceBudget):
         rate_per_second: float = DEFAULT_SEND_RATE_PER_SECOND,
         budget_id: str | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.DESTROY,
+        expected_containers: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         budget_id = DEFAULT_SEND_BUDGET_ID if budget_id is None else budget_id
         validate_rate_per_second(rate_per_second)
         validate_budget_id(budget_id)
+        validate_expected_containers(expected_containers)
+        self._expected_containers = expected_containers
         self._rate_per_second = float(rate_per_second)
         self._budget_id = budget_id
         self._table = dynamodb.Table(
@@ -160,10 +215,14 @@ class SendBounceBudget(ISendBounceBudget):
         rate_per_second: float = DEFAULT_SEND_RATE_PER_SECOND,
         table_name: str | None = None,
         table_arn: str | None = None,
+        expected_containers: int | None = None,
     ) -> ISendBounceBudget:
         """A budget created elsewhere (another stack or app), by table name or ARN (one of
         them). ``budget_id`` and ``rate_per_second`` must be those of the budget itself: every
-        taker must pace to the same rate."""
+        taker should pace to the same rate (a taker with a faster one adopts the slower rate
+        stored on the budget's item; see docs/design.md). ``expected_containers``: as on
+        ``SendBounceBudget``, the containers of every app sharing the budget; default: this
+        app's processors only."""
         return _ImportedSendBounceBudget(
             scope,
             construct_id,
@@ -171,6 +230,7 @@ class SendBounceBudget(ISendBounceBudget):
             rate_per_second=rate_per_second,
             table_name=table_name,
             table_arn=table_arn,
+            expected_containers=expected_containers,
         )
 
 
@@ -184,8 +244,11 @@ class _ImportedSendBounceBudget(ISendBounceBudget):
         rate_per_second: float,
         table_name: str | None,
         table_arn: str | None,
+        expected_containers: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        validate_expected_containers(expected_containers)
+        self._expected_containers = expected_containers
         if (table_name is None) == (table_arn is None):
             raise ValueError(
                 f"table_name is {table_name!r} and table_arn is {table_arn!r}: exactly one of "
@@ -226,10 +289,23 @@ def _require_same_account_and_region(scope: Construct, table_arn: str) -> None:
             )
 
 
+def last_user(budget: ISendBounceBudget) -> IConstruct | None:
+    """The processor that last noted its use of ``budget`` (``note_budget_use``), if any."""
+    return _LAST_USER.get(budget)
+
+
+def note_containers(user: IConstruct, budget: ISendBounceBudget, max_concurrency: int) -> None:
+    """Record that ``user`` (a processor) runs up to ``max_concurrency`` containers taking
+    slots from ``budget``: they count in ``budget.expected_containers`` unless it was given."""
+    in_app = _CONTAINERS_IN_USE.setdefault(user.node.root, {})
+    in_app.setdefault(_budget_identity(budget), {})[user.node.path] = max_concurrency
+
+
 def note_budget_use(user: IConstruct, budget: ISendBounceBudget) -> None:
     """Record that ``user`` (a processor) sends through ``budget``; warn at synth when another
     user in the same app, account and region sends through a different budget (their rates add
     up past the SES limit)."""
+    _LAST_USER[budget] = user
     stack = cdk.Stack.of(user)
     where = f"{stack.account}/{stack.region}"
     identity = _budget_identity(budget)

@@ -3,17 +3,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Sequence
+from typing import Final, Protocol, Unpack
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from constructs import Construct
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct, Node
 
 from bounce_runtime import contract
+from cdk_ses_bounce.metrics import MetricOptions
 
-if TYPE_CHECKING:
-    from cdk_ses_bounce.bounce_processor import BounceProcessor
+
+class DashboardSource(Protocol):
+    """What the dashboard reads of a processor (a `BounceProcessor` is one). A protocol, so this
+    module does not import `bounce_processor`, which imports it (no import cycle)."""
+
+    @property
+    def node(self) -> Node: ...
+
+    @property
+    def rate_per_second(self) -> float: ...
+
+    @property
+    def oldest_message_age_threshold(self) -> cdk.Duration: ...
+
+    @property
+    def function(self) -> lambda_.Function: ...
+
+    @property
+    def alarms(self) -> Iterable[cloudwatch.Alarm]: ...
+
+    def metric_recipients_bounced(
+        self, reason: str | None = None, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_recipients_accepted(
+        self, reason: str | None = None, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_recipients_suppressed(
+        self, reason: str | None = None, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_dead_lettered(
+        self, reason: str | None = None, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_bounces_sent(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_send_bounce_throttled(
+        self, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_send_slot_unavailable(
+        self, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_oldest_message_age(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_queue_depth(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
+    def metric_dead_letter_queue_depth(
+        self, **options: Unpack[MetricOptions]
+    ) -> cloudwatch.Metric: ...
+
+    def metric_messages_expired(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
+
 
 WIDTH: Final = 8  # three widgets to a row of 24
 HEIGHT: Final = 6
@@ -65,7 +121,7 @@ def graph(
     )
 
 
-def processor_widgets(processor: BounceProcessor) -> list[list[cloudwatch.IWidget]]:
+def processor_widgets(processor: DashboardSource) -> list[list[cloudwatch.IWidget]]:
     """The rows of widgets for one processor."""
     path = processor.node.path
     per_minute_limit = contract.SEND_BOUNCE_MAX_RATE_PER_SECOND * 60
@@ -116,6 +172,9 @@ def processor_widgets(processor: BounceProcessor) -> list[list[cloudwatch.IWidge
                 [
                     processor.metric_bounces_sent(period=PER_MINUTE, label="SendBounce calls"),
                     processor.metric_send_bounce_throttled(period=PER_MINUTE, label="throttled"),
+                    processor.metric_send_slot_unavailable(
+                        period=PER_MINUTE, label="no budget slot in time (handed back)"
+                    ),
                 ],
                 left_label="calls / minute",
                 annotations=rate_lines,
@@ -181,7 +240,7 @@ class BounceDashboard(Construct):
         scope: Construct,
         id: str,
         *,
-        processors: Sequence[BounceProcessor],
+        processors: Sequence[DashboardSource],
         dashboard_name: str | None = None,
     ) -> None:
         """:param processors: the processors to show, one section each (at least one).

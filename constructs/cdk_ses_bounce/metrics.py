@@ -121,6 +121,19 @@ class BounceProcessorMetrics:
         reached (nothing is sent unpaced). Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_SEND_BUDGET_UNAVAILABLE, None, options)
 
+    def metric_send_slot_unavailable(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Records sent back to the queue unsent because the send budget had no slot within
+        their invocation's time (the schedule is full further ahead than the function can wait:
+        too many containers for the batch size and timeout, or a backlog over the budget's
+        rate). Sum, 5 min."""
+        return self._runtime_metric(contract.METRIC_SEND_SLOT_UNAVAILABLE, None, options)
+
+    def metric_send_budget_repaired(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """Budget items this processor rewrote because their schedule lay further ahead than any
+        taker books (a manipulated item, a host clock far ahead) or their numbers were invalid.
+        Should stay 0. Sum, 5 min."""
+        return self._runtime_metric(contract.METRIC_SEND_BUDGET_REPAIRED, None, options)
+
     def metric_send_slot_wait(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Milliseconds SendBounce attempts waited for their pacing slots (the send budget's
         schedule), summed per period; against `metric_bounces_sent`, the wait per bounce.

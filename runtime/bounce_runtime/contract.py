@@ -91,6 +91,12 @@ METRIC_DUPLICATES_SKIPPED: Final = "DuplicatesSkipped"
 METRIC_TAGGING_FAILURES: Final = "TaggingFailures"
 # Records left for redelivery because the shared send budget could not be reached (nothing sent).
 METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
+# Records left for redelivery because the send budget had no slot within the record's time (the
+# schedule is full further ahead than the invocation can wait: nothing taken, nothing sent).
+METRIC_SEND_SLOT_UNAVAILABLE: Final = "SendSlotUnavailable"
+# Budget items rewritten because their schedule lay further ahead than any taker can book (a
+# manipulated item, a host clock far ahead) or their rate or margin were not valid numbers.
+METRIC_SEND_BUDGET_REPAIRED: Final = "SendBudgetRepaired"
 # Milliseconds the batch's SendBounce attempts waited for their pacing slots (a sum per batch).
 METRIC_SEND_SLOT_WAIT: Final = "SendSlotWait"
 # The EMF unit of each metric: Count, but for those named here.
@@ -109,6 +115,8 @@ STANDARD_METRICS: Final = (
     METRIC_DUPLICATES_SKIPPED,
     METRIC_TAGGING_FAILURES,
     METRIC_SEND_BUDGET_UNAVAILABLE,
+    METRIC_SEND_SLOT_UNAVAILABLE,
+    METRIC_SEND_BUDGET_REPAIRED,
     METRIC_SEND_SLOT_WAIT,
 )
 # Also written per Reason (dimensions FunctionName, Reason).
@@ -254,6 +262,10 @@ def record_time_margin_seconds(
 # next free slot (a number: seconds since the epoch, wall clock).
 SEND_BUDGET_KEY_ATTRIBUTE: Final = "budget_id"
 SEND_BUDGET_NEXT_FREE_ATTRIBUTE: Final = "next_free_s"
+# The rate (calls per second) and margin (seconds) the item's schedule is spaced by: stored on the
+# item, so takers configured with other values adopt the slower spacing instead of mixing gaps.
+SEND_BUDGET_RATE_ATTRIBUTE: Final = "rate_per_second"
+SEND_BUDGET_MARGIN_ATTRIBUTE: Final = "margin_s"
 # The item key a budget uses unless told otherwise, and the grammar of budget ids.
 DEFAULT_SEND_BUDGET_ID: Final = "ses-send-bounce"
 SEND_BUDGET_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
@@ -276,12 +288,44 @@ SEND_BUDGET_LEAD_S: Final = 0.010
 # pause between them (jittered), before the budget counts as unavailable.
 SEND_BUDGET_MAX_ATTEMPTS: Final = 8
 SEND_BUDGET_RETRY_MAX_DELAY_S: Final = 0.050
+# Conditional writes one take may make in all (errors, lost races, repairs, rate changes).
+SEND_BUDGET_MAX_WRITES: Final = 32
+# No taker books a slot further ahead than this (Lambda's longest timeout: a slot is never taken
+# for after the invocation that takes it ends). A next free slot further ahead than this plus one
+# spacing and 60 s (for clocks) is no legitimate schedule (a manipulated item, a host whose clock
+# is far ahead): it is rewritten, conditionally on its exact value, and counted
+# (METRIC_SEND_BUDGET_REPAIRED).
+SEND_BUDGET_MAX_AHEAD_S: Final = 900.0
+# The largest margin an item may carry (a larger one is not a valid item and is repaired).
+SEND_BUDGET_MAX_MARGIN_S: Final = 1.0
 # The DynamoDB client of the budget: no botocore retries (the budget retries), short timeouts. A
 # write whose answer is lost may have taken a slot: that slot is wasted, never shared.
 SEND_BUDGET_CONNECT_TIMEOUT_S: Final = 1.0
 SEND_BUDGET_READ_TIMEOUT_S: Final = 1.0
 # The reason and metric of a record left for redelivery when the budget cannot be reached are
 # REASON_SEND_BUDGET_UNAVAILABLE and METRIC_SEND_BUDGET_UNAVAILABLE (above, with the others).
+
+
+def send_budget_spacing_seconds(rate_per_second: float) -> float:
+    """Seconds between two slots of a budget at ``rate_per_second``: ``1/rate + margin``."""
+    return 1.0 / rate_per_second + SEND_BUDGET_MARGIN_S
+
+
+def batch_sending_seconds(*, batch_size: int, containers: int, rate_per_second: float) -> float:
+    """How long one container needs to send a full batch when ``containers`` containers (of
+    every processor sharing the budget) take the budget's slots in turn: one slot every
+    ``containers`` spacings, so ``batch_size x containers x spacing``."""
+    return batch_size * containers * send_budget_spacing_seconds(rate_per_second)
+
+
+def largest_fitting_batch(
+    *, containers: int, rate_per_second: float, record_margin_s: float, timeout_s: float
+) -> int:
+    """The largest batch size whose sending time plus the runtime's per-record margin (39-50 s,
+    ``record_time_margin_seconds``) fits in ``timeout_s`` (0: not even one record)."""
+    per_record = containers * send_budget_spacing_seconds(rate_per_second)
+    return max(0, int((timeout_s - record_margin_s) // per_record))
+
 
 # Addresses and identities ------------------------------------------------------------------------
 

@@ -156,3 +156,9 @@ class ReplayFailed(OperationsError):
     def __init__(self, message: str, outcome: Any) -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+class SendSlotUnavailable(SendDeadlineExceeded):
+    """The send budget had no slot within the record's time (its schedule is full further ahead
+    than the invocation can wait): nothing was taken or sent, and the record goes back to the
+    queue. Counted apart from other deadlines (``SendSlotUnavailable``)."""

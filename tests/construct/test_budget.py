@@ -312,3 +312,82 @@ def test_the_budget_alarm_fires_only_when_unavailability_persists(new_stack: Any
         },
     )
     assert alarm.node.id == "SendBudgetUnavailableAlarm"
+
+
+# Sizing: every container sharing the budget counts ------------------------------------------------
+
+
+def sizing_warnings(stack: cdk.Stack) -> dict[str, str]:
+    """The batchOutlastsTimeout warnings after synth, by construct path."""
+    return {
+        message.id: str(message.entry.data)
+        for message in cdk.assertions.Annotations.from_stack(stack).find_warning(
+            "*", cdk.assertions.Match.string_like_regexp("batchOutlastsTimeout")
+        )
+    }
+
+
+def test_a_batch_that_fit_alone_warns_once_later_processors_share_the_budget(
+    new_stack: Any,
+) -> None:
+    """0.3.0 counted only the processor's own max_concurrency: 2 processors x 10 containers on
+    one budget stayed silent while each invocation sent 4 of its 10 records."""
+    stack = new_stack()
+    budget = SendBounceBudget(stack, "Budget")
+    # Alone (2 containers) a batch of 4 fits: 4 x 2 x 1.02 s + 39 s <= 120 s.
+    processor(stack, "First", budget=budget, batch_size=4)
+    # Then 18 more containers join: 4 x 20 x 1.02 s + 39 s = 120.6 s > 120 s.
+    processor(stack, "Second", budget=budget, batch_size=1, max_concurrency=18)
+
+    assert budget.expected_containers == 20
+    assert sizing_warnings(stack) == {
+        f"/{stack.stack_name}/First": (
+            "A batch of 4 bounces needs at least 81.6 s: 20 containers share the send budget "
+            f"(max_concurrency of {stack.stack_name}/First (2), {stack.stack_name}/Second (18)), "
+            "so each gets one SendBounce slot every 20.4 s (20 x (1/1 + 0.02) s); with the "
+            "runtime's 39 s margin that is more than function_timeout 120 s. The rest of each "
+            "full batch returns to the queue unsent and uses up receives (max_receive_count "
+            "10); lower batch_size to 3 or raise function_timeout "
+            "[ack: cdk-ses-bounce:batchOutlastsTimeout]"
+        )
+    }
+
+
+def test_the_budgets_expected_containers_count_other_apps_too(new_stack: Any) -> None:
+    stack = new_stack()
+    created = SendBounceBudget(stack, "Budget", expected_containers=20)
+    processor(stack, "Own", budget=created)  # batch 10, timeout 120 s: 10 x 20.4 s > 81 s
+    other = new_stack()
+    imported = SendBounceBudget.from_budget_attributes(
+        other, "Shared", table_name=IMPORTED_TABLE, expected_containers=60
+    )
+    processor(other, "Elsewhere", budget=imported, batch_size=1)  # 61.2 s + 39 s fits
+
+    (own,) = sizing_warnings(stack).values()
+    assert "20 containers share the send budget (the budget's expected_containers)" in own
+    assert "lower batch_size to 3" in own
+    assert created.expected_containers == imported.expected_containers - 40 == 20
+    assert sizing_warnings(other) == {}
+    tight = new_stack()
+    processor(
+        tight,
+        "Tight",
+        budget=SendBounceBudget(tight, "Budget", expected_containers=100),
+        batch_size=1,
+        function_timeout=cdk.Duration.seconds(60),
+    )
+    (advice,) = sizing_warnings(tight).values()
+    assert "raise function_timeout to at least 141 s" in advice
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "20"])
+def test_expected_containers_must_be_a_whole_number_of_at_least_one(
+    new_stack: Any, value: Any
+) -> None:
+    stack = new_stack()
+    with pytest.raises(ValueError, match=r"expected_containers is .*: a whole number >= 1"):
+        SendBounceBudget(stack, "Budget", expected_containers=value)
+    with pytest.raises(ValueError, match=r"expected_containers is .*: a whole number >= 1"):
+        SendBounceBudget.from_budget_attributes(
+            stack, "Imported", table_name=IMPORTED_TABLE, expected_containers=value
+        )

@@ -97,6 +97,7 @@ def test_sendbounce_widget_against_the_limit(dashboards: Synthesized) -> None:
     assert names == [
         ("Mail/Bounces", "BouncesSent", "FunctionName", function, 60),
         ("Mail/Bounces", "SendBounceThrottled", "FunctionName", function, 60),
+        ("Mail/Bounces", "SendSlotUnavailable", "FunctionName", function, 60),
     ]
     lines = {a["label"]: a["value"] for a in item["properties"]["annotations"]["horizontal"]}
     assert lines == {"rate_per_second (configured)": 240, "SendBounce limit (1 call/s)": 60}
@@ -169,7 +170,8 @@ def test_alarm_widget_shows_every_alarm(dashboards: Synthesized) -> None:
         for k in resources_of_type(dashboards.templates[STACK], "AWS::CloudWatch::Alarm")
         if k.startswith("Own")
     ]
-    assert len(alarms) == 6  # the five alarms of the runtime and queues, and the budget's
+    # the five alarms of the runtime and queues, and the budget's two (unreachable, no slot)
+    assert len(alarms) == 7
     assert sorted(item["properties"]["alarms"]) == sorted(alarms)
 
 

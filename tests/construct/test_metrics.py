@@ -60,6 +60,8 @@ RUNTIME_METHODS = [
     ("metric_duplicates_skipped", contract.METRIC_DUPLICATES_SKIPPED),
     ("metric_messages_expired", contract.METRIC_MESSAGES_EXPIRED),
     ("metric_send_budget_unavailable", contract.METRIC_SEND_BUDGET_UNAVAILABLE),
+    ("metric_send_slot_unavailable", contract.METRIC_SEND_SLOT_UNAVAILABLE),
+    ("metric_send_budget_repaired", contract.METRIC_SEND_BUDGET_REPAIRED),
     ("metric_send_slot_wait", contract.METRIC_SEND_SLOT_WAIT),
 ]
 # The runtime's EMF unit names (contract.METRIC_UNITS) as CloudWatch units.
@@ -180,6 +182,7 @@ def test_alarms_watch_what_the_metric_methods_describe(processor: BounceProcesso
         (alarms.oldest_message_age, processor.metric_oldest_message_age(), 300),
         (alarms.send_bounce_throttled, processor.metric_send_bounce_throttled(), 300),
         (alarms.permanent_failures, processor.metric_dead_lettered(), 300),
+        (alarms.send_slot_unavailable, processor.metric_send_slot_unavailable(), 300),
     ]
     for alarm, metric, period in pairs:
         properties = alarm_properties(alarm)

@@ -1,6 +1,7 @@
 """Many slot takers at once against one budget item on moto's DynamoDB server, through the real
 botocore client: threads in this process and separate processes (fresh containers). However the
-conditional writes interleave, no two granted slots are closer than the spacing."""
+conditional writes interleave, no two granted slots are closer than the spacing, and a herd of
+simultaneous takers on a healthy budget all get slots (contention never reads as an outage)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,58 @@ def test_threads_never_get_slots_closer_than_the_spacing(
         f"budget, {threads} threads x {per_thread} slots: closest pair "
         f"{min(b - a for a, b in pairwise(sorted(starts))) * 1000:.2f} ms "
         f"(spacing {spacing * 1000:.0f} ms), lost races {sum(lost_races)}"
+    )
+
+
+@pytest.mark.parametrize("herd", [12, 24])
+def test_a_herd_of_simultaneous_takers_all_get_slots_and_none_is_unavailable(
+    server: tuple[str, str], harness_report: Any, herd: int
+) -> None:
+    """``herd`` fresh containers (no local state, the default attempt bound of 8) take a slot at
+    the same instant, twice, first on an idle budget item and then on a busy one: with 0.3.0's
+    `next_free <= slot` condition one racer won per round and the rest ran out of attempts
+    (12 takers: 4 unavailable; 24: 16)."""
+    endpoint, table = server
+    budget_id = f"herd-{herd}"
+    start = threading.Barrier(herd)
+    starts: list[float] = []
+    unavailable: list[str] = []
+    writes: list[int] = []
+    lock = threading.Lock()
+    budgets = [
+        SendBudget(
+            dynamodb_client(endpoint), table_name=table, budget_id=budget_id, rate_per_second=RATE
+        )
+        for _ in range(herd)
+    ]
+
+    def taker(budget: SendBudget) -> None:
+        for _ in range(2):
+            start.wait()
+            try:
+                slot = budget.take(latest_start_s=time.time() + 60.0)
+            except SendBudgetUnavailable as error:
+                with lock:
+                    unavailable.append(error.message)
+                continue
+            assert slot is not None
+            with lock:
+                starts.append(slot.start_s)
+                writes.append(slot.attempts)
+
+    workers = [threading.Thread(target=taker, args=(budget,)) for budget in budgets]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert unavailable == []
+    assert len(starts) == 2 * herd
+    assert_spaced(starts, budgets[0].spacing_s)
+    harness_report(
+        f"budget, herd of {herd} simultaneous takers x 2: unavailable {len(unavailable)}, "
+        f"writes per take max {max(writes)}, closest pair "
+        f"{min(b - a for a, b in pairwise(sorted(starts))) * 1000:.2f} ms"
     )
 
 

@@ -24,7 +24,7 @@ from bounce_runtime.contract import (
     SEND_BUDGET_MAX_ATTEMPTS,
     SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
 )
-from bounce_runtime.errors import SendDeadlineExceeded, TransientSendError
+from bounce_runtime.errors import SendSlotUnavailable, TransientSendError
 from support.local_budget import (
     CREDENTIALS,
     REGION,
@@ -140,7 +140,7 @@ def test_no_slot_in_time_means_no_send_and_nothing_taken(ses: LocalSes) -> None:
         sender = sender_with(budget, ses)
         # The Lambda has 2 s left beyond what one attempt and the work after it need.
         remaining_s = 2.0 + sender.min_send_seconds
-        with pytest.raises(SendDeadlineExceeded, match=r"no slot in the 2\.\d\d s left"):
+        with pytest.raises(SendSlotUnavailable, match=r"no slot in the 2\.\d\d s left"):
             sender.send(REQUEST, remaining_seconds=lambda: remaining_s)
 
         item = dynamodb_client(endpoint).get_item(
@@ -148,6 +148,34 @@ def test_no_slot_in_time_means_no_send_and_nothing_taken(ses: LocalSes) -> None:
         )["Item"]
     assert float(item[SEND_BUDGET_NEXT_FREE_ATTRIBUTE]["N"]) == pytest.approx(far, abs=1e-5)
     assert ses.attempts == []
+
+
+def test_a_budget_item_hours_ahead_is_repaired_and_the_bounce_goes_out(ses: LocalSes) -> None:
+    """0.3.0: every take found no slot in time, the batch stopped as out of time and nothing
+    counted it. Now the send goes out within the record's time and the repair is reported."""
+    with moto_server() as endpoint:
+        table = create_budget_table(endpoint)
+        sender = sender_with(budget_at(endpoint, table, "hours-ahead"), ses)
+        sender.send(REQUEST, remaining_seconds=lambda: 600.0)  # a warm container
+        dynamodb_client(endpoint).update_item(  # a host whose clock is 6 hours ahead writes
+            TableName=table,
+            Key={SEND_BUDGET_KEY_ATTRIBUTE: {"S": "hours-ahead"}},
+            UpdateExpression="SET #next = :far",
+            ExpressionAttributeNames={"#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE},
+            ExpressionAttributeValues={":far": {"N": f"{time.time() + 6 * 3600:.6f}"}},
+        )
+        repairs: list[None] = []
+        remaining_s = 2.0 + sender.min_send_seconds
+
+        sender.send(
+            REQUEST,
+            remaining_seconds=lambda: remaining_s,
+            on_budget_repair=lambda: repairs.append(None),
+        )
+
+    assert len(ses.calls) == 2
+    assert len(repairs) == 1
+    assert count_close_calls([c.time for c in ses.calls], RATE) == 0
 
 
 def test_two_senders_in_turn_never_trip_the_strict_server(ses: LocalSes) -> None:

@@ -10,7 +10,12 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from bounce_runtime.contract import SEND_BUDGET_KEY_ATTRIBUTE, SEND_BUDGET_NEXT_FREE_ATTRIBUTE
+from bounce_runtime.contract import (
+    SEND_BUDGET_KEY_ATTRIBUTE,
+    SEND_BUDGET_MARGIN_ATTRIBUTE,
+    SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+    SEND_BUDGET_RATE_ATTRIBUTE,
+)
 
 TABLE = "budgets"
 BUDGET = "ses-send-bounce"
@@ -48,15 +53,41 @@ def client_error(code: str, operation: str = "UpdateItem", **extra: Any) -> Clie
     return ClientError(response, operation)
 
 
+INCREMENT = "SET #next = #next + :spacing"
+INCREMENT_CONDITION = (
+    "attribute_type(#next, :number) AND #next BETWEEN :earliest AND :latest"
+    " AND #rate = :rate AND #margin = :margin"
+)
+REWRITE = "SET #next = :next, #rate = :rate, #margin = :margin"
+REBOOK = "SET #next = :next"
+REBOOK_CONDITION = "#next = :ours AND #rate = :rate AND #margin = :margin"
+NAMES = {
+    "#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+    "#rate": SEND_BUDGET_RATE_ATTRIBUTE,
+    "#margin": SEND_BUDGET_MARGIN_ATTRIBUTE,
+}
+
+
 class FakeBudgetTable:
-    """One DynamoDB table of budget items: UpdateItem applies ``SET next = :next`` only when the
-    item has no next_free or next_free <= :slot, as the real condition says (or, moving a late
-    slot, when next_free = :ours; recorded in ``moved``, not ``granted``); a failed condition
-    returns the item (ALL_OLD) unless ``return_item`` is off. ``errors`` are raised first, in
-    order; ``write_seconds`` moves the clock per write (network and service time)."""
+    """One DynamoDB table of budget items, applying the three writes the budget makes as
+    DynamoDB would, each against the item as it is:
+
+    - the increment ``SET next = next + :spacing`` when ``:earliest <= next <= :latest`` and the
+      item's rate and margin are ``:rate`` and ``:margin`` (the old next is the slot, returned as
+      ``UPDATED_OLD``; recorded in ``granted``);
+    - the rewrite ``SET next, rate, margin`` when every attribute is exactly as seen (or absent,
+      ``attribute_not_exists``); its slot is ``next - spacing`` (recorded in ``granted``);
+    - the move of a late slot, ``SET next = :next`` when ``next = :ours`` (recorded in
+      ``moved``).
+
+    ``items`` holds each item's next_free and ``spacings`` its (rate, margin) as stored numbers
+    (set them to model a manipulated item or one of an older version, which has no spacing). A
+    failed condition returns the item (ALL_OLD) unless ``return_item`` is off. ``errors`` are
+    raised first, in order; ``write_seconds`` moves the clock per write."""
 
     def __init__(self, clock: MovableClock | None = None) -> None:
         self.items: dict[str, Decimal] = {}
+        self.spacings: dict[str, tuple[str, str]] = {}
         self.granted: list[tuple[str, Decimal]] = []
         # Late slots moved to a later time: (budget id, the new next_free).
         self.moved: list[tuple[str, Decimal]] = []
@@ -74,36 +105,79 @@ class FakeBudgetTable:
         if self.errors:
             raise self.errors.pop(0)
         assert request["TableName"] == TABLE
-        assert request["ExpressionAttributeNames"] == {"#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE}
+        assert request["ExpressionAttributeNames"] == NAMES
         key = request["Key"][SEND_BUDGET_KEY_ATTRIBUTE]["S"]
         values = request["ExpressionAttributeValues"]
-        next_free = Decimal(values[":next"]["N"])
+        update, condition = request["UpdateExpression"], request["ConditionExpression"]
         current = self.items.get(key)
-        if request["ConditionExpression"] == "#next = :ours":  # moving a late slot
-            holds = current == Decimal(values[":ours"]["N"])
-        else:
-            assert request["ConditionExpression"] == (
-                "attribute_not_exists(#next) OR #next <= :slot"
+        rate, margin = self.spacings.get(key, (None, None))
+        same_spacing = (
+            rate is not None
+            and margin is not None
+            and Decimal(rate) == Decimal(values[":rate"]["N"])
+            and Decimal(margin) == Decimal(values[":margin"]["N"])
+        )
+        if update == INCREMENT:
+            assert condition == INCREMENT_CONDITION
+            assert request["ReturnValues"] == "UPDATED_OLD"
+            holds = (
+                current is not None
+                and Decimal(values[":earliest"]["N"]) <= current <= Decimal(values[":latest"]["N"])
+                and same_spacing
             )
-            holds = current is None or current <= Decimal(values[":slot"]["N"])
-        if not holds:
-            extra = {"Item": self._item(key)} if self.return_item and current is not None else {}
-            raise client_error("ConditionalCheckFailedException", **extra)
-        if ":slot" in values:
-            self.granted.append((key, Decimal(values[":slot"]["N"])))
+            if holds:
+                assert current is not None
+                self.granted.append((key, current))
+                self.items[key] = current + Decimal(values[":spacing"]["N"])
+                return {"Attributes": {SEND_BUDGET_NEXT_FREE_ATTRIBUTE: {"N": str(current)}}}
+        elif update == REWRITE:
+            stored = {
+                "#next": None if current is None else current,
+                "#rate": rate,
+                "#margin": margin,
+            }
+            holds = all(self._matches(part, stored, values) for part in condition.split(" AND "))
+            if holds:
+                next_free = Decimal(values[":next"]["N"])
+                new_rate, new_margin = values[":rate"]["N"], values[":margin"]["N"]
+                spacing = Decimal(1) / Decimal(new_rate) + Decimal(new_margin)
+                self.granted.append((key, (next_free - spacing).quantize(Decimal("0.000001"))))
+                self.items[key] = next_free
+                self.spacings[key] = (new_rate, new_margin)
+                return {}
         else:
-            self.moved.append((key, next_free))
-        self.items[key] = next_free
-        return {}
+            assert (update, condition) == (REBOOK, REBOOK_CONDITION)
+            holds = current == Decimal(values[":ours"]["N"]) and same_spacing
+            if holds:
+                self.moved.append((key, Decimal(values[":next"]["N"])))
+                self.items[key] = Decimal(values[":next"]["N"])
+                return {}
+        exists = current is not None or key in self.spacings
+        extra = {"Item": self._item(key)} if self.return_item and exists else {}
+        raise client_error("ConditionalCheckFailedException", **extra)
+
+    @staticmethod
+    def _matches(part: str, stored: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+        if part.startswith("attribute_not_exists("):
+            return stored[part[len("attribute_not_exists(") : -1]] is None
+        name, placeholder = part.split(" = ")
+        return stored[name] is not None and Decimal(stored[name]) == Decimal(
+            values[placeholder]["N"]
+        )
 
     def get_item(self, **request: Any) -> Mapping[str, Any]:
         self.get_calls += 1
         assert request["ConsistentRead"] is True
         key = request["Key"][SEND_BUDGET_KEY_ATTRIBUTE]["S"]
-        return {"Item": self._item(key)} if key in self.items else {}
+        exists = key in self.items or key in self.spacings
+        return {"Item": self._item(key)} if exists else {}
 
     def _item(self, key: str) -> dict[str, Any]:
-        return {
-            SEND_BUDGET_KEY_ATTRIBUTE: {"S": key},
-            SEND_BUDGET_NEXT_FREE_ATTRIBUTE: {"N": str(self.items[key])},
-        }
+        item: dict[str, Any] = {SEND_BUDGET_KEY_ATTRIBUTE: {"S": key}}
+        if key in self.items:
+            item[SEND_BUDGET_NEXT_FREE_ATTRIBUTE] = {"N": str(self.items[key])}
+        if key in self.spacings:
+            rate, margin = self.spacings[key]
+            item[SEND_BUDGET_RATE_ATTRIBUTE] = {"N": rate}
+            item[SEND_BUDGET_MARGIN_ATTRIBUTE] = {"N": margin}
+        return item

@@ -1,17 +1,30 @@
 """The shared SendBounce budget: strictly spaced slots taken from one DynamoDB item.
 
 SES allows one SendBounce call per second per account and region, with no burst. Every container
-of every processor in the account and region takes a slot from the same item before each call:
+of every processor in the account and region takes a slot from the same item before each call.
+The item holds the next free slot (``next_free``, wall clock) and the rate and margin its schedule
+is spaced by (``spacing = 1/rate + margin``). A take is normally ONE write that never conflicts:
 
-    slot      = max(now + lead, next_free)     (lead: ~2 write round trips, so the answer
-                                                 normally arrives before the slot)
-    next_free = slot + 1/rate + margin
+    SET next_free = next_free + spacing
+    IF  now + lead <= next_free <= latest_start  AND rate, margin are the taker's
 
-written with a conditional UpdateItem (``next_free <= slot``), so the granted slots form one
-sequence, each at least ``1/rate + margin`` after the one before, whoever took them. DynamoDB
-applies a conditional write only if its condition holds on the item as it is when the write is
-applied, so two racing writers cannot both succeed from the same ``next_free``; the loser gets the
-item back (``ReturnValuesOnConditionCheckFailure``) and tries the later slot.
+and the slot is the old ``next_free`` (``ReturnValues=UPDATED_OLD``). DynamoDB applies writes to
+one item one after the other, each against the item as it then is, so N simultaneous takers get N
+consecutive slots, one spacing apart, with no lost race. Only when the condition fails does the
+taker look at the item (returned by the failed write, ``ReturnValuesOnConditionCheckFailure``):
+
+- ``next_free`` before ``now + lead`` (an idle budget) or no item: the item is rewritten with
+  ``slot = now + lead`` (at least one spacing after the last slot), conditionally on the exact
+  values it was seen with; of racing takers one wins and the others take the next slots.
+- ``next_free`` after ``latest_start``: no slot in time, ``take`` returns None (nothing written).
+- another rate or margin on the item: the slower spacing wins. A taker with a shorter spacing
+  adopts the item's; one with a longer spacing rewrites the item with its own, its slot one of
+  its spacings after the item's last slot. So no two slots are closer than the shorter spacing
+  of the two, and from then on every taker uses the longer one.
+- ``next_free`` further ahead than any taker books (``SEND_BUDGET_MAX_AHEAD_S`` plus a spacing:
+  a manipulated item, or a host whose clock is hours ahead), or a rate or margin that is not a
+  valid number: the item is rewritten (conditionally on its exact values) and ``repairs`` counts
+  it. Until then every take would find no slot in time.
 
 Rules that keep a slot safe to use:
 - Nothing is written for a slot later than ``latest_start_s``: ``take`` returns None instead, so a
@@ -20,8 +33,12 @@ Rules that keep a slot safe to use:
   slot it reaches late (a slow write, a paused host); it moves it to now when no one has taken
   the slot after it (one conditional write), else takes the next one. The margin covers
   that lateness plus the clock difference between hosts (see ``contract.SEND_BUDGET_MARGIN_S``).
-- When the budget cannot be reached (an error, throttling, or too many lost races), the take
+- Every take starts with a write: what the container last saw of the item only serves
+  ``delay()`` (a guess without I/O), never a decision, so a repaired item serves warm containers
+  at once.
+- When DynamoDB cannot be reached (an error or throttling, ``max_attempts`` times), the take
   raises ``SendBudgetUnavailable``: the caller must not send. There is no unpaced fallback.
+  Contention never raises it: takers do not lose races to each other on a busy budget.
 
 The slot clock is the wall clock (``time.time``), the one clock hosts share. Clock, sleep and
 random source are injectable for tests.
@@ -39,13 +56,19 @@ from typing import Any, NamedTuple, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bounce_runtime.contract import (
+    MAX_SEND_RATE_PER_SECOND,
     SEND_BUDGET_CONNECT_TIMEOUT_S,
     SEND_BUDGET_KEY_ATTRIBUTE,
     SEND_BUDGET_LATE_TOLERANCE_S,
     SEND_BUDGET_LEAD_S,
+    SEND_BUDGET_MARGIN_ATTRIBUTE,
     SEND_BUDGET_MARGIN_S,
+    SEND_BUDGET_MAX_AHEAD_S,
     SEND_BUDGET_MAX_ATTEMPTS,
+    SEND_BUDGET_MAX_MARGIN_S,
+    SEND_BUDGET_MAX_WRITES,
     SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+    SEND_BUDGET_RATE_ATTRIBUTE,
     SEND_BUDGET_READ_TIMEOUT_S,
     SEND_BUDGET_RETRY_MAX_DELAY_S,
 )
@@ -61,10 +84,13 @@ _NOT_RETRYABLE = frozenset(
         "UnrecognizedClientException",
     }
 )
-# First delay after a lost race; it doubles per retry up to SEND_BUDGET_RETRY_MAX_DELAY_S.
+# First delay after a failed write; it doubles per retry up to SEND_BUDGET_RETRY_MAX_DELAY_S.
 _RETRY_BASE_DELAY_S = 0.002
 # Seconds are written with microsecond precision (DynamoDB numbers are exact decimals).
 _DECIMALS = 6
+# Allowance for clock differences when telling a far-ahead schedule from a legitimate one: no
+# taker writes a next_free later than its own now + max_ahead_s + one spacing.
+_HORIZON_SLACK_S = 60.0
 
 
 def send_budget_client_kwargs() -> dict[str, Any]:
@@ -101,11 +127,34 @@ class Slot(NamedTuple):
     attempts: int
 
 
+class Spacing(NamedTuple):
+    """The rate (calls per second) and margin (seconds) a schedule is spaced by."""
+
+    rate_per_second: float
+    margin_s: float
+
+    @property
+    def seconds(self) -> float:
+        """Seconds between two slots: ``1/rate + margin``."""
+        return 1.0 / self.rate_per_second + self.margin_s
+
+
+class _Seen(NamedTuple):
+    """A budget item as a failed write returned it: its raw numbers (for an exact condition) and
+    their values (None: absent, or not a valid number)."""
+
+    raw: dict[str, Mapping[str, Any] | None]
+    next_free: float | None
+    spacing: Spacing | None
+
+
 class SendBudget:
     """Slots from one budget item (``budget_id``) in the DynamoDB table ``table_name``.
 
     One instance per container; it is not shared between threads (a Lambda container handles one
-    batch at a time). ``rate_per_second`` must be the budget's rate, the same for every taker.
+    batch at a time). ``rate_per_second`` should be the budget's rate, the same for every taker;
+    a taker meeting an item spaced more widely adopts that spacing (``spacing``), one meeting an
+    item spaced more narrowly rewrites it with its own.
     """
 
     def __init__(
@@ -119,6 +168,8 @@ class SendBudget:
         late_tolerance_s: float = SEND_BUDGET_LATE_TOLERANCE_S,
         lead_s: float = SEND_BUDGET_LEAD_S,
         max_attempts: int = SEND_BUDGET_MAX_ATTEMPTS,
+        max_writes: int = SEND_BUDGET_MAX_WRITES,
+        max_ahead_s: float = SEND_BUDGET_MAX_AHEAD_S,
         retry_max_delay_s: float = SEND_BUDGET_RETRY_MAX_DELAY_S,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -137,24 +188,43 @@ class SendBudget:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts!r}")
         self.table_name = table_name
         self.budget_id = budget_id
-        self.rate_per_second = rate_per_second
-        self.spacing_s = 1.0 / rate_per_second + margin_s
+        self.configured = Spacing(float(rate_per_second), float(margin_s))
+        # The spacing this container takes slots with: its own, or an item's wider one.
+        self.spacing = self.configured
         self.late_tolerance_s = late_tolerance_s
         self.lead_s = lead_s
         self.max_attempts = max_attempts
+        self.max_writes = max(max_writes, max_attempts)
+        self.max_ahead_s = max_ahead_s
         self.retry_max_delay_s = retry_max_delay_s
         self._client = client
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
-        # The last next_free this container saw (None: nothing seen yet, e.g. a new container).
+        # The last next_free this container wrote or read (None: nothing yet); only a guess for
+        # delay() and the condition of a rebook, never the basis of a decision.
         self._known_next_free: float | None = None
         # Slots reached too late (never used), and how many of them were moved to a later time
         # instead of waiting for the next free slot.
         self.missed_slots = 0
         self.rebooked_slots = 0
+        # Items rewritten because their schedule was too far ahead or their numbers invalid; and
+        # times this container adopted an item's wider spacing or widened an item's spacing.
+        self.repairs = 0
+        self.spacing_adoptions = 0
+        self.spacing_widenings = 0
         # Seconds the last successful conditional write took (its answer's round trip).
         self._last_write_s = 0.0
+
+    @property
+    def rate_per_second(self) -> float:
+        """The rate this container takes slots at (its own, or an item's slower one)."""
+        return self.spacing.rate_per_second
+
+    @property
+    def spacing_s(self) -> float:
+        """Seconds between two slots this container takes."""
+        return self.spacing.seconds
 
     def now(self) -> float:
         """The budget's clock: wall-clock seconds since the epoch."""
@@ -169,48 +239,61 @@ class SendBudget:
 
     def take(self, *, latest_start_s: float) -> Slot | None:
         """Take the next free slot, or return None (writing nothing) when it starts after
-        ``latest_start_s`` (wall clock). Raises ``SendBudgetUnavailable`` when DynamoDB fails
-        or every attempt loses a race."""
+        ``latest_start_s`` (wall clock; at most ``max_ahead_s`` from now). Raises
+        ``SendBudgetUnavailable`` when DynamoDB fails ``max_attempts`` times, or when
+        ``max_writes`` writes bring no slot."""
         started = self._clock()
-        expected = self._known_next_free
+        failures = 0
         problem = "no attempt made"
-        for attempt in range(1, self.max_attempts + 1):
+        for write in range(1, self.max_writes + 1):
             now = self._clock()
-            lead = self._lead()
-            slot = now + lead if expected is None else max(now + lead, expected)
-            if slot > latest_start_s:
+            earliest = now + self._lead()
+            latest = min(latest_start_s, now + self.max_ahead_s)
+            if latest < earliest:
                 return None
-            next_free = slot + self.spacing_s
             try:
-                self._client.update_item(**self._update_request(slot, next_free))
+                answer = self._client.update_item(**self._increment_request(earliest, latest))
             except ClientError as error:
-                code = str(error.response.get("Error", {}).get("Code", ""))
-                if code == CONDITION_FAILED:
-                    problem = f"lost {attempt} races for a slot"
-                    try:
-                        expected = self._next_free_from(error.response)
-                    except (ClientError, BotoCoreError) as read_error:
-                        problem = f"reading the budget after a lost race: {read_error}"
-                        expected = None
-                    self._known_next_free = expected
-                    if expected is not None and max(self._clock() + lead, expected) > (
-                        latest_start_s
-                    ):
-                        return None  # the schedule is already past latest_start: no wait
-                elif code in _NOT_RETRYABLE:
-                    raise SendBudgetUnavailable(self._describe(f"{code}: {error}")) from error
-                else:  # throttling, server errors: retried within the attempt bound
-                    problem = f"{code or 'error'}: {error}"
+                code = _code(error)
+                if code == "ValidationException":
+                    # An item whose next_free is no number may fail the increment's validation
+                    # rather than its condition: read it, and repair it if so.
+                    code = CONDITION_FAILED if self._next_free_invalid() else code
+                if code != CONDITION_FAILED:
+                    failures, problem = self._failed(error, code, failures)
+                    if failures >= self.max_attempts:
+                        break
+                    continue
+                try:
+                    seen = self._seen(error.response)
+                except (ClientError, BotoCoreError) as read_error:
+                    failures, problem = self._failed(read_error, _code(read_error), failures)
+                    if failures >= self.max_attempts:
+                        break
+                    continue
+                outcome = self._after_condition_failed(seen, earliest, latest)
+                if outcome is None:
+                    return None
+                if isinstance(outcome, float):  # the item was rewritten: this is our slot
+                    return self._granted(outcome, started, now, write)
+                if outcome:  # the rewrite failed on an error
+                    failures, problem = failures + 1, str(outcome)
+                    if failures < self.max_attempts:
+                        self._sleep(self._retry_delay(failures))
             except BotoCoreError as error:  # no connection, timeout: the write may have applied
-                problem = f"{type(error).__name__}: {error}"
+                failures, problem = self._failed(error, "", failures)
             else:
-                self._known_next_free = next_free
-                taken_at = self._clock()
-                self._last_write_s = taken_at - now
-                return Slot(slot, taken_at, taken_at - started, attempt)
-            if attempt < self.max_attempts:
-                self._sleep(self._retry_delay(attempt))
-        raise SendBudgetUnavailable(self._describe(f"{self.max_attempts} attempts: {problem}"))
+                slot = _number(answer.get("Attributes", {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE))
+                if slot is None:  # cannot happen: the condition required the attribute
+                    raise SendBudgetUnavailable(self._describe("the write returned no slot"))
+                return self._granted(slot, started, now, write)
+            if failures >= self.max_attempts:
+                break
+        if failures >= self.max_attempts:
+            problem = f"{failures} attempts: {problem}"
+        else:
+            problem = f"{self.max_writes} writes brought no slot: the item changed before each"
+        raise SendBudgetUnavailable(self._describe(problem))
 
     def wait(self, slot: Slot) -> float:
         """Sleep until the slot starts; return the seconds slept (0.0 when it already has)."""
@@ -241,13 +324,128 @@ class SendBudget:
                 return slot
             self.missed_slots += 1
             if attempt < self.max_attempts:
-                rebooked = self._rebook(slot, latest_start_s)
+                rebooked = self._rebook(latest_start_s)
                 slot = rebooked or self.take(latest_start_s=latest_start_s)
         raise SendBudgetUnavailable(
             self._describe(f"{self.max_attempts} slots in a row were reached too late")
         )
 
-    def _rebook(self, late: Slot, latest_start_s: float) -> Slot | None:
+    # What a failed condition means ---------------------------------------------------------
+
+    def _after_condition_failed(
+        self, seen: _Seen, earliest: float, latest: float
+    ) -> float | bool | str | None:
+        """Act on the item a failed increment returned. Returns the slot (a float) when the
+        item was rewritten for it; None when no slot starts by ``latest``; False to try again
+        (someone else moved the item; or this container adopted its spacing); or a problem
+        (a str) when the rewrite failed on an error."""
+        item_spacing = seen.spacing
+        if item_spacing is not None and item_spacing.seconds > max(
+            self.max_ahead_s, self.configured.seconds
+        ):
+            item_spacing = None  # slots further apart than any taker books: not a valid item
+        if all(value is None for value in seen.raw.values()):  # no item: a new schedule
+            return self._rewrite(seen, earliest, latest, earliest, self.configured)
+        legacy = (
+            seen.raw[SEND_BUDGET_RATE_ATTRIBUTE] is None
+            and seen.raw[SEND_BUDGET_MARGIN_ATTRIBUTE] is None
+        )
+        if seen.next_free is None or (item_spacing is None and not legacy):
+            # numbers that are not valid: repair
+            return self._rewrite(seen, earliest, latest, earliest, self.spacing, repair=True)
+        horizon = (
+            self._clock()
+            + self.max_ahead_s
+            + max(self.spacing.seconds, item_spacing.seconds if item_spacing else 0.0)
+            + _HORIZON_SLACK_S
+        )
+        if seen.next_free > horizon:  # further ahead than any taker books: repair
+            spacing = self.spacing
+            if item_spacing is not None and item_spacing.seconds > spacing.seconds:
+                spacing = item_spacing
+            return self._rewrite(seen, earliest, latest, earliest, spacing, repair=True)
+        if item_spacing is None:  # an item of a version that stored no spacing: add ours
+            slot = max(earliest, seen.next_free)
+            return self._rewrite(seen, earliest, latest, slot, self.spacing)
+        if item_spacing != self.spacing:
+            if item_spacing.seconds >= self.configured.seconds:  # as wide or wider: adopt it
+                self.spacing = item_spacing
+                self.spacing_adoptions += 1
+                return False
+            # Narrower than ours: widen the item; our slot is one of our spacings after its last.
+            wider = Spacing(*max(self.configured, self.spacing, key=lambda s: s.seconds))
+            self.spacing = wider
+            slot = max(earliest, seen.next_free - item_spacing.seconds + wider.seconds)
+            self.spacing_widenings += 1
+            return self._rewrite(seen, earliest, latest, slot, wider)
+        self._known_next_free = seen.next_free
+        if seen.next_free > latest:
+            return None
+        if seen.next_free < earliest:  # idle: a new schedule from now, after the last slot
+            return self._rewrite(seen, earliest, latest, earliest, self.spacing)
+        return False  # the item moved between our write and its answer: try again
+
+    def _rewrite(
+        self,
+        seen: _Seen,
+        earliest: float,
+        latest: float,
+        slot: float,
+        spacing: Spacing,
+        *,
+        repair: bool = False,
+    ) -> float | bool | str | None:
+        """Write ``next_free = slot + spacing`` with ``spacing`` onto the item if it still holds
+        exactly what was ``seen``. Returns the slot, None when ``slot`` is after ``latest``, False
+        when someone changed the item first, or a problem (a str) on an error."""
+        # Not before now + lead as of this write (the failed write before it took time).
+        slot = max(slot, earliest, self._clock() + self._lead())
+        if slot > latest:
+            return None
+        next_free = slot + spacing.seconds
+        conditions: list[str] = []
+        values: dict[str, Any] = {
+            ":next": {"N": _format(next_free)},
+            ":rate": {"N": repr(spacing.rate_per_second)},
+            ":margin": {"N": repr(spacing.margin_s)},
+        }
+        names = {
+            "#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+            "#rate": SEND_BUDGET_RATE_ATTRIBUTE,
+            "#margin": SEND_BUDGET_MARGIN_ATTRIBUTE,
+        }
+        for placeholder, attribute in names.items():
+            raw = seen.raw[attribute]
+            if raw is None:
+                conditions.append(f"attribute_not_exists({placeholder})")
+            else:
+                conditions.append(f"{placeholder} = :seen{placeholder[1:]}")
+                values[f":seen{placeholder[1:]}"] = dict(raw)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._key(),
+                UpdateExpression="SET #next = :next, #rate = :rate, #margin = :margin",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            code = _code(error)
+            if code == CONDITION_FAILED:
+                return False
+            if code in _NOT_RETRYABLE:
+                raise SendBudgetUnavailable(self._describe(f"{code}: {error}")) from error
+            return f"{code or 'error'}: {error}"
+        except BotoCoreError as error:  # the write may have applied: its slot is wasted
+            return f"{type(error).__name__}: {error}"
+        if repair:
+            self.repairs += 1
+        self.spacing = spacing
+        self._known_next_free = next_free
+        return slot
+
+    def _rebook(self, latest_start_s: float) -> Slot | None:
         """Move the late slot to ``now + lead`` if the item still ends with it (no one took a
         slot after it): ``SET next = new_slot + spacing IF next = late.start + spacing``. The
         slot before the late one stays at least a spacing earlier, and the taker after us sees
@@ -260,22 +458,21 @@ class SendBudget:
         slot = started + self._lead()
         if slot > latest_start_s:
             return None
-        next_free = slot + self.spacing_s
-        request = self._update_request(slot, next_free)
-        request["ConditionExpression"] = "#next = :ours"
-        values = request["ExpressionAttributeValues"]
-        values[":ours"] = {"N": f"{ours:.{_DECIMALS}f}"}
-        del values[":slot"]
+        next_free = slot + self.spacing.seconds
         try:
-            self._client.update_item(**request)
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) == CONDITION_FAILED:
-                answer: Mapping[str, Any] = error.response
-                item_next_free = _next_free_of(answer.get("Item"))
-                if item_next_free is not None:
-                    self._known_next_free = item_next_free
-            return None
-        except BotoCoreError:  # the write may have applied: that slot is wasted, never shared
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._key(),
+                UpdateExpression="SET #next = :next",
+                ConditionExpression="#next = :ours AND #rate = :rate AND #margin = :margin",
+                ExpressionAttributeNames=self._names(),
+                ExpressionAttributeValues={
+                    ":next": {"N": _format(next_free)},
+                    ":ours": {"N": _format(ours)},
+                    **self._spacing_values(),
+                },
+            )
+        except (ClientError, BotoCoreError):  # taken after us, or no answer: take anew
             return None
         self.rebooked_slots += 1
         self._known_next_free = next_free
@@ -283,30 +480,79 @@ class SendBudget:
         self._last_write_s = taken_at - started
         return Slot(slot, taken_at, taken_at - started, 1)
 
-    def _update_request(self, slot: float, next_free: float) -> dict[str, Any]:
+    # Requests and answers ------------------------------------------------------------------
+
+    def _increment_request(self, earliest: float, latest: float) -> dict[str, Any]:
         return {
             "TableName": self.table_name,
-            "Key": {SEND_BUDGET_KEY_ATTRIBUTE: {"S": self.budget_id}},
-            "UpdateExpression": "SET #next = :next",
-            "ConditionExpression": "attribute_not_exists(#next) OR #next <= :slot",
-            "ExpressionAttributeNames": {"#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE},
+            "Key": self._key(),
+            "UpdateExpression": "SET #next = #next + :spacing",
+            "ConditionExpression": (
+                "attribute_type(#next, :number) AND #next BETWEEN :earliest AND :latest"
+                " AND #rate = :rate AND #margin = :margin"
+            ),
+            "ExpressionAttributeNames": self._names(),
             "ExpressionAttributeValues": {
-                ":next": {"N": f"{next_free:.{_DECIMALS}f}"},
-                ":slot": {"N": f"{slot:.{_DECIMALS}f}"},
+                ":number": {"S": "N"},
+                ":spacing": {"N": _format(self.spacing.seconds)},
+                ":earliest": {"N": _format(earliest)},
+                ":latest": {"N": _format(latest)},
+                **self._spacing_values(),
             },
+            "ReturnValues": "UPDATED_OLD",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _next_free_from(self, response: Mapping[str, Any]) -> float | None:
-        """The item's next_free from a failed condition's answer, else from a consistent read."""
+    def _key(self) -> dict[str, Any]:
+        return {SEND_BUDGET_KEY_ATTRIBUTE: {"S": self.budget_id}}
+
+    @staticmethod
+    def _names() -> dict[str, str]:
+        return {
+            "#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+            "#rate": SEND_BUDGET_RATE_ATTRIBUTE,
+            "#margin": SEND_BUDGET_MARGIN_ATTRIBUTE,
+        }
+
+    def _spacing_values(self) -> dict[str, Any]:
+        return {
+            ":rate": {"N": repr(self.spacing.rate_per_second)},
+            ":margin": {"N": repr(self.spacing.margin_s)},
+        }
+
+    def _seen(self, response: Mapping[str, Any]) -> _Seen:
+        """The item a failed condition returned; without it (no item, or an endpoint that does
+        not return it), a consistent read."""
         item = response.get("Item")
         if item is None:
             item = self._client.get_item(
-                TableName=self.table_name,
-                Key={SEND_BUDGET_KEY_ATTRIBUTE: {"S": self.budget_id}},
-                ConsistentRead=True,
+                TableName=self.table_name, Key=self._key(), ConsistentRead=True
             ).get("Item")
-        return _next_free_of(item)
+        return _seen_of(item)
+
+    def _next_free_invalid(self) -> bool:
+        """Whether the item holds a next_free that is not a finite number (one read)."""
+        try:
+            seen = self._seen({})
+        except (ClientError, BotoCoreError):
+            return False
+        return seen.raw[SEND_BUDGET_NEXT_FREE_ATTRIBUTE] is not None and seen.next_free is None
+
+    def _granted(self, slot: float, started: float, now: float, writes: int) -> Slot:
+        self._known_next_free = slot + self.spacing.seconds
+        taken_at = self._clock()
+        self._last_write_s = taken_at - now
+        return Slot(slot, taken_at, taken_at - started, writes)
+
+    def _failed(self, error: Exception, code: str, failures: int) -> tuple[int, str]:
+        """Count a failed write (raise at once when no retry can help); pause before the next."""
+        if code in _NOT_RETRYABLE:
+            raise SendBudgetUnavailable(self._describe(f"{code}: {error}")) from error
+        failures += 1
+        if failures < self.max_attempts:
+            self._sleep(self._retry_delay(failures))
+        name = code or type(error).__name__
+        return failures, f"{name}: {error}"
 
     def _lead(self) -> float:
         """How far after now an idle budget's slot starts: ``lead_s``, or twice the last write's
@@ -324,7 +570,49 @@ class SendBudget:
         )
 
 
-def _next_free_of(item: Mapping[str, Any] | None) -> float | None:
-    """The next_free attribute of a budget item (None: no item, or no schedule yet)."""
-    value = (item or {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE, {}).get("N")
-    return None if value is None else float(value)
+def _code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _format(seconds: float) -> str:
+    return f"{seconds:.{_DECIMALS}f}"
+
+
+def _number(attribute: Mapping[str, Any] | None) -> float | None:
+    """A finite number attribute's value (None: absent, or not a finite number)."""
+    raw = (attribute or {}).get("N")
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _seen_of(item: Mapping[str, Any] | None) -> _Seen:
+    """A budget item's raw numbers and their values; a rate outside (0, MAX] or a margin outside
+    [0, SEND_BUDGET_MAX_MARGIN_S] is no valid spacing (None)."""
+    item = item or {}
+    attributes = (
+        SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
+        SEND_BUDGET_RATE_ATTRIBUTE,
+        SEND_BUDGET_MARGIN_ATTRIBUTE,
+    )
+    raw: dict[str, Mapping[str, Any] | None] = {}
+    for attribute in attributes:
+        value = item.get(attribute)
+        raw[attribute] = value if isinstance(value, Mapping) else None
+    rate = _number(item.get(SEND_BUDGET_RATE_ATTRIBUTE))
+    margin = _number(item.get(SEND_BUDGET_MARGIN_ATTRIBUTE))
+    spacing = None
+    if (
+        rate is not None
+        and margin is not None
+        and 0 < rate <= MAX_SEND_RATE_PER_SECOND
+        and 0 <= margin <= SEND_BUDGET_MAX_MARGIN_S
+    ):
+        spacing = Spacing(rate, margin)
+    return _Seen(raw, _number(item.get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE)), spacing)

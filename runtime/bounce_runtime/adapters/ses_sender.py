@@ -41,7 +41,12 @@ from bounce_runtime.contract import (
     SEND_ATTEMPT_TIMEOUT_S,
     SEND_WINDOW_MARGIN_S,
 )
-from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, TransientSendError
+from bounce_runtime.errors import (
+    PermanentError,
+    SendDeadlineExceeded,
+    SendSlotUnavailable,
+    TransientSendError,
+)
 
 if TYPE_CHECKING:
     from bounce_runtime.adapters.protocols import SendBounceClient
@@ -126,6 +131,7 @@ class BounceSender:
         remaining_seconds: Callable[[], float],
         window_seconds: Callable[[], float] | None = None,
         on_throttle: Callable[[], None] = _ignore,
+        on_budget_repair: Callable[[], None] = _ignore,
     ) -> SendResult:
         """Send one bounce; return its MessageId.
 
@@ -152,7 +158,7 @@ class BounceSender:
             waited_s += self._pacer.wait()
             if self.budget is not None:
                 waited_s += self._take_budget_slot(
-                    self.budget, remaining_seconds, window_seconds, attempt
+                    self.budget, remaining_seconds, window_seconds, attempt, on_budget_repair
                 )
             try:
                 response = self._client.send_bounce(**request)
@@ -231,6 +237,7 @@ class BounceSender:
         remaining_seconds: Callable[[], float],
         window_seconds: Callable[[], float] | None,
         attempt: int,
+        on_budget_repair: Callable[[], None] = _ignore,
     ) -> float:
         """Take a budget slot and sleep until it (returns the seconds that took); the attempt
         must start at once.
@@ -238,15 +245,22 @@ class BounceSender:
         The slot must start while the Lambda still has ``min_send_seconds`` left and at least
         ``SEND_WINDOW_MARGIN_S`` before the window closes. No such slot (nothing is taken):
         ``PermanentError`` (``expired``) when the window is the nearer bound, else
-        ``SendDeadlineExceeded`` (the record goes back to the queue unsent). An unreachable
-        budget raises ``SendBudgetUnavailable``.
+        ``SendSlotUnavailable`` (a ``SendDeadlineExceeded``: the record goes back to the queue
+        unsent, counted as ``SendSlotUnavailable``). An unreachable budget raises
+        ``SendBudgetUnavailable``. ``on_budget_repair`` is called once per budget item the take
+        repaired (a schedule too far ahead, invalid numbers).
         """
         time_bound_s = remaining_seconds() - self.min_send_seconds
         window_bound_s = (
             math.inf if window_seconds is None else window_seconds() - SEND_WINDOW_MARGIN_S
         )
         now = budget.now()
-        slot = budget.acquire(latest_start_s=now + min(time_bound_s, window_bound_s))
+        repairs = budget.repairs
+        try:
+            slot = budget.acquire(latest_start_s=now + min(time_bound_s, window_bound_s))
+        finally:
+            for _ in range(budget.repairs - repairs):
+                on_budget_repair()
         waited_s = budget.now() - now
         if slot is not None:
             return waited_s
@@ -257,7 +271,7 @@ class BounceSender:
                 f"{max(0.0, window_bound_s):.2f} s left before the 24-hour SendBounce window "
                 f"closes (less {SEND_WINDOW_MARGIN_S:.2f} s); checked for {waited_s:.2f} s",
             )
-        raise SendDeadlineExceeded(
+        raise SendSlotUnavailable(
             f"attempt {attempt}: the send budget has no slot in the {max(0.0, time_bound_s):.2f}"
             f" s left for one (Lambda time left less {self.min_send_seconds:.2f} s for the "
             f"attempt and what follows it); the record goes back to the queue unsent"

@@ -20,7 +20,7 @@ from bounce_runtime.contract import (
     SES_CONNECT_TIMEOUT_S,
     SES_READ_TIMEOUT_S,
 )
-from bounce_runtime.errors import PermanentError, SendDeadlineExceeded
+from bounce_runtime.errors import PermanentError, SendDeadlineExceeded, SendSlotUnavailable
 
 REQUEST: dict[str, Any] = {
     "OriginalMessageId": "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1",
@@ -61,11 +61,15 @@ class Budget:
     """A send budget that grants (or refuses) every slot after ``wait_s``, noting how far ahead
     of its clock each request let the slot start."""
 
-    def __init__(self, fake_time: Any, *, grant: bool = True, wait_s: float = 0.0) -> None:
+    def __init__(
+        self, fake_time: Any, *, grant: bool = True, wait_s: float = 0.0, repairs: int = 0
+    ) -> None:
         self.fake_time = fake_time
         self.grant = grant
         self.wait_s = wait_s
         self.latest_start_in: list[float] = []
+        self.repairs = 0
+        self._repairs_per_take = repairs
 
     def now(self) -> float:
         return float(self.fake_time.now)
@@ -73,6 +77,7 @@ class Budget:
     def acquire(self, *, latest_start_s: float) -> object | None:
         self.latest_start_in.append(latest_start_s - self.fake_time.now)
         self.fake_time.sleep(self.wait_s)
+        self.repairs += self._repairs_per_take
         return object() if self.grant else None
 
 
@@ -229,10 +234,11 @@ def test_no_budget_slot_in_the_lambda_time_left_returns_the_record_unsent(
 ) -> None:
     fake_time.deadline = fake_time.now + MIN_SEND_S + 0.5
     client = Ses("never")
-    with pytest.raises(SendDeadlineExceeded) as raised:
+    with pytest.raises(SendSlotUnavailable) as raised:
         sender_for(client, fake_time, budget=Budget(fake_time, grant=False)).send(
             REQUEST, remaining_seconds=fake_time.remaining_seconds
         )
+    assert isinstance(raised.value, SendDeadlineExceeded)  # handed back as any deadline is
     assert client.calls == 0
     assert str(raised.value) == (
         "attempt 1: the send budget has no slot in the 0.50 s left for one (Lambda time left "
@@ -268,3 +274,24 @@ def test_no_budget_slot_when_the_window_and_the_lambda_end_together_is_expired(
             window_seconds=lambda: 100.0 - MIN_SEND_S + 10.0,
         )
     assert raised.value.reason == "expired"
+
+
+@pytest.mark.parametrize(("repairs", "granted"), [(0, True), (2, True), (1, False)])
+def test_each_budget_item_repair_is_reported_once_whatever_the_take_brought(
+    fake_time: Any, repairs: int, granted: bool
+) -> None:
+    reported: list[None] = []
+    budget = Budget(fake_time, grant=granted, repairs=repairs)
+    sender = sender_for(Ses("bounce-1"), fake_time, budget=budget)
+    fake_time.deadline = fake_time.now + (100.0 if granted else MIN_SEND_S + 0.5)
+
+    try:
+        sender.send(
+            REQUEST,
+            remaining_seconds=fake_time.remaining_seconds,
+            on_budget_repair=lambda: reported.append(None),
+        )
+    except SendSlotUnavailable:
+        assert not granted
+
+    assert len(reported) == repairs
