@@ -157,11 +157,12 @@ def test_attributes_expose_every_resource(new_stack: Callable[..., cdk.Stack]) -
         "SendBounceThrottledAlarm": processor.alarms.send_bounce_throttled,
         "PermanentFailuresAlarm": processor.alarms.permanent_failures,
         "SendBudgetUnavailableAlarm": processor.alarms.send_budget_unavailable,
+        "SendSlotUnavailableAlarm": processor.alarms.send_slot_unavailable,
         "SendBudget": processor.budget,
     }
     for construct_id, attribute in children.items():
         assert processor.node.find_child(construct_id) is attribute, construct_id
-    assert len(list(processor.alarms)) == 6
+    assert len(list(processor.alarms)) == 7
     assert processor.activation is None
     with pytest.raises(AttributeError):
         processor.bucket = processor.access_logs_bucket  # type: ignore[misc]

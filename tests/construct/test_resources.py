@@ -783,12 +783,17 @@ def test_alarms(example: Synthesized) -> None:
         "PermanentFailures",
         "SendBounceThrottled",
         "SendBudgetUnavailable",
+        "SendSlotUnavailable",
     ]
-    # Unavailability of the send budget alarms only when it persists (3 periods of 3).
-    budget_alarm = alarms.pop("SendBudgetUnavailable")
-    assert (budget_alarm["EvaluationPeriods"], budget_alarm["DatapointsToAlarm"]) == (3, 3)
-    assert (budget_alarm["Namespace"], budget_alarm["Statistic"]) == ("CdkSesBounce", "Sum")
-    assert budget_alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    # The send budget's alarms (unreachable, no slot in time) fire only when it persists (3 periods
+    # of 3).
+    for name in ("SendBudgetUnavailable", "SendSlotUnavailable"):
+        budget_alarm = alarms.pop(name)
+        assert (budget_alarm["EvaluationPeriods"], budget_alarm["DatapointsToAlarm"]) == (3, 3)
+        assert (budget_alarm["Namespace"], budget_alarm["Statistic"]) == ("CdkSesBounce", "Sum")
+        assert budget_alarm["Dimensions"] == [
+            {"Name": "FunctionName", "Value": {"Ref": function_id}}
+        ]
     common = {
         "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         "EvaluationPeriods": 1,

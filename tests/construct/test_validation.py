@@ -373,10 +373,11 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
     stack = new_stack()
     build(stack, policy=SIZE_RULE_POLICY, function_timeout=cdk.Duration.seconds(60))
     assert warnings_of(stack) == [
-        "A batch of 10 bounces needs at least 20 s at 0.5 SendBounce calls/s per instance "
-        "(the budget's 1/s shared by max_concurrency 2 instances), plus the runtime's 50 s "
-        "margin: more than function_timeout 60 s. The rest of each full batch returns to the "
-        "queue and uses up receives (max_receive_count 10); lower batch_size or raise "
+        "A batch of 10 bounces needs at least 20.4 s: 2 containers share the send budget "
+        "(max_concurrency of Test/Bounces (2)), so each gets one SendBounce slot every 2.04 s "
+        "(2 x (1/1 + 0.02) s); with the runtime's 50 s margin that is more than "
+        "function_timeout 60 s. The rest of each full batch returns to the queue unsent and "
+        "uses up receives (max_receive_count 10); lower batch_size to 4 or raise "
         "function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
     ]
     stack = new_stack()
@@ -387,10 +388,11 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
         function_timeout=cdk.Duration.seconds(60),
     )
     assert warnings_of(stack) == [
-        "A batch of 11 bounces needs at least 22 s at 0.5 SendBounce calls/s per instance "
-        "(the budget's 1/s shared by max_concurrency 2 instances), plus the runtime's 39 s "
-        "margin: more than function_timeout 60 s. The rest of each full batch returns to the "
-        "queue and uses up receives (max_receive_count 10); lower batch_size or raise "
+        "A batch of 11 bounces needs at least 22.44 s: 2 containers share the send budget "
+        "(max_concurrency of Test/Bounces (2)), so each gets one SendBounce slot every 2.04 s "
+        "(2 x (1/1 + 0.02) s); with the runtime's 39 s margin that is more than "
+        "function_timeout 60 s. The rest of each full batch returns to the queue unsent and "
+        "uses up receives (max_receive_count 10); lower batch_size to 10 or raise "
         "function_timeout [ack: cdk-ses-bounce:batchOutlastsTimeout]"
     ]
 
@@ -399,8 +401,8 @@ def test_a_batch_that_cannot_be_sent_within_the_timeout_warns(new_stack: NewStac
     "props",
     [
         {},  # the defaults: 10 bounces at 0.5/s in a 120 s timeout
-        {"function_timeout": cdk.Duration.seconds(60)},  # 20 s + the default policy's 39 s
-        {"policy": SIZE_RULE_POLICY, "function_timeout": cdk.Duration.seconds(70)},  # 20 + 50 s
+        {"function_timeout": cdk.Duration.seconds(60)},  # 20.4 s + the default policy's 39 s
+        {"policy": SIZE_RULE_POLICY, "function_timeout": cdk.Duration.seconds(71)},  # 20.4 + 50 s
     ],
 )
 def test_a_batch_that_fits_the_timeout_does_not_warn(
