@@ -93,6 +93,8 @@ METRIC_TAGGING_FAILURES: Final = "TaggingFailures"
 METRIC_SEND_BUDGET_UNAVAILABLE: Final = "SendBudgetUnavailable"
 # Milliseconds the batch's SendBounce attempts waited for their pacing slots (a sum per batch).
 METRIC_SEND_SLOT_WAIT: Final = "SendSlotWait"
+# SES's setup notification (published when the receipt rule is saved): acknowledged, not mail.
+METRIC_SETUP_NOTIFICATIONS: Final = "SetupNotifications"
 # The EMF unit of each metric: Count, but for those named here.
 DEFAULT_METRIC_UNIT: Final = "Count"
 METRIC_UNITS: Final = {METRIC_SEND_SLOT_WAIT: "Milliseconds"}
@@ -110,6 +112,7 @@ STANDARD_METRICS: Final = (
     METRIC_TAGGING_FAILURES,
     METRIC_SEND_BUDGET_UNAVAILABLE,
     METRIC_SEND_SLOT_WAIT,
+    METRIC_SETUP_NOTIFICATIONS,
 )
 # Also written per Reason (dimensions FunctionName, Reason).
 METRICS_BY_REASON: Final = (
@@ -167,6 +170,8 @@ REASON_SES_CONNECTION: Final = "ses-connection"
 REASON_DEADLINE: Final = "deadline"
 # The shared send budget could not be reached: nothing was sent (never sent unpaced).
 REASON_SEND_BUDGET_UNAVAILABLE: Final = "send-budget-unavailable"
+# Bad input to an operator command (the CLI's exit status 1; never a record's reason).
+REASON_INVALID_INPUT: Final = "invalid-input"
 
 DEAD_LETTER_REASONS: Final = (
     REASON_EXPIRED,
