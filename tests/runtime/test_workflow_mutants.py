@@ -318,3 +318,18 @@ def test_the_slot_wait_is_logged_to_the_millisecond() -> None:
     [line] = rig.log_lines("message bounce")
     assert (line["attempts"], line["throttles"], line["waited_for_slots_s"]) == (2, 1, 1.235)
     assert rig.totals()["SendSlotWait"] == 1235
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["a b@example.com", "user Bcc: x@evil.example@example.com", "r@example.com\r\nBcc: v@x.org"],
+)
+def test_a_recipient_outside_the_address_grammar_is_dead_lettered_never_sent(
+    recipient: str,
+) -> None:
+    rig = Rig()
+    assert rig.workflow().run(record(recipients=[recipient]), SQS_ID, set()) is True
+    assert rig.sender.requests == []
+    assert "claim" not in rig.store.calls
+    assert [letter["reason"] for letter in rig.dead_letters.sent] == ["invalid-request"]
+    assert "one bare address local@domain is required" in rig.dead_letters.sent[0]["detail"]
