@@ -76,3 +76,21 @@ def test_the_policy_reference_example_is_a_valid_policy() -> None:
     policy = load_policy_text(example, full_check=True)
     assert policy.rules[0].name == "retired-sales"
     assert policy.guards.sender_authentication == ("spf",)
+
+
+def test_the_policy_reference_lists_every_guard_from_the_guards_table() -> None:
+    """docs/policy.md's guards table is the table in ``core.guards``, row for row."""
+    from bounce_runtime.core.guards import GUARDS, HEADER_BLOCK_DOC, HEADER_GUARD_NAMES
+
+    table = section("policy.md", "## Guards (no backscatter)")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    expected = [
+        f"| `{guard.name}` | {doc.fires_when} | {doc.reason_text} |"
+        for guard in GUARDS
+        for doc in guard.docs
+    ]
+    header_guards = " or ".join(f"`{name}`" for name in HEADER_GUARD_NAMES)
+    expected.append(
+        f"| {header_guards} | {HEADER_BLOCK_DOC.fires_when} | {HEADER_BLOCK_DOC.reason_text} |"
+    )
+    assert sorted(rows) == sorted(expected)

@@ -18,19 +18,14 @@ from bounce_runtime.core.addresses import (
     address_forms,
     compile_pattern,
 )
+from bounce_runtime.core.guards import GUARD_NAMES as _GUARD_NAMES
+from bounce_runtime.core.guards import HEADER_GUARD_NAMES
 from bounce_runtime.errors import PolicyError
 
 if TYPE_CHECKING:
     from bounce_runtime.core.vocabulary import BounceTypeDefaults
 
-GUARD_NAMES: Final = (
-    "null_sender",
-    "auto_submitted",
-    "list_traffic",
-    "failed_authentication",
-    "spam_or_virus",
-    "unauthenticated_sender",
-)
+GUARD_NAMES: Final = _GUARD_NAMES  # from the one table of guards (core.guards)
 # The verdicts that may authenticate the envelope sender (``Guards.sender_authentication``).
 SENDER_AUTHENTICATION_METHODS: Final = ("spf", "dkim", "dmarc")
 DEFAULT_SENDER_AUTHENTICATION: Final = ("spf",)
@@ -125,7 +120,8 @@ class MessageSettings(NamedTuple):
 
 
 class Guards(NamedTuple):
-    """Anti-backscatter guards; each on unless turned off.
+    """Anti-backscatter guards; each on unless turned off. The fields are the names of
+    ``core.guards.GUARDS``, in its order (a test checks it), then ``sender_authentication``.
 
     ``unauthenticated_sender`` bounces only when a verdict named in ``sender_authentication``
     (spf, dkim, dmarc) is PASS: by default SPF, the one that authenticates the envelope sender's
@@ -142,8 +138,9 @@ class Guards(NamedTuple):
 
     @property
     def reads_headers(self) -> bool:
-        """Whether a guard looks at header fields (and so needs the full header block)."""
-        return self.auto_submitted or self.list_traffic
+        """Whether a guard that looks at header fields is on (and so needs the full header
+        block); which guards read headers is ``core.guards.GUARDS``'s to say."""
+        return any(getattr(self, name) for name in HEADER_GUARD_NAMES)
 
 
 class PolicyMatch(NamedTuple):
