@@ -75,6 +75,7 @@ def test_the_legacy_reason_and_message_form_takes_only_reasons_of_its_kind(
 HOMONYMS = {
     ("cli/plan.py", "policy"),
     ("core/policy_json.py", "policy"),
+    ("core/policy_form.py", "policy"),
     ("core/decision.py", "expired"),
     ("workflow.py", "expired"),
     ("core/decision.py", "auto-submitted"),
