@@ -8,17 +8,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bounce_runtime.contract import DEAD_LETTER_REASONS, RETRY_REASONS
 from bounce_runtime.errors import (
+    RetryableError,
     SendBudgetUnavailable,
+    SendDeadlineExceeded,
     SesConnectionFailed,
+    SesRejected,
     SesThrottled,
 )
+from bounce_runtime.processor import failure_cause
 from support.events import notification
-from support.workflow_fakes import Rig
+from support.workflow_fakes import LambdaClock, Rig
 
 MAX_RECEIVES = 5
 # Each fault: how to inject it, and the cause a last receive would dead-letter it with.
@@ -91,3 +96,66 @@ def test_the_same_fault_on_the_last_receive_is_dead_lettered_with_its_cause(
     assert FAULTS[fault] in RETRY_REASONS or FAULTS[fault] == "InternalError"
     assert letter["detail"].startswith(f"failed on receive {receive} of {MAX_RECEIVES} ")
     assert rig.sender.requests == [] or fault in ("throttled", "no-connection", "budget")
+
+
+class Failing(Exception):
+    def __init__(self, response: object) -> None:
+        super().__init__("failed")
+        self.response = response
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (Failing({}), "Failing"),  # no Error in the response
+        (Failing({"Error": {}}), "Failing"),
+        (Failing({"Error": {"Code": ""}}), "Failing"),  # an empty code is no code
+        (Failing({"Error": {"Code": "Slow Down!"}}), "Slow_Down_"),
+        (RetryableError("a retryable error without a reason of its own"), "unknown"),
+    ],
+)
+def test_the_cause_of_a_failure_is_a_short_token(error: Exception, cause: str) -> None:
+    assert failure_cause(error) == cause
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    ["junk", {"ApproximateReceiveCount": 5}]
+    + [{"ApproximateReceiveCount": n} for n in ("\uff15", "\u0665", "5x", "", "-5")],
+)
+def test_a_receive_count_that_is_not_ascii_digits_is_never_the_last_receive(
+    attributes: object,
+) -> None:
+    rig = Rig(max_receive_count=MAX_RECEIVES)
+    inject(rig, "throttled")
+    odd = {**record(MAX_RECEIVES), "attributes": attributes}
+    assert rig.workflow().run(odd, "sqs-1", set()) is False  # redelivered, not dead-lettered
+    assert rig.dead_letters.sent == []
+
+
+def test_a_batch_cut_short_dead_letters_last_receives_while_one_call_still_fits_exactly() -> None:
+    clock = LambdaClock(remaining_s=5.0)
+    rig = Rig(clock, max_receive_count=MAX_RECEIVES)
+    processor = rig.processor(safety_margin_s=10.0, aws_call_bound_s=5.0)
+    records = ["not an SQS record", record(MAX_RECEIVES), record(1)]
+    response = processor.process({"Records": records})
+    assert response["batchItemFailures"] == [{"itemIdentifier": ""}, {"itemIdentifier": "sqs-1"}]
+    assert [letter["reason"] for letter in rig.dead_letters.sent] == ["retries-exhausted:deadline"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        SendBudgetUnavailable("unreachable"),
+        SendDeadlineExceeded("no time for an attempt"),
+        SesThrottled("throttled"),
+        SesRejected("rejected", detail="MessageRejected"),
+    ],
+)
+def test_a_claim_that_cannot_be_released_is_logged_with_the_message_id(failure: Exception) -> None:
+    rig = Rig()
+    rig.store.release_error = S3Error("InternalError")
+    rig.sender.outcomes.insert(0, failure)
+    rig.processor(safety_margin_s=0.0).process({"Records": [record(1)]})
+    [line] = rig.log_lines("send claim not released: a redelivery will be dead-lettered")
+    assert line["ses_message_id"] == json.loads(record(1)["body"])["mail"]["messageId"]

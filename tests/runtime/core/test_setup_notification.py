@@ -23,6 +23,8 @@ SETUP_ID = "AMAZON_SES_SETUP_NOTIFICATION"
         notification(message_id=SETUP_ID, recipients=[]),
         sns_envelope({"notificationType": "Received", "mail": {"messageId": SETUP_ID}}),
         sns_envelope(notification(message_id=SETUP_ID)),
+        # A raw notification that also has a "Type" field is read as raw (as the parser does).
+        {"Type": "Notification", "notificationType": "Received", "mail": {"messageId": SETUP_ID}},
     ],
 )
 def test_the_setup_notification_is_recognised(body: dict[str, Any]) -> None:

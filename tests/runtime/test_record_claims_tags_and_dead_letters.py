@@ -1,6 +1,7 @@
-"""RecordWorkflow at the edges of its promises: never twice (claims, tags, duplicates), never lost
-(every record dead-lettered with its body or left for redelivery), never late (no claim without
-time to send and release it) and never in silence (each end logged with the ids to find it).
+"""One record (the workflow, judged by the processor's failure policy) at the edges of its
+promises: never twice (claims, tags, duplicates), never lost (every record dead-lettered with
+its body or left for redelivery), never late (no claim without time to send and release it) and
+never in silence (each end logged with the ids to find it).
 
 These pin what mutation testing (``make mutation``) found no test noticing.
 """
