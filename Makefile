@@ -68,8 +68,10 @@ bench: setup bytecode py314-site
 # the mutants of changed functions, then every survivor and untested mutant again (new tests
 # may kill them).
 # MUTATION_FRESH=1 starts from scratch (a figure no earlier run can colour).
+# MUTATION_SCOPE='bounce_runtime.processor* bounce_runtime.workflow*' tests only those mutants.
 MUTATION_DIR := build/mutation
 MUTATION_CHILDREN ?= 2
+MUTATION_SCOPE ?=
 mutation: setup
 	$(if $(MUTATION_FRESH),rm -rf $(MUTATION_DIR))
 	mkdir -p $(MUTATION_DIR)
@@ -77,7 +79,7 @@ mutation: setup
 	ln -sfn ../../tests $(MUTATION_DIR)/tests
 	ln -sfn ../../pyproject.toml $(MUTATION_DIR)/pyproject.toml
 	rm -rf $(MUTATION_DIR)/mutants/tests
-	cd $(MUTATION_DIR) && CI=true mutmut run --max-children $(MUTATION_CHILDREN)
+	cd $(MUTATION_DIR) && CI=true mutmut run --max-children $(MUTATION_CHILDREN) $(MUTATION_SCOPE)
 	cd $(MUTATION_DIR) && survivors=$$(mutmut results | sed -nE 's/^ *(.*): (survived|no tests)$$/\1/p') && \
 	  if [ -n "$$survivors" ]; then CI=true mutmut run --max-children $(MUTATION_CHILDREN) $$survivors; fi
 	cd $(MUTATION_DIR) && mutmut results

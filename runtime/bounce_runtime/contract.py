@@ -99,6 +99,8 @@ METRIC_SEND_SLOT_UNAVAILABLE: Final = "SendSlotUnavailable"
 METRIC_SEND_BUDGET_REPAIRED: Final = "SendBudgetRepaired"
 # Milliseconds the batch's SendBounce attempts waited for their pacing slots (a sum per batch).
 METRIC_SEND_SLOT_WAIT: Final = "SendSlotWait"
+# SES's setup notification (published when the receipt rule is saved): acknowledged, not mail.
+METRIC_SETUP_NOTIFICATIONS: Final = "SetupNotifications"
 # The EMF unit of each metric: Count, but for those named here.
 DEFAULT_METRIC_UNIT: Final = "Count"
 METRIC_UNITS: Final = {METRIC_SEND_SLOT_WAIT: "Milliseconds"}
@@ -118,6 +120,7 @@ STANDARD_METRICS: Final = (
     METRIC_SEND_SLOT_UNAVAILABLE,
     METRIC_SEND_BUDGET_REPAIRED,
     METRIC_SEND_SLOT_WAIT,
+    METRIC_SETUP_NOTIFICATIONS,
 )
 # Also written per Reason (dimensions FunctionName, Reason).
 METRICS_BY_REASON: Final = (
@@ -175,6 +178,8 @@ REASON_SES_CONNECTION: Final = "ses-connection"
 REASON_DEADLINE: Final = "deadline"
 # The shared send budget could not be reached: nothing was sent (never sent unpaced).
 REASON_SEND_BUDGET_UNAVAILABLE: Final = "send-budget-unavailable"
+# Bad input to an operator command (the CLI's exit status 1; never a record's reason).
+REASON_INVALID_INPUT: Final = "invalid-input"
 
 DEAD_LETTER_REASONS: Final = (
     REASON_EXPIRED,

@@ -1,12 +1,14 @@
 """The runtime's one error taxonomy: every error class it raises, each carrying its ``reason``.
 
-``reason`` is a short kebab-case code from ``contract`` (a log field, and the dead-letter
-attribute of a record that goes to the dead-letter queue); ``message`` says what is wrong in words.
+One form: each class states its ``reason`` (a kebab-case code from ``contract``) as a class
+attribute and is raised with its ``message`` alone. A reason with a detail suffix
+(``ses-rejected:MessageRejected``) is made one way only: ``SesRejected(message, detail=code)``.
 
 - ``PermanentError`` and its subclasses: the record can never succeed; it is dead-lettered at once.
   (``ConfigError`` is the exception: it fails the whole invocation, see its docstring.)
-- ``TransientSendError``, ``SendDeadlineExceeded``, ``SendClaimHeld``, ``OutOfTime``: the record
-  may succeed later; it is left for SQS to redeliver.
+- ``RetryableError`` and its subclasses (``TransientSendError``, ``SendClaimHeld``,
+  ``OutOfTime``): the record may succeed later; it is left for SQS to redeliver. Their reasons are
+  exactly ``contract.RETRY_REASONS``.
 - ``PolicyError`` (a ``ValueError``): an invalid policy, at synth, in the CLI or in the runtime's
   policy file; ``CommandError``: bad input to a CLI command.
 
@@ -18,12 +20,23 @@ from __future__ import annotations
 from typing import Any
 
 from bounce_runtime.contract import (
+    DEAD_LETTER_REASONS,
     REASON_DEADLINE,
+    REASON_EXPIRED,
+    REASON_FAILED_BEFORE_SEND,
+    REASON_FOREIGN_MAIL_OBJECT,
     REASON_INVALID_CONFIG,
+    REASON_INVALID_INPUT,
     REASON_INVALID_REQUEST,
+    REASON_MAIL_OBJECT_MISSING,
     REASON_MALFORMED_NOTIFICATION,
+    REASON_OUTCOME_UNKNOWN,
     REASON_SEND_BUDGET_UNAVAILABLE,
     REASON_SEND_CLAIM_HELD,
+    REASON_SES_CONNECTION,
+    REASON_SES_REJECTED,
+    REASON_SES_THROTTLED,
+    RETRY_REASONS,
 )
 
 
@@ -42,15 +55,38 @@ def short_repr(value: object) -> str:
 
 
 class ReasonedError(Exception):
-    """An error with a ``reason`` code and a ``message``; ``str()`` is the message."""
+    """An error with its class's ``reason`` code and a ``message``; ``str()`` is the message.
 
-    def __init__(self, reason: str, message: str) -> None:
+    ``detail`` appends ``:<detail>`` to the class's reason (the one way to suffix a reason).
+
+    Legacy form, kept only for callers not yet moved to a class per reason (see
+    ``/work/wt/requests``): ``PermanentError(reason, message)`` or
+    ``TransientSendError(reason, message)``, where ``reason`` must be one of the contract's
+    reasons of that kind (a detail suffix allowed).
+    """
+
+    reason: str = ""
+
+    def __init__(
+        self, message: str, legacy_message: str | None = None, *, detail: str = ""
+    ) -> None:
+        if legacy_message is not None:
+            reason, message = message, legacy_message
+            if not _is_reason_of(type(self), reason):
+                raise TypeError(f"{type(self).__name__}: {reason!r} is not a reason of its kind")
+            self.reason = reason
+        elif detail:
+            self.reason = f"{type(self).reason}:{detail}"
         super().__init__(message)
-        self.reason = reason
         self.message = message
 
     def __str__(self) -> str:
         return self.message
+
+
+def _is_reason_of(kind: type[ReasonedError], reason: str) -> bool:
+    allowed = DEAD_LETTER_REASONS if issubclass(kind, PermanentError) else RETRY_REASONS
+    return reason.split(":", 1)[0] in allowed
 
 
 # Permanent: the record goes to the dead-letter queue ---------------------------------------------
@@ -63,15 +99,49 @@ class PermanentError(ReasonedError):
 class MalformedNotification(PermanentError):
     """The SQS body is not an SES "Received" notification this runtime can act on."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_MALFORMED_NOTIFICATION, message)
+    reason = REASON_MALFORMED_NOTIFICATION
 
 
 class InvalidBounceRequest(PermanentError):
     """A SendBounce request breaks a documented SES constraint."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_INVALID_REQUEST, message)
+    reason = REASON_INVALID_REQUEST
+
+
+class MailExpired(PermanentError):
+    """The message was received too long ago: SendBounce's 24-hour window has closed."""
+
+    reason = REASON_EXPIRED
+
+
+class ForeignMailObject(PermanentError):
+    """The notification names a mail object outside this processor's bucket and prefix."""
+
+    reason = REASON_FOREIGN_MAIL_OBJECT
+
+
+class MailObjectMissing(PermanentError):
+    """The stored mail object the notification names does not exist."""
+
+    reason = REASON_MAIL_OBJECT_MISSING
+
+
+class SendOutcomeUnknown(PermanentError):
+    """SendBounce may or may not have sent the bounce: never sent again, an operator checks."""
+
+    reason = REASON_OUTCOME_UNKNOWN
+
+
+class SesRejected(PermanentError):
+    """SES refused SendBounce; ``detail`` is its error code or HTTP status."""
+
+    reason = REASON_SES_REJECTED
+
+
+class FailedBeforeSend(PermanentError):
+    """An unexpected error after the send claim, before SendBounce was called."""
+
+    reason = REASON_FAILED_BEFORE_SEND
 
 
 class ConfigError(PermanentError):
@@ -82,45 +152,57 @@ class ConfigError(PermanentError):
     maxReceiveCount SQS moves it to the dead-letter queue (without a reason attribute).
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_INVALID_CONFIG, message)
+    reason = REASON_INVALID_CONFIG
 
 
-# Transient: the record is left for SQS to redeliver ----------------------------------------------
+# Retryable: the record is left for SQS to redeliver ----------------------------------------------
 
 
-class TransientSendError(ReasonedError):
+class RetryableError(ReasonedError):
+    """The record may succeed on a later delivery: it is left for SQS to redeliver (and on its
+    last receive dead-lettered as ``retries-exhausted:<reason>``)."""
+
+
+class TransientSendError(RetryableError):
     """SendBounce did not succeed but may on a later delivery."""
+
+
+class SesThrottled(TransientSendError):
+    """SES answered Throttling to every attempt the record's time allowed."""
+
+    reason = REASON_SES_THROTTLED
+
+
+class SesConnectionFailed(TransientSendError):
+    """No connection to SES was made: the request never reached it."""
+
+    reason = REASON_SES_CONNECTION
 
 
 class SendDeadlineExceeded(TransientSendError):
     """Too little Lambda time remains for another attempt: the rest of the batch must wait."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_DEADLINE, message)
+    reason = REASON_DEADLINE
 
 
 class SendBudgetUnavailable(TransientSendError):
     """The shared SendBounce budget could not be reached or kept losing races: nothing was sent,
     and nothing may be (there is no unpaced fallback); the record goes back to the queue."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_SEND_BUDGET_UNAVAILABLE, message)
+    reason = REASON_SEND_BUDGET_UNAVAILABLE
 
 
-class SendClaimHeld(ReasonedError):
+class SendClaimHeld(RetryableError):
     """Another delivery of the message holds its send claim and may still be sending: the record
     is left for redelivery, by when that delivery has tagged the object or died."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_SEND_CLAIM_HELD, message)
+    reason = REASON_SEND_CLAIM_HELD
 
 
-class OutOfTime(ReasonedError):
+class OutOfTime(RetryableError):
     """The batch must stop: the current record and the rest are left for redelivery."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(REASON_DEADLINE, message)
+    reason = REASON_DEADLINE
 
 
 # Bad input to the policy or the CLI --------------------------------------------------------------
@@ -143,7 +225,7 @@ class PolicyError(ValueError):
 class CommandError(Exception):
     """Bad input to a CLI command: reported on stderr with exit status 1."""
 
-    reason = "invalid-input"
+    reason = REASON_INVALID_INPUT
 
 
 class OperationsError(CommandError):

@@ -52,9 +52,11 @@ def test_the_metrics_table_lists_every_metric_the_runtime_writes() -> None:
 
 def test_the_reason_tables_list_every_reason_code() -> None:
     reasons = section("operations.md", "## Reason codes")
-    documented = first_cells(section("operations.md", "### Decision reasons")) + first_cells(
-        section("operations.md", "### Retry reasons")
-    )
+    documented = [
+        *first_cells(section("operations.md", "### Decision reasons")),
+        *first_cells(section("operations.md", "### Retry reasons")),
+        *first_cells(section("operations.md", "### Operator command reasons")),
+    ]
     dead_letters = first_cells(section("operations.md", "### Reasons"))
     assert reasons  # the section exists
     assert len(documented) == len(set(documented))
@@ -74,3 +76,21 @@ def test_the_policy_reference_example_is_a_valid_policy() -> None:
     policy = load_policy_text(example, full_check=True)
     assert policy.rules[0].name == "retired-sales"
     assert policy.guards.sender_authentication == ("spf",)
+
+
+def test_the_policy_reference_lists_every_guard_from_the_guards_table() -> None:
+    """docs/policy.md's guards table is the table in ``core.guards``, row for row."""
+    from bounce_runtime.core.guards import GUARDS, HEADER_BLOCK_DOC, HEADER_GUARD_NAMES
+
+    table = section("policy.md", "## Guards (no backscatter)")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    expected = [
+        f"| `{guard.name}` | {doc.fires_when} | {doc.reason_text} |"
+        for guard in GUARDS
+        for doc in guard.docs
+    ]
+    header_guards = " or ".join(f"`{name}`" for name in HEADER_GUARD_NAMES)
+    expected.append(
+        f"| {header_guards} | {HEADER_BLOCK_DOC.fires_when} | {HEADER_BLOCK_DOC.reason_text} |"
+    )
+    assert sorted(rows) == sorted(expected)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -751,3 +752,87 @@ def test_bounces_are_valid_requests_and_objects_carry_the_tag(simulation: dict[s
     assert untagged == tagging_failures + crashes + never_told
     gaps = [b.time - a.time for a, b in zip(ses.sent, ses.sent[1:], strict=False)]
     assert min(gaps) >= 1 / RATE_PER_SECOND - 1e-9
+
+
+# Faults that leave no SendBounce outcome unknown and are transient by nature: faults before the
+# call (no connection), Throttling answers, and faults of other calls whose answer (or absence)
+# the runtime knows about. Excluded: anything after which SES may have sent without the runtime
+# knowing (a 5xx, a lost answer, a kill after the claim), a claim that could not be given back
+# (DeleteObject), and access denied (a permission does not come back by retrying).
+TRANSIENT_FAULTS = frozenset(
+    {
+        "SendBounce:Throttling",
+        "SendBounce:EndpointConnectionError",
+        "SendBounce:connect-timeout",
+        "GetObjectTagging:InternalError",
+        "GetObjectTagging:EndpointConnectionError",
+        "PutObjectTagging:SlowDown",
+        "PutObject:concurrent-before-claim",
+        "PutObject:ConditionalRequestConflict",
+        "PutObject:SlowDown",
+        "PutObject:concurrent-after-claim",
+        "GetObject:InternalError",
+        "GetObject:EndpointConnectionError",
+        "SendMessage:ServiceUnavailable",
+        "SendMessage:EndpointConnectionError",
+    }
+)
+
+
+def test_a_message_with_transient_faults_and_receives_to_spare_is_never_dead_lettered(
+    simulation: dict[str, Any],
+) -> None:
+    """Never lost, retried not dead-lettered: a message whose faults were all transient and none
+    of whose copies reached the queue's last receive ends bounced, accepted or suppressed."""
+    by_sqs_id: dict[str, str] = simulation["by_sqs_id"]
+    sqs: SqsSimulator = simulation["sqs"]
+    labels: dict[str, set[str]] = defaultdict(set)
+    for event in simulation["faults"].events:
+        labels[fault_subject(event.subject, by_sqs_id)].add(event.label)
+    assert set().union(*labels.values()) >= TRANSIENT_FAULTS  # each kind fired
+    outcomes: dict[str, Outcome] = simulation["outcomes"]
+    checked, wrong = 0, {}
+    for scenario in simulation["scenarios"]:
+        if scenario.expected[0] == "dead-lettered" or not labels[scenario.ses_id]:
+            continue
+        if not labels[scenario.ses_id] <= TRANSIENT_FAULTS:
+            continue
+        if max(sqs.most_receives.get(sqs_id, 0) for sqs_id in scenario.sqs_ids) >= MAX_RECEIVES:
+            continue
+        checked += 1
+        ends = outcomes[scenario.ses_id].ends()
+        if ends != [scenario.expected]:
+            wrong[scenario.ses_id] = (
+                sorted(labels[scenario.ses_id]),
+                outcomes[scenario.ses_id].label(),
+            )
+    assert checked > 100  # the property is tested on many messages, not a few
+    assert wrong == {}
+
+
+def test_every_dead_letter_carries_a_reason_from_the_contract(simulation: dict[str, Any]) -> None:
+    from bounce_runtime.contract import DEAD_LETTER_REASONS, RETRY_REASONS
+
+    reasons = [letter.attributes["reason"] for letter in simulation["dlq"].sent]
+    assert reasons
+    unknown = set()
+    for reason in reasons:
+        head, _, cause = reason.partition(":")
+        if head == "retries-exhausted":  # the cause: a retry reason or an AWS error code
+            if not (cause in RETRY_REASONS or re.fullmatch(r"[A-Za-z]+", cause)):
+                unknown.add(reason)
+        elif head not in DEAD_LETTER_REASONS:
+            unknown.add(reason)
+    assert unknown == set()
+
+
+def test_retries_are_exhausted_only_on_the_last_receive(simulation: dict[str, Any]) -> None:
+    """The runtime dead-letters a retryable failure only on the receive SQS would redrive."""
+    details = [
+        letter.attributes["detail"]
+        for letter in simulation["dlq"].sent
+        if letter.attributes["reason"].startswith("retries-exhausted:")
+    ]
+    assert details
+    early = [d for d in details if not re.match(rf"failed on receive {MAX_RECEIVES} of ", d)]
+    assert early == []

@@ -24,7 +24,14 @@ from bounce_runtime.contract import (
 )
 from bounce_runtime.errors import ConfigError
 from bounce_runtime.handler import handler
-from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
+from support.events import (
+    BUCKET,
+    OBJECT_KEY_PREFIX,
+    notification,
+    sns_envelope,
+    sqs_event,
+    sqs_record,
+)
 from support.local_ses import LocalSes
 
 REGION = "us-east-1"
@@ -413,3 +420,73 @@ def test_an_unreachable_budget_means_no_send_and_the_record_back_to_the_queue(
     failed = next(line for line in lines if line.get("level") == "ERROR")
     assert failed["reason"] == "send-budget-unavailable"
     assert "ResourceNotFoundException" in failed["detail"]
+
+
+SETUP_ID = "AMAZON_SES_SETUP_NOTIFICATION"
+
+
+def setup_notifications() -> list[dict[str, Any]]:
+    """SES's setup notification in the forms it may take (its shape is not documented): bare,
+    with empty recipients and no verdicts or headers, raw and in an SNS envelope; and a forged
+    one that carries an owned recipient and every field a bounce needs."""
+    bare = {"notificationType": "Received", "mail": {"messageId": SETUP_ID}}
+    empty = {
+        "notificationType": "Received",
+        "receipt": {"recipients": [], "action": {"type": "S3", "bucketName": BUCKET}},
+        "mail": {"messageId": SETUP_ID, "source": "", "destination": [], "headers": []},
+    }
+    received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    forged = notification(message_id=SETUP_ID, timestamp=received.replace("+00:00", "Z"))
+    return [
+        sqs_record(bare, message_id="sqs-setup-1"),
+        sqs_record(empty, message_id="sqs-setup-2"),
+        sqs_record(sns_envelope(empty), message_id="sqs-setup-3"),
+        sqs_record(forged, message_id="sqs-setup-4"),
+        sqs_record(sns_envelope(forged), message_id="sqs-setup-5"),
+    ]
+
+
+def test_the_setup_notification_is_acknowledged_counted_and_logged_never_bounced(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SES writes a setup object when the rule is saved: it must stay untouched.
+    world.s3.put_object(
+        Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + SETUP_ID, Body=b"setup", Tagging="retention=30d"
+    )
+    mail = world.store("mail-1")  # real mail in the same batch is still bounced
+    records = [*setup_notifications(), mail]
+
+    response = handler(sqs_event(records), Context())
+
+    assert response == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-1"]  # the forged one's recipients are never bounced
+    assert world.dead_letters() == []
+    assert world.tags(SETUP_ID) == {"retention": "30d"}  # never tagged
+    keys = [o["Key"] for o in world.s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert f"{OBJECT_KEY_PREFIX}{SETUP_ID}{CLAIM_SUFFIX}" not in keys  # never claimed
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    acknowledged = [line for line in lines if line.get("message", "").startswith("SES setup")]
+    assert [line["sqs_message_id"] for line in acknowledged] == [
+        f"sqs-setup-{n}" for n in range(1, 6)
+    ]  # one line each
+    assert {line["level"] for line in acknowledged} == {"INFO"}
+    emf = next(line for line in lines if "_aws" in line and "Reason" not in line)
+    assert (emf["SetupNotifications"], emf["BouncesSent"], emf["PermanentFailures"]) == (5, 1, 0)
+
+
+def test_the_setup_notification_object_is_never_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    touched: list[str] = []
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def spy(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if SETUP_ID in json.dumps(params, default=str):
+            touched.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", spy)
+    assert handler(sqs_event(setup_notifications()), Context()) == {"batchItemFailures": []}
+    assert touched == []  # no S3, SES or SQS call names it

@@ -30,8 +30,7 @@ from bounce_runtime.contract import (
 from bounce_runtime.core.ownership import OwnedRecipients
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.errors import SendClaimHeld
-from bounce_runtime.processor import BatchProcessor
-from bounce_runtime.workflow import failure_cause
+from bounce_runtime.processor import BatchProcessor, failure_cause
 from support.events import (
     BUCKET,
     MESSAGE_ID,
@@ -677,7 +676,7 @@ def test_an_error_after_the_claim_before_sendbounce_releases_it_and_dead_letters
     def broken_wait() -> float:
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(rig.processor.workflow._sender._pacer, "wait", broken_wait)
+    monkeypatch.setattr(rig.processor.deps.sender._pacer, "wait", broken_wait)
     rig.expect_untagged()
     rig.expect_claim()
     rig.expect_release()  # SES was never called: a later delivery may claim and send
@@ -709,7 +708,7 @@ def test_a_lone_surrogate_in_a_notification_does_not_stop_the_batch(
     rig = Rig(s3_client, ses_client, sqs_client, fake_time, policy=accept_all)
     raw = io.BytesIO()
     strict = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
-    rig.processor._log = rig.processor.workflow._log = JsonLogger(strict, now=lambda: NOW)
+    rig.processor.deps.logger = JsonLogger(strict, now=lambda: NOW)
     odd = record_for("odd-1", recipients=["us\ud800er@example.com"])
     assert "\\ud800" in odd["body"]  # a JSON escape: json.loads makes it a lone surrogate
     rig.expect_dead_letter(odd, "malformed-notification", None)
@@ -1010,5 +1009,5 @@ def test_no_dead_letter_is_tried_without_time_for_the_call(
     s3_client: Any, ses_client: Any, sqs_client: Any, fake_time: Any
 ) -> None:
     rig = Rig(s3_client, ses_client, sqs_client, fake_time, max_receive_count=10)
-    fake_time.deadline = fake_time.now + rig.processor.workflow.aws_call_bound_s - 0.1
+    fake_time.deadline = fake_time.now + rig.processor.deps.aws_call_bound_s - 0.1
     assert rig.run(last_receive("t-1")) == ["sqs-t-1"]  # no SQS call is stubbed: none is made

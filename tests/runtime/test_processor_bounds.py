@@ -46,7 +46,7 @@ def test_a_display_name_bounce_sender_is_blamed_on_the_bounce_sender(
 ) -> None:
     # RuntimeConfig.from_environ refuses it; built directly, the request validator still names it.
     rig = Rig(s3_client, ses_client, sqs_client, fake_time)
-    rig.processor.workflow.config = rig.processor.workflow.config._replace(
+    rig.processor.deps.config = rig.processor.deps.config._replace(
         bounce_sender="Bounces <b@example.com>"
     )
     record = record_for()

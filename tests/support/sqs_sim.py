@@ -124,6 +124,8 @@ class SqsSimulator:
         self.stale_copy_rate = stale_copy_rate
         self.queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"
         self.redriven: list[RedrivenMessage] = []
+        # The highest receive count any copy of each message reached.
+        self.most_receives: dict[str, int] = {}
         self.stats = QueueStats()
         self._messages: dict[str, _QueuedMessage] = {}
         self._handles = itertools.count(1)
@@ -168,6 +170,9 @@ class SqsSimulator:
             if message.receive_count > 0:
                 self.stats.redeliveries += 1
             message.receive_count += 1
+            self.most_receives[message.message_id] = max(
+                message.receive_count, self.most_receives.get(message.message_id, 0)
+            )
             message.visible_at = now + self.visibility_timeout
             message.receipt_handle = f"{key}@{message.receive_count}"
             if message.first_received_at is None:

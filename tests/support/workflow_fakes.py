@@ -16,7 +16,6 @@ from bounce_runtime.config import RuntimeConfig
 from bounce_runtime.contract import AFTER_SEND_RESERVE_S, BOUNCE_TAG_KEY
 from bounce_runtime.core.policy import default_policy
 from bounce_runtime.processor import BatchProcessor
-from bounce_runtime.workflow import RecordWorkflow
 
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)  # one hour after the events' receipt time
 BOUNCE_SENDER = "mailer-daemon@example.com"
@@ -137,6 +136,14 @@ class DeadLetters:
         self.sent.append(letter)
 
 
+class RecordRun:
+    """``run(record, sqs_id, seen)``: True when the record is finished, False to redeliver it."""
+
+    def __init__(self, processor: BatchProcessor) -> None:
+        self.processor = processor
+        self.run = processor.process_record
+
+
 class Rig:
     """A RecordWorkflow (and a BatchProcessor on it) over the fakes, logs and metrics captured."""
 
@@ -156,13 +163,11 @@ class Rig:
             **settings,
         )
 
-    def workflow(self, **options: Any) -> RecordWorkflow:
-        return RecordWorkflow(
-            self.config,
-            remaining_seconds=self.clock.remaining_seconds,
-            **self._adapters(),
-            **options,
-        )
+    def workflow(self, **options: Any) -> RecordRun:
+        """One record's run through the workflow and the processor's failure policy (a record
+        is judged by the batch processor; the workflow alone only raises)."""
+        options.setdefault("safety_margin_s", 0.0)
+        return RecordRun(self.processor(**options))
 
     def processor(self, **options: Any) -> BatchProcessor:
         return BatchProcessor(

@@ -28,6 +28,10 @@ from bounce_runtime.core.notification import parse_notification_body
 from bounce_runtime.core.ownership import OwnedRecipients, mail_object_problem
 from bounce_runtime.core.policy import GUARD_NAMES, BounceAction, BouncePolicy, default_policy
 from bounce_runtime.core.policy_json import load_policy_text
+from bounce_runtime.core.setup_notification import (
+    SETUP_NOTIFICATION_MESSAGE_ID,
+    is_setup_notification,
+)
 from bounce_runtime.core.vocabulary import unicode_problem
 from bounce_runtime.errors import CommandError, PolicyError
 
@@ -185,7 +189,18 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
         bounce_sender_arn=args.bounce_sender_arn,
         recipient_arns=_recipient_arns(args.recipient_arns),
     )
-    notification = parse_notification_body(_read_text(args.notification, "notification"))
+    body = _read_text(args.notification, "notification")
+    if is_setup_notification(body):  # as the runtime: acknowledged, whatever else it carries
+        return {
+            "ses_message_id": SETUP_NOTIFICATION_MESSAGE_ID,
+            "outcome": "setup-notification",
+            "detail": "SES's setup notification (published when the receipt rule is saved) is "
+            "not mail: the runtime acknowledges it and counts it; nothing is bounced, read, "
+            "tagged or dead-lettered",
+            "decisions": [],
+            "request": None,
+        }
+    notification = parse_notification_body(body)
     owned = _rule_recipients(args)
     if args.object_key_prefix and args.mail_bucket is None:
         parser.error("--object-key-prefix needs --mail-bucket")

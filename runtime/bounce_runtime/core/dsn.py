@@ -34,9 +34,7 @@ from bounce_runtime.errors import InvalidBounceRequest, short_repr
 
 # Regular expressions are kept as pattern strings: the re module compiles each on first use
 # and caches it, so importing this module compiles none.
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+"
 _RFC822_PREFIX = r"(?i)\s*rfc\s*822\s*;"
-_ADDRESS_MAX_CHARS = 320
 # Recipients in one SendBounce request. SES documents no bound on BouncedRecipientInfoList (nor on
 # the recipients of a received message); RFC 5321 4.5.3.1.8 has an SMTP server accept at least 100
 # recipients per message, so 100 covers every message a sender can count on delivering in one
@@ -85,12 +83,6 @@ class SenderIdentity(NamedTuple):
         return None
 
 
-def sanitize(text: str) -> str:
-    """Mail-derived text made safe for a request field: control characters (CR and LF among them)
-    become one space each run, and the ends are stripped."""
-    return re.sub(_CONTROL, " ", text).strip()
-
-
 def format_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds, e.g. ``2024-05-01T12:00:00.000Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -126,7 +118,7 @@ def build_send_bounce_request(plan: MessagePlan, sender: SenderIdentity) -> dict
     infos: list[dict[str, Any]] = []
     seen: set[str] = set()
     for decision in bounced:
-        recipient = sanitize(decision.recipient)
+        recipient = decision.recipient  # checked below: one bare address, never rewritten
         key = recipient_key(recipient)
         if key in seen or decision.bounce is None:
             continue
@@ -212,12 +204,10 @@ def _string(
 
 
 def _address_problem(value: str) -> str | None:
-    local, at, domain = value.rpartition("@")
-    if re.search(_CONTROL, value):
-        return "contains control characters (CR, LF, ...)"
-    if not (local and at and domain) or len(value) > _ADDRESS_MAX_CHARS:
-        return f"is not an email address (local@domain, at most {_ADDRESS_MAX_CHARS} characters)"
-    return None
+    """The one grammar of every address the runtime emits (``addresses.bare_address_problem``):
+    a recipient with a space, a control character, a second '@' or a quoted local part is
+    refused, never rewritten (a quoted local part is not supported anywhere, so none is sent)."""
+    return bare_address_problem(value)
 
 
 def _message_id_problem(value: str) -> str | None:

@@ -1,161 +1,73 @@
 """The bounce policy model: ordered rules (first match wins per recipient) and a default.
 
 ``BouncePolicy`` holds validated rules with their recipient and sender patterns compiled into
-``AddressIndex`` dicts, so ``decide`` costs the same for 10 patterns or 100,000. Reading, checking
-and writing the policy's JSON form is ``core.policy_json``'s work.
+``AddressIndex`` dicts, so ``decide`` costs the same for 10 patterns or 100,000. Its parts are
+``core.policy_parts``'s; reading, checking and writing its JSON form ``core.policy_form``'s
+(``core.policy_json`` adds the compiled form). This module imports neither of the latter two at
+import time, and ``core.policy_json`` imports it: no import cycle.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
 # annotation of its fields into a ForwardRef at import, slowing the Lambda's cold start.
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from bounce_runtime.contract import REASON_POLICY
-from bounce_runtime.core.addresses import (
-    PATTERN_FORMS,
-    AddressIndex,
-    address_forms,
-    compile_pattern,
+from bounce_runtime.core.addresses import AddressIndex, address_forms
+from bounce_runtime.core.policy_parts import DEFAULT_ACTION as _DEFAULT_ACTION
+from bounce_runtime.core.policy_parts import DEFAULT_GUARDS as _DEFAULT_GUARDS
+from bounce_runtime.core.policy_parts import DEFAULT_MESSAGE as _DEFAULT_MESSAGE
+from bounce_runtime.core.policy_parts import (
+    DEFAULT_RULE_LABEL as DEFAULT_RULE_LABEL,
 )
-from bounce_runtime.errors import PolicyError
-
-if TYPE_CHECKING:
-    from bounce_runtime.core.vocabulary import BounceTypeDefaults
-
-GUARD_NAMES: Final = (
-    "null_sender",
-    "auto_submitted",
-    "list_traffic",
-    "failed_authentication",
-    "spam_or_virus",
-    "unauthenticated_sender",
+from bounce_runtime.core.policy_parts import (
+    DEFAULT_SENDER_AUTHENTICATION as DEFAULT_SENDER_AUTHENTICATION,
 )
-# The verdicts that may authenticate the envelope sender (``Guards.sender_authentication``).
-SENDER_AUTHENTICATION_METHODS: Final = ("spf", "dkim", "dmarc")
-DEFAULT_SENDER_AUTHENTICATION: Final = ("spf",)
-LAST_ATTEMPT_SOURCES: Final = ("mail", "receipt")
-DEFAULT_SUPPRESS_REASON: Final = REASON_POLICY
-DEFAULT_RULE_LABEL: Final = "default"
-
-
-class DsnFields(NamedTuple):
-    """Explicit RecipientDsnFields; unset fields come from the bounce type's defaults."""
-
-    action: str | None = None
-    status: str | None = None
-    diagnostic_code: str | None = None
-    remote_mta: str | None = None
-    last_attempt_date: str | None = None
-    extension_fields: tuple[tuple[str, str], ...] = ()
-
-
-class BounceAction(NamedTuple):
-    """Bounce the recipient with ``bounce_type`` (or explicit DSN fields when ``dsn`` is set)."""
-
-    bounce_type: str = "DoesNotExist"
-    dsn: DsnFields | None = None
-    type: Literal["bounce"] = "bounce"
-
-    @property
-    def defaults(self) -> "BounceTypeDefaults":
-        """The status, SMTP code and DSN action of ``bounce_type`` (the DSN vocabulary is
-        imported when a bounce is built, not with the policy)."""
-        from bounce_runtime.core.vocabulary import BOUNCE_TYPE_DEFAULTS
-
-        return BOUNCE_TYPE_DEFAULTS[self.bounce_type]
-
-    @property
-    def dsn_action(self) -> str:
-        """The DSN Action this bounce reports."""
-        return (self.dsn.action if self.dsn else None) or self.defaults.action
-
-    @property
-    def dsn_status(self) -> str:
-        """The RFC 3463 status this bounce reports."""
-        return (self.dsn.status if self.dsn else None) or self.defaults.status
-
-
-class AcceptAction(NamedTuple):
-    """Do not bounce (the mail is wanted)."""
-
-    type: Literal["accept"] = "accept"
-
-
-class SuppressAction(NamedTuple):
-    """Do not bounce; count the recipient as suppressed with ``reason``."""
-
-    reason: str = DEFAULT_SUPPRESS_REASON
-    type: Literal["suppress"] = "suppress"
-
-
-Action = BounceAction | AcceptAction | SuppressAction
-
-
-class RuleMatch(NamedTuple):
-    """Conditions of a rule; all that are set must hold. Nothing set matches every recipient."""
-
-    recipients: Sequence[str] | None = None
-    senders: Sequence[str] | None = None
-    min_size_bytes: int | None = None
-    max_size_bytes: int | None = None
-    verdicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @property
-    def needs_object_size(self) -> bool:
-        """Whether the rule matches on the stored message's size."""
-        return self.min_size_bytes is not None or self.max_size_bytes is not None
-
-
-class Rule(NamedTuple):
-    """One policy rule; ``label`` is its name, or ``rules[i]`` when it has none."""
-
-    match: RuleMatch
-    action: Action
-    name: str | None = None
-    label: str = ""
-
-
-class MessageSettings(NamedTuple):
-    """Message-level DSN settings: explanation text, Reporting-MTA and extension fields."""
-
-    explanation: str | None = None
-    reporting_mta: str | None = None
-    extension_fields: tuple[tuple[str, str], ...] = ()
-
-
-class Guards(NamedTuple):
-    """Anti-backscatter guards; each on unless turned off.
-
-    ``unauthenticated_sender`` bounces only when a verdict named in ``sender_authentication``
-    (spf, dkim, dmarc) is PASS: by default SPF, the one that authenticates the envelope sender's
-    domain, which is where the bounce goes.
-    """
-
-    null_sender: bool = True
-    auto_submitted: bool = True
-    list_traffic: bool = True
-    failed_authentication: bool = True
-    spam_or_virus: bool = True
-    unauthenticated_sender: bool = True
-    sender_authentication: tuple[str, ...] = DEFAULT_SENDER_AUTHENTICATION
-
-    @property
-    def reads_headers(self) -> bool:
-        """Whether a guard looks at header fields (and so needs the full header block)."""
-        return self.auto_submitted or self.list_traffic
-
-
-class PolicyMatch(NamedTuple):
-    """What the policy says for one recipient, and which rule said it."""
-
-    action: Action
-    rule: str
-
-
-_DEFAULT_ACTION: Final = BounceAction()
-_DEFAULT_MESSAGE: Final = MessageSettings()
-_DEFAULT_GUARDS: Final = Guards()
+from bounce_runtime.core.policy_parts import (
+    DEFAULT_SUPPRESS_REASON as DEFAULT_SUPPRESS_REASON,
+)
+from bounce_runtime.core.policy_parts import (
+    GUARD_NAMES as GUARD_NAMES,
+)
+from bounce_runtime.core.policy_parts import (
+    LAST_ATTEMPT_SOURCES as LAST_ATTEMPT_SOURCES,
+)
+from bounce_runtime.core.policy_parts import (
+    SENDER_AUTHENTICATION_METHODS as SENDER_AUTHENTICATION_METHODS,
+)
+from bounce_runtime.core.policy_parts import (
+    AcceptAction as AcceptAction,
+)
+from bounce_runtime.core.policy_parts import (
+    Action as Action,
+)
+from bounce_runtime.core.policy_parts import (
+    BounceAction as BounceAction,
+)
+from bounce_runtime.core.policy_parts import (
+    DsnFields as DsnFields,
+)
+from bounce_runtime.core.policy_parts import (
+    Guards as Guards,
+)
+from bounce_runtime.core.policy_parts import (
+    MessageSettings as MessageSettings,
+)
+from bounce_runtime.core.policy_parts import (
+    PolicyMatch as PolicyMatch,
+)
+from bounce_runtime.core.policy_parts import (
+    Rule as Rule,
+)
+from bounce_runtime.core.policy_parts import (
+    RuleMatch as RuleMatch,
+)
+from bounce_runtime.core.policy_parts import (
+    SuppressAction as SuppressAction,
+)
+from bounce_runtime.core.policy_parts import (
+    index_patterns as index_patterns,
+)
 
 
 class BouncePolicy:
@@ -339,20 +251,20 @@ class BouncePolicy:
     @classmethod
     def from_dict(cls, data: object) -> "BouncePolicy":
         """Validate and compile a policy from its JSON form; raise ``PolicyError`` if invalid."""
-        from bounce_runtime.core.policy_json import parse_policy
+        from bounce_runtime.core.policy_form import parse_settings
 
-        return parse_policy(data)
+        return cls(*parse_settings(data))
 
     @classmethod
     def from_json(cls, text: str) -> "BouncePolicy":
         """``from_dict`` of a JSON document; invalid JSON is a ``PolicyError`` too."""
-        from bounce_runtime.core.policy_json import parse_policy_json
+        from bounce_runtime.core.policy_form import load_json, parse_settings
 
-        return parse_policy_json(text)
+        return cls(*parse_settings(load_json(text)))
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON form (every setting spelled out); ``from_dict`` reads it back."""
-        from bounce_runtime.core.policy_json import policy_to_dict
+        from bounce_runtime.core.policy_form import policy_to_dict
 
         return policy_to_dict(self)
 
@@ -366,15 +278,3 @@ class BouncePolicy:
 def default_policy() -> BouncePolicy:
     """Every matched recipient bounces as DoesNotExist; all guards on."""
     return BouncePolicy()
-
-
-def index_patterns(index: AddressIndex, patterns: Iterable[str], label: int, path: str) -> None:
-    """Add every pattern to ``index`` under ``label``; ``PolicyError`` (at ``path``) if one is
-    not a pattern."""
-    for position, pattern in enumerate(patterns):
-        compiled = compile_pattern(pattern)
-        if compiled is None:
-            raise PolicyError.at(
-                f"{path}[{position}]", pattern, f"is not a pattern: use {PATTERN_FORMS}"
-            )
-        index.add(*compiled, label)

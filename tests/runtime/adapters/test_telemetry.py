@@ -101,6 +101,7 @@ def test_emf_documents_are_valid_and_carry_the_counts() -> None:
         "TaggingFailures": 0,
         "SendBudgetUnavailable": 0,
         "SendSlotWait": 0,
+        "SetupNotifications": 0,
     }
     units = {m["Name"]: m["Unit"] for m in overall["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert units.pop("SendSlotWait") == "Milliseconds"

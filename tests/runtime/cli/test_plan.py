@@ -580,3 +580,44 @@ def test_validate_policy_names_a_bad_sender_authentication(
     assert err == f"python -m bounce_runtime: error: invalid policy {bad!r}: {error}\n"
     relaxed = write(tmp_path, "ok.json", {"guards": {"sender_authentication": ["dkim", "spf"]}})
     assert "sender authentication: dkim/spf" in run(["validate-policy", relaxed], capsys)[1]
+
+
+@pytest.mark.parametrize("enveloped", [False, True])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"notificationType": "Received", "mail": {"messageId": "AMAZON_SES_SETUP_NOTIFICATION"}},
+        notification(message_id="AMAZON_SES_SETUP_NOTIFICATION"),  # forged: bounce-worthy
+    ],
+)
+def test_plan_shows_the_setup_notification_as_not_mail(
+    body: dict[str, Any], enveloped: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from support.events import sns_envelope
+
+    path = write(tmp_path, "setup.json", sns_envelope(body) if enveloped else body)
+    argv = ["plan", "--notification", path, "--bounce-sender", "b@example.com", "--now", SOON]
+    status, out, err = run(argv, capsys)
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert document["outcome"] == "setup-notification"
+    assert document["ses_message_id"] == "AMAZON_SES_SETUP_NOTIFICATION"
+    assert document["detail"].startswith("SES's setup notification")
+    assert (document["decisions"], document["request"]) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["recipient@example.com\r\nBcc: victim@example.org", "a b@example.com",
+     "user Bcc: x@evil.example@example.com"],
+)  # fmt: skip
+def test_plan_refuses_a_recipient_it_would_have_to_rewrite(
+    recipient: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "n.json", notification(recipients=[recipient]))
+    argv = ["plan", "--notification", path, "--bounce-sender", "b@example.com", "--now", SOON]
+    status, out, err = run(argv, capsys)
+    assert (status, out) == (1, "")  # no request is printed
+    assert err.startswith("python -m bounce_runtime: error: BouncedRecipientInfoList[0].Recipient")
+    assert "one bare address local@domain is required" in err
+    assert "\r" not in err and err.count("\n") == 1

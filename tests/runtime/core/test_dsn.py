@@ -14,11 +14,11 @@ from botocore.serialize import create_serializer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bounce_runtime.core.addresses import bare_address_problem
 from bounce_runtime.core.decision import MessagePlan, plan_message
 from bounce_runtime.core.dsn import (
     SenderIdentity,
     build_send_bounce_request,
-    sanitize,
     validate_send_bounce_request,
 )
 from bounce_runtime.core.notification import parse_notification_body
@@ -208,18 +208,36 @@ def test_nothing_to_send(policy: dict[str, Any], overrides: dict[str, Any]) -> N
     assert build_send_bounce_request(plan, SENDER) is None
 
 
-def test_mail_values_cannot_inject_lines(botocore_accepts: Accepts) -> None:
-    message = notification(
-        recipients=["user@example.com\r\nBcc: victim@example.org", "two@example.com\u2028x"],
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "user@example.com\r\nBcc: victim@example.org",
+        "two@example.com\u2028x",
+        "a b@example.com",
+        "user Bcc: x@evil.example@example.com",
+        '"quoted local"@example.com',
+        "<user@example.com>",
+        "User <user@example.com>",
+    ],
+)
+def test_a_recipient_outside_the_bare_address_grammar_is_refused_never_rewritten(
+    recipient: str,
+) -> None:
+    with pytest.raises(InvalidBounceRequest) as raised:
+        build_send_bounce_request(plan_for(notification(recipients=[recipient])), SENDER)
+    assert str(raised.value).startswith(
+        f"BouncedRecipientInfoList[0].Recipient: {short_repr(recipient)} "
     )
-    request = build_send_bounce_request(plan_for(message), SENDER)
-    assert request is not None
-    assert [info["Recipient"] for info in request["BouncedRecipientInfoList"]] == [
-        "user@example.com Bcc: victim@example.org",
-        "two@example.com x",
-    ]
-    assert "\r" not in json.dumps(request) and "\\n" not in json.dumps(request)
-    botocore_accepts(request)
+    assert "one bare address local@domain is required" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "recipient", ["a b@example.com", "user Bcc: x@evil.example@example.com", "a\r\nb@example.com"]
+)
+def test_the_request_validator_refuses_such_a_recipient(recipient: str) -> None:
+    for path in ("BouncedRecipientInfoList.0.Recipient", f"{DSN_PATH}.FinalRecipient"):
+        with pytest.raises(InvalidBounceRequest, match="one bare address local@domain is required"):
+            validate_send_bounce_request(changed(path, recipient))
 
 
 @pytest.mark.parametrize(
@@ -234,10 +252,6 @@ def test_an_original_message_id_that_is_no_ses_id_never_reaches_the_wire(message
     )
     request = build_send_bounce_request(plan_for(notification(message_id="m" * 100)), SENDER)
     assert request is not None and request["OriginalMessageId"] == "m" * 100
-
-
-def test_sanitize() -> None:
-    assert sanitize(" a\r\n\tb\x00c\x85d ") == "a b c d"
 
 
 @settings(
@@ -255,7 +269,7 @@ def test_any_recipient_gives_a_valid_request_or_a_classified_error(
         return
     assert request is not None
     for info in request["BouncedRecipientInfoList"]:
-        assert info["Recipient"] == sanitize(info["Recipient"])
+        assert bare_address_problem(info["Recipient"]) is None
     botocore_accepts(request)
 
 
@@ -307,6 +321,7 @@ def test_valid_request_passes_both_checks(botocore_accepts: Accepts) -> None:
 
 
 RECIPIENT_DSN = "BouncedRecipientInfoList[1].RecipientDsnFields"
+DSN_PATH = "BouncedRecipientInfoList.1.RecipientDsnFields"
 MESSAGE_ID_FORM = (
     "is not an SES message id: 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' and '-', "
     "starting with a letter or digit"

@@ -252,3 +252,11 @@ def test_a_compiled_policy_equals_the_policy_it_was_compiled_from() -> None:
     assert loaded == POLICY
     assert hash(loaded) == hash(POLICY)
     assert isinstance(loaded, BouncePolicy)
+
+
+def test_the_largest_json_exact_size_is_accepted_and_one_more_refused() -> None:
+    largest = 2**53 - 1  # JSON's exact-integer limit (RFC 8259 section 6)
+    policy = parse_policy({"rules": [rule({"max_size_bytes": largest})]})
+    assert policy.rules[0].match.max_size_bytes == largest
+    with pytest.raises(PolicyError, match="max_size_bytes: 9007199254740992 is not"):
+        parse_policy({"rules": [rule({"max_size_bytes": largest + 1})]})

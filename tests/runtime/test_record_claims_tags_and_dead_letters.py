@@ -1,6 +1,7 @@
-"""RecordWorkflow at the edges of its promises: never twice (claims, tags, duplicates), never lost
-(every record dead-lettered with its body or left for redelivery), never late (no claim without
-time to send and release it) and never in silence (each end logged with the ids to find it).
+"""One record (the workflow, judged by the processor's failure policy) at the edges of its
+promises: never twice (claims, tags, duplicates), never lost (every record dead-lettered with
+its body or left for redelivery), never late (no claim without time to send and release it) and
+never in silence (each end logged with the ids to find it).
 
 These pin what mutation testing (``make mutation``) found no test noticing.
 """
@@ -318,3 +319,18 @@ def test_the_slot_wait_is_logged_to_the_millisecond() -> None:
     [line] = rig.log_lines("message bounce")
     assert (line["attempts"], line["throttles"], line["waited_for_slots_s"]) == (2, 1, 1.235)
     assert rig.totals()["SendSlotWait"] == 1235
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    ["a b@example.com", "user Bcc: x@evil.example@example.com", "r@example.com\r\nBcc: v@x.org"],
+)
+def test_a_recipient_outside_the_address_grammar_is_dead_lettered_never_sent(
+    recipient: str,
+) -> None:
+    rig = Rig()
+    assert rig.workflow().run(record(recipients=[recipient]), SQS_ID, set()) is True
+    assert rig.sender.requests == []
+    assert "claim" not in rig.store.calls
+    assert [letter["reason"] for letter in rig.dead_letters.sent] == ["invalid-request"]
+    assert "one bare address local@domain is required" in rig.dead_letters.sent[0]["detail"]
