@@ -134,6 +134,11 @@ class BounceProcessorMetrics:
         Should stay 0. Sum, 5 min."""
         return self._runtime_metric(contract.METRIC_SEND_BUDGET_REPAIRED, None, options)
 
+    def metric_setup_notifications(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """SES setup notifications acknowledged (SES publishes one when the receipt rule is
+        saved: not mail; never bounced, read or dead-lettered). Sum, 5 min."""
+        return self._runtime_metric(contract.METRIC_SETUP_NOTIFICATIONS, None, options)
+
     def metric_send_slot_wait(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Milliseconds SendBounce attempts waited for their pacing slots (the send budget's
         schedule), summed per period; against `metric_bounces_sent`, the wait per bounce.

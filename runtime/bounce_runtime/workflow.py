@@ -21,7 +21,9 @@ from bounce_runtime.contract import (
     METRIC_RECIPIENTS_BOUNCED,
     METRIC_RECIPIENTS_SUPPRESSED,
     METRIC_SEND_BOUNCE_THROTTLED,
+    METRIC_SEND_BUDGET_REPAIRED,
     METRIC_SEND_BUDGET_UNAVAILABLE,
+    METRIC_SEND_SLOT_UNAVAILABLE,
     METRIC_SEND_SLOT_WAIT,
     METRIC_SETUP_NOTIFICATIONS,
     METRIC_TAGGING_FAILURES,
@@ -47,6 +49,7 @@ from bounce_runtime.errors import (
     SendClaimHeld,
     SendDeadlineExceeded,
     SendOutcomeUnknown,
+    SendSlotUnavailable,
     TransientSendError,
 )
 
@@ -232,6 +235,7 @@ class RecordWorkflow:
                 remaining_seconds=self.deps.remaining_seconds,
                 window_seconds=window_seconds,
                 on_throttle=lambda: self.deps.metrics.count(METRIC_SEND_BOUNCE_THROTTLED),
+                on_budget_repair=lambda: self.deps.metrics.count(METRIC_SEND_BUDGET_REPAIRED),
             )
         except SendBudgetUnavailable:
             self.deps.metrics.count(METRIC_SEND_BUDGET_UNAVAILABLE)
@@ -239,7 +243,10 @@ class RecordWorkflow:
             raise
         except SendDeadlineExceeded as error:
             # The one place a sender's deadline is handled: no time (or no send budget slot) for
-            # an attempt; nothing was sent, so the claim is released and the batch stops.
+            # an attempt; nothing was sent, so the claim is released and the batch stops. No slot
+            # in time for budget reasons is counted (and alarmed): the budget is saturated.
+            if isinstance(error, SendSlotUnavailable):
+                self.deps.metrics.count(METRIC_SEND_SLOT_UNAVAILABLE)
             self._release(bucket, key, ses_id)
             raise OutOfTime(str(error)) from error
         except TransientSendError:

@@ -63,6 +63,7 @@ RUNTIME_METHODS = [
     ("metric_send_slot_unavailable", contract.METRIC_SEND_SLOT_UNAVAILABLE),
     ("metric_send_budget_repaired", contract.METRIC_SEND_BUDGET_REPAIRED),
     ("metric_send_slot_wait", contract.METRIC_SEND_SLOT_WAIT),
+    ("metric_setup_notifications", contract.METRIC_SETUP_NOTIFICATIONS),
 ]
 # The runtime's EMF unit names (contract.METRIC_UNITS) as CloudWatch units.
 UNITS = {"Count": cloudwatch.Unit.COUNT, "Milliseconds": cloudwatch.Unit.MILLISECONDS}

@@ -32,19 +32,18 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.contract import (
     AFTER_SEND_RESERVE_S,
-    REASON_EXPIRED,
-    REASON_INVALID_REQUEST,
-    REASON_OUTCOME_UNKNOWN,
-    REASON_SES_CONNECTION,
-    REASON_SES_REJECTED,
-    REASON_SES_THROTTLED,
     SEND_ATTEMPT_TIMEOUT_S,
     SEND_WINDOW_MARGIN_S,
 )
 from bounce_runtime.errors import (
-    PermanentError,
+    InvalidBounceRequest,
+    MailExpired,
     SendDeadlineExceeded,
+    SendOutcomeUnknown,
     SendSlotUnavailable,
+    SesConnectionFailed,
+    SesRejected,
+    SesThrottled,
     TransientSendError,
 )
 
@@ -168,58 +167,50 @@ class BounceSender:
                 if code in THROTTLING_CODES:
                     throttles += 1
                     on_throttle()
-                    failure = TransientSendError(REASON_SES_THROTTLED, f"SES throttled: {error}")
+                    failure: TransientSendError = SesThrottled(f"SES throttled: {error}")
                 elif code in SERVER_ERROR_CODES or status >= 500:
                     # SES answered, so the request reached it, and failed on its side: it may
                     # have sent the bounce before failing. Retrying could send it twice, so the
                     # record goes to the dead-letter queue for an operator to check instead.
-                    raise PermanentError(
-                        REASON_OUTCOME_UNKNOWN,
+                    raise SendOutcomeUnknown(
                         f"SES answered with a server error after the request reached it, the "
                         f"bounce may have gone out: {error}",
                     ) from error
                 else:
-                    raise PermanentError(
-                        f"{REASON_SES_REJECTED}:{code or status}",
-                        f"SES rejected SendBounce: {error}",
+                    raise SesRejected(
+                        f"SES rejected SendBounce: {error}", detail=f"{code or status}"
                     ) from error
             except ParamValidationError as error:
-                raise PermanentError(
-                    REASON_INVALID_REQUEST, f"botocore refused the request: {error}"
-                ) from error
+                raise InvalidBounceRequest(f"botocore refused the request: {error}") from error
             except _NOT_SENT_ERRORS as error:
                 # No connection was made (or no request signed), so SES never saw the request:
                 # safe to retry.
-                failure = TransientSendError(
-                    REASON_SES_CONNECTION, f"SES connection failed: {error}"
-                )
+                failure = SesConnectionFailed(f"SES connection failed: {error}")
             except UnicodeEncodeError as error:
                 # botocore encodes the request before it opens a connection: nothing was sent.
-                raise PermanentError(
-                    REASON_INVALID_REQUEST, f"botocore could not encode the request: {error}"
+                raise InvalidBounceRequest(
+                    f"botocore could not encode the request: {error}"
                 ) from error
             except (BotocoreConnectionError, HTTPClientError) as error:
                 # Any other connection failure (SSLError, ReadTimeoutError, ConnectionClosedError,
                 # ...) may come after the request went out: SES may have sent the bounce.
                 # Retrying could send it twice, so the record goes to the dead-letter queue for
                 # an operator to check instead.
-                raise PermanentError(
-                    REASON_OUTCOME_UNKNOWN,
+                raise SendOutcomeUnknown(
                     f"SendBounce sent but no response received, the bounce may have gone out: "
                     f"{error}",
                 ) from error
             except Exception as error:
                 # Anything else the call raised may have come after the request went out.
-                raise PermanentError(
-                    REASON_OUTCOME_UNKNOWN,
+                raise SendOutcomeUnknown(
                     f"SendBounce failed unexpectedly, the bounce may have gone out: "
                     f"{type(error).__name__}: {error}",
                 ) from error
             else:
                 return SendResult(str(response["MessageId"]), attempt, throttles, waited_s)
             if attempt >= self.retry.max_attempts:
-                raise TransientSendError(
-                    failure.reason, f"gave up after {attempt} attempts: {failure.message}"
+                raise type(failure)(
+                    f"gave up after {attempt} attempts: {failure.message}"
                 ) from failure
             delay = self.retry.backoff(attempt, self._rng)
             self._require_window(window_seconds, delay, attempt + 1)
@@ -265,8 +256,7 @@ class BounceSender:
         if slot is not None:
             return waited_s
         if window_bound_s <= time_bound_s:
-            raise PermanentError(
-                REASON_EXPIRED,
+            raise MailExpired(
                 f"attempt {attempt}: the send budget has no slot in the "
                 f"{max(0.0, window_bound_s):.2f} s left before the 24-hour SendBounce window "
                 f"closes (less {SEND_WINDOW_MARGIN_S:.2f} s); checked for {waited_s:.2f} s",
@@ -284,8 +274,7 @@ class BounceSender:
             return
         left = window_seconds() - wait_s
         if left <= SEND_WINDOW_MARGIN_S:
-            raise PermanentError(
-                REASON_EXPIRED,
+            raise MailExpired(
                 f"attempt {attempt} would start {left:.2f} s before the 24-hour SendBounce "
                 f"window closes; at least {SEND_WINDOW_MARGIN_S:.2f} s are needed",
             )

@@ -100,6 +100,8 @@ def test_emf_documents_are_valid_and_carry_the_counts() -> None:
         "DuplicatesSkipped": 0,
         "TaggingFailures": 0,
         "SendBudgetUnavailable": 0,
+        "SendSlotUnavailable": 0,
+        "SendBudgetRepaired": 0,
         "SendSlotWait": 0,
         "SetupNotifications": 0,
     }
