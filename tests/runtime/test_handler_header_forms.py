@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -41,17 +42,13 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         yield created
 
 
-def deliver(world: World, message_id: str, stored: bytes, **fields: object) -> None:
+def deliver(world: World, message_id: str, stored: bytes, **fields: Any) -> None:
     """Store ``stored`` as the mail object and hand the handler its truncated notification."""
     world.s3.put_object(Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + message_id, Body=stored)
     received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
-    body = notification(
-        message_id=message_id,
-        timestamp=received.replace("+00:00", "Z"),
-        headers_truncated=True,
-        headers=[("Received", "from relay0.example.net by mx.example.com")],
-        **fields,  # type: ignore[arg-type]
-    )
+    fields.setdefault("headers_truncated", True)
+    fields.setdefault("headers", [("Received", "from relay0.example.net by mx.example.com")])
+    body = notification(message_id=message_id, timestamp=received.replace("+00:00", "Z"), **fields)
     assert handler(sqs_event([sqs_record(body, message_id="sqs-" + message_id)]), Context()) == {
         "batchItemFailures": []
     }
@@ -133,3 +130,16 @@ def test_daemon_and_null_senders_in_every_reverse_path_form_are_not_bounced(
     assert world.bounced_ids() == []
     expected = "null-sender" if source == "< >" else "daemon-sender"
     assert suppressed_reasons(capsys.readouterr().out) == {expected: 1}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [(" Auto-Submitted ", "auto-submitted"), ("List-Id ", "list-traffic")],
+)
+def test_a_notification_header_name_with_surrounding_spaces_is_matched(
+    world: World, capsys: pytest.CaptureFixture[str], name: str, reason: str
+) -> None:
+    headers = [("From", "sender@example.net"), (name, "auto-replied")]
+    deliver(world, "mail-h", b"", headers_truncated=False, headers=headers)
+    assert world.bounced_ids() == []
+    assert suppressed_reasons(capsys.readouterr().out) == {reason: 1}

@@ -5,11 +5,11 @@ The body is the notification itself (SNS raw message delivery) or an SNS envelop
 whose message starts with the field path that is wrong, e.g. ``mail.messageId: missing``.
 
 Strict only where the runtime uses a field: the ids, recipients, source, timestamps, verdicts,
-headers and the S3 action's type, bucket and key (and ``mail.destination``, a list of strings). Fields it never uses (``processingTimeMillis``,
-``dmarcPolicy``, ``mail.commonHeaders``, ``receipt.action.topicArn``) are
-read when they have the documented form and otherwise left empty: a form SES or an older guide
-gives them (the SES developer guide calls ``processingTimeMillis`` "a string") never turns a
-message into ``malformed-notification``.
+headers and the S3 action's type, bucket and key (and ``mail.destination``, a list of strings).
+Fields it never uses (``processingTimeMillis``, ``dmarcPolicy``, ``mail.commonHeaders``,
+``receipt.action.topicArn``) are read when they have the documented form and otherwise left
+empty: a form SES or an older guide gives them (the SES developer guide calls
+``processingTimeMillis`` "a string") never turns a message into ``malformed-notification``.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
