@@ -138,6 +138,12 @@ def _sender_guard(source: str) -> str | None:
     return None
 
 
+def _precedence_words(value: str) -> frozenset[str]:
+    """The words of a ``Precedence`` value, lowercased, without comments and parameters: each
+    counts (``bulk`` folded onto a line with more text, ``bulk x``, is still bulk)."""
+    return frozenset(re.split(_LIST_SEPARATOR, _keyword(value)))
+
+
 def _keyword(value: str) -> str:
     """A header's keyword, lowercased, without RFC 5322 comments and parameters."""
     return re.sub(_COMMENT, " ", value).split(";", 1)[0].strip().lower()
@@ -153,7 +159,8 @@ def _auto_reply(values: dict[str, list[str]]) -> str | None:
     for name in ("auto-submitted", *AUTO_REPLY_HEADERS):
         if any(_keyword(value) != "no" for value in values.get(name, ())):
             return REASON_AUTO_SUBMITTED
-    if any(_keyword(value) == AUTO_REPLY_PRECEDENCE for value in values.get("precedence", ())):
+    precedence = values.get("precedence", ())
+    if any(AUTO_REPLY_PRECEDENCE in _precedence_words(value) for value in precedence):
         return REASON_AUTO_SUBMITTED
     if any(_suppresses_ndr(value) for value in values.get("x-auto-response-suppress", ())):
         return REASON_NO_NDR_REQUESTED
@@ -169,7 +176,8 @@ def _suppresses_ndr(value: str) -> bool:
 
 def _list_traffic(values: dict[str, list[str]]) -> bool:
     """``Precedence: bulk|list|junk`` (comments and parameters ignored), or a list header."""
-    if any(_keyword(value) in LIST_PRECEDENCE for value in values.get("precedence", ())):
+    precedence = values.get("precedence", ())
+    if any(not LIST_PRECEDENCE.isdisjoint(_precedence_words(value)) for value in precedence):
         return True
     return not LIST_HEADERS.isdisjoint(values)
 

@@ -72,3 +72,22 @@ def test_header_names_with_surrounding_spaces_are_matched(
     name: str, value: str, reason: str
 ) -> None:
     assert plan(extra_headers=[(name, value)]) == ("suppress", reason)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("bulk\r\n x", "list-traffic"),  # found by tests/runtime/core/test_headers_generated.py
+        ("bulk \x00", "list-traffic"),
+        ("list, junk", "list-traffic"),
+        ("auto_reply\r\n\t(vacation) x", "auto-submitted"),
+    ],
+)
+def test_a_precedence_keyword_with_more_text_folded_onto_it_still_counts(
+    value: str, reason: str
+) -> None:
+    assert plan(extra_headers=[("Precedence", value)]) == ("suppress", reason)
+
+
+def test_a_precedence_that_names_no_keyword_is_no_guard() -> None:
+    assert plan(extra_headers=[("Precedence", "first-class (bulky)")]) == ("bounce", "policy")
