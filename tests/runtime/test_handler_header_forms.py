@@ -143,3 +143,19 @@ def test_a_notification_header_name_with_surrounding_spaces_is_matched(
     deliver(world, "mail-h", b"", headers_truncated=False, headers=headers)
     assert world.bounced_ids() == []
     assert suppressed_reasons(capsys.readouterr().out) == {reason: 1}
+
+
+def test_a_notification_whose_unused_fields_have_another_form_is_bounced(world: World) -> None:
+    """processingTimeMillis as a string (as the SES developer guide calls it) and dmarcPolicy as
+    an object: fields the runtime never uses do not dead-letter the message."""
+    received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    body = notification(message_id="mail-f", timestamp=received.replace("+00:00", "Z"))
+    body["receipt"]["processingTimeMillis"] = "574"
+    body["receipt"]["dmarcPolicy"] = {"status": "none"}
+    world.s3.put_object(
+        Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + "mail-f", Body=b"Subject: hi\r\n\r\n"
+    )
+    response = handler(sqs_event([sqs_record(body, message_id="sqs-mail-f")]), Context())
+    assert response == {"batchItemFailures": []}
+    assert world.bounced_ids() == ["mail-f"]
+    assert world.dead_letters() == []

@@ -104,3 +104,27 @@ def join_lines(lines: list[bytes], ends: list[bytes]) -> bytes:
     for index, line in enumerate(lines):
         out += line if line == b"\r" else line + ends[index % len(ends)]
     return bytes(out)
+
+
+def blocks_with_a_guard() -> Any:
+    """A message whose header block holds a guard header line among filler lines (any line ends),
+    ended by an empty line and followed by a body."""
+    import re
+
+    st = _strategies()
+
+    @st.composite
+    def build(draw: Any) -> bytes:
+        before = draw(st.lists(filler_lines(), max_size=12))
+        after = draw(st.lists(filler_lines(), max_size=4))
+        guard = draw(guard_lines())
+        ends = draw(st.lists(st.sampled_from(LINE_ENDS), min_size=1, max_size=5))
+        # The guard must be inside the block: no empty line ends it before (filler lines are
+        # never empty, so this holds by construction; checked all the same).
+        head = join_lines(before, ends)
+        if re.search(rb"\r?\n\r?\n", head + guard):
+            raise AssertionError(f"an empty line ends the block before the guard: {head!r}")
+        block = join_lines([*before, guard, *after], ends)
+        return block.rstrip(b"\r\n") + b"\r\n\r\nbody\r\n"
+
+    return build()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from bounce_runtime.cli import main
 from bounce_runtime.contract import HEADER_BLOCK_MAX_BYTES
 from support.events import EVENTS_DIR
+from support.header_blocks import blocks_with_a_guard
 
 TRUNCATED = str(EVENTS_DIR / "received-headers-truncated.json")
 SOON = "2015-09-11T20:40:00Z"
@@ -152,3 +157,32 @@ def test_plan_matches_a_notification_header_name_with_surrounding_spaces(
     assert main([*argv, "--now", SOON, "--headers-from", str(eml)]) == 0
     document = json.loads(capsys.readouterr().out)
     assert (document["outcome"], document["reason"]) == ("suppress", "auto-submitted")
+
+
+def test_plan_decides_a_notification_whose_unused_fields_have_another_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(Path(TRUNCATED).read_text(encoding="utf-8"))
+    data["receipt"]["processingTimeMillis"] = "574"  # "a string", says the SES developer guide
+    data["receipt"]["dmarcPolicy"] = {"status": "none"}
+    notification = tmp_path / "notification.json"
+    notification.write_text(json.dumps(data), encoding="utf-8")
+    eml = tmp_path / "message.eml"
+    eml.write_bytes(b"Subject: hi\r\n\r\nbody\r\n")
+    argv = ["plan", "--notification", str(notification), "--bounce-sender", "b@example.com"]
+    assert main([*argv, "--now", SOON, "--headers-from", str(eml)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["outcome"], document["reason"]) == ("bounce", "policy")
+
+
+@settings(max_examples=60, deadline=None)
+@given(raw=blocks_with_a_guard())
+def test_plan_never_bounces_a_generated_block_with_a_guard_header(raw: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        eml = Path(folder) / "message.eml"
+        eml.write_bytes(raw)
+        argv = ["plan", "--notification", TRUNCATED, "--bounce-sender", "b@example.com"]
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            assert main([*argv, "--now", SOON, "--headers-from", str(eml)]) == 0
+    assert json.loads(output.getvalue())["outcome"] == "suppress"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bounce_runtime.adapters.mail_store import MailStore
@@ -20,35 +19,13 @@ from bounce_runtime.core.headers import HeaderBlock, parse_raw_headers
 from bounce_runtime.core.notification import parse_notification_body
 from bounce_runtime.core.policy import default_policy
 from support.events import notification
-from support.header_blocks import (
-    LINE_ENDS,
-    filler_lines,
-    guard_lines,
-    join_lines,
-    valid_field_lines,
-)
+from support.header_blocks import LINE_ENDS, blocks_with_a_guard, join_lines, valid_field_lines
 
 NOW = datetime(2024, 5, 1, 12, 5, tzinfo=UTC)
 TRUNCATED = parse_notification_body(
     json.dumps(notification(headers_truncated=True, headers=[("Received", "from a")]))
 )
-BLOCK_END = rb"\r?\n\r?\n"
 BODY = b"\r\n\r\nbody\r\n"
-
-
-@st.composite
-def blocks_with_a_guard(draw: Any) -> bytes:
-    """A header block with a guard header line among filler lines, ended by an empty line."""
-    before = draw(st.lists(filler_lines(), max_size=12))
-    after = draw(st.lists(filler_lines(), max_size=4))
-    guard = draw(guard_lines())
-    ends = draw(st.lists(st.sampled_from(LINE_ENDS), min_size=1, max_size=5))
-    block = join_lines([*before, guard, *after], ends)
-    # The guard must be inside the block: no empty line ends it before (filler lines are never
-    # empty, so this holds by construction; checked all the same).
-    head = join_lines(before, ends)
-    assume(re.search(BLOCK_END, head + guard) is None)
-    return block.rstrip(b"\r\n") + BODY
 
 
 def decided(block: HeaderBlock) -> str:
