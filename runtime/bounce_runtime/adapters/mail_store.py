@@ -86,8 +86,8 @@ class MailStore:
 
     def read_headers(self, bucket: str, key: str) -> HeaderBlock:
         """The header fields of the stored message, and whether its header block ended within
-        ``HEADER_BLOCK_MAX_BYTES`` (read only when SES truncated the notification's headers: the
-        header parser is imported then).
+        ``HEADER_BLOCK_MAX_BYTES`` and could be read line by line to its end (read only when SES
+        truncated the notification's headers: the header parser is imported then).
 
         One ranged GetObject of the first ``HEADER_BLOCK_MAX_BYTES``, read in pieces of
         ``HEADER_READ_CHUNK_BYTES`` until the empty line that ends the block, or the end of the

@@ -39,15 +39,16 @@ from bounce_runtime.core.policy import (
     BouncePolicy,
     MessageSettings,
 )
+from bounce_runtime.core.reverse_path import DAEMON_LOCAL_PARTS, parse_reverse_path
 
 if TYPE_CHECKING:  # the header parser is imported only when a header block is read
     from bounce_runtime.core.headers import HeaderBlock
 
 SEND_BOUNCE_WINDOW = timedelta(seconds=SEND_BOUNCE_WINDOW_S)
-# Local parts of senders that are mail systems, not people (RFC 3834 section 2, RFC 5321 4.5.5).
-DAEMON_LOCAL_PARTS = frozenset(
-    {"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "postmaster"}
-)
+# A stored header block with a line that is neither a header field nor a continuation. The
+# closest reason contract.py has, until it defines its own (requests/headers.md asks for
+# REASON_HEADER_BLOCK_UNREADABLE = "header-block-unreadable").
+REASON_HEADER_BLOCK_UNREADABLE = REASON_HEADER_BLOCK_TOO_LARGE
 LIST_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 LIST_HEADERS = frozenset({"list-id", "list-unsubscribe"})
 # Auto-reply markers older than RFC 3834, checked like Auto-Submitted: any keyword but "no"
@@ -113,23 +114,34 @@ class MessagePlan(NamedTuple):
 
 
 def _guard_header_values(headers: Iterable[Header]) -> dict[str, list[str]]:
-    """The values of the header fields the guards read, by lowercase name, in one pass."""
+    """The values of the header fields the guards read, by lowercase name, in one pass.
+
+    Names are compared without surrounding white space: SES's ``mail.headers`` keeps the space
+    of the obsolete form ``Name : value`` (RFC 5322 4.5) in the name.
+    """
     found: dict[str, list[str]] = {}
     for header in headers:
-        name = header.name.lower()
+        name = header.name.strip().lower()
         if name in GUARD_HEADERS:
             found.setdefault(name, []).append(header.value.strip())
     return found
 
 
 def _sender_guard(source: str) -> str | None:
-    address = source.strip()
-    if address in ("", "<>"):
+    """``null-sender`` for a null reverse path (``<>``, ``< >``, empty), ``daemon-sender`` for a
+    mail system's local part in any RFC 5321 form (quoted, behind a source route), else None."""
+    path = parse_reverse_path(source)
+    if path.null:
         return REASON_NULL_SENDER
-    local = address.strip("<>").rpartition("@")[0] or address.strip("<>")
-    if local.lower() in DAEMON_LOCAL_PARTS:
+    if path.local_part.lower() in DAEMON_LOCAL_PARTS:
         return REASON_DAEMON_SENDER
     return None
+
+
+def _precedence_words(value: str) -> frozenset[str]:
+    """The words of a ``Precedence`` value, lowercased, without comments and parameters: each
+    counts (``bulk`` folded onto a line with more text, ``bulk x``, is still bulk)."""
+    return frozenset(re.split(_LIST_SEPARATOR, _keyword(value)))
 
 
 def _keyword(value: str) -> str:
@@ -147,7 +159,8 @@ def _auto_reply(values: dict[str, list[str]]) -> str | None:
     for name in ("auto-submitted", *AUTO_REPLY_HEADERS):
         if any(_keyword(value) != "no" for value in values.get(name, ())):
             return REASON_AUTO_SUBMITTED
-    if any(_keyword(value) == AUTO_REPLY_PRECEDENCE for value in values.get("precedence", ())):
+    precedence = values.get("precedence", ())
+    if any(AUTO_REPLY_PRECEDENCE in _precedence_words(value) for value in precedence):
         return REASON_AUTO_SUBMITTED
     if any(_suppresses_ndr(value) for value in values.get("x-auto-response-suppress", ())):
         return REASON_NO_NDR_REQUESTED
@@ -163,7 +176,8 @@ def _suppresses_ndr(value: str) -> bool:
 
 def _list_traffic(values: dict[str, list[str]]) -> bool:
     """``Precedence: bulk|list|junk`` (comments and parameters ignored), or a list header."""
-    if any(_keyword(value) in LIST_PRECEDENCE for value in values.get("precedence", ())):
+    precedence = values.get("precedence", ())
+    if any(not LIST_PRECEDENCE.isdisjoint(_precedence_words(value)) for value in precedence):
         return True
     return not LIST_HEADERS.isdisjoint(values)
 
@@ -174,14 +188,17 @@ def guard_reason(
     headers: tuple[Header, ...],
     *,
     header_block_complete: bool = True,
+    header_block_readable: bool = True,
 ) -> str | None:
     """The code of the first guard that forbids bouncing this message, or None.
 
     Checked in order: null-sender, daemon-sender, virus-verdict, spam-verdict,
     failed-authentication:spf|dkim|dmarc, unauthenticated-sender, auto-submitted,
     no-ndr-requested, list-traffic, header-block-too-large. ``header_block_complete`` is False
-    when the stored header block did not end within the cap: with a header guard on, what was not
-    read might have forbidden the bounce, so none is sent.
+    when the stored header block was not read whole: with a header guard on, what was not read
+    might have forbidden the bounce, so none is sent. ``header_block_readable`` is False when a
+    line of it is neither a header field nor a continuation (REASON_HEADER_BLOCK_UNREADABLE),
+    True when it only went past the cap (header-block-too-large).
     """
     guards = policy.guards
     verdicts = notification.receipt.verdicts
@@ -207,7 +224,9 @@ def guard_reason(
             return auto_reply
     if guards.list_traffic and _list_traffic(values):
         return REASON_LIST_TRAFFIC
-    if guards.reads_headers and not header_block_complete:
+    if guards.reads_headers and not (header_block_complete and header_block_readable):
+        if not header_block_readable:
+            return REASON_HEADER_BLOCK_UNREADABLE
         return REASON_HEADER_BLOCK_TOO_LARGE
     return None
 
@@ -258,7 +277,7 @@ def plan_message(
     24-hour window closes). ``object_size`` is required when ``policy.needs_object_size``.
     ``headers`` (the header block read from the stored object when SES truncated the
     notification's) is checked by the header guards together with ``mail.headers``; a block that
-    did not end within the cap is not bounced (``header-block-too-large``).
+    did not end within the cap, or has a line that is not a header field, is not bounced.
     """
     if now.tzinfo is None:
         raise ValueError(f"now must be time-zone aware, got {now.isoformat()}")
@@ -298,6 +317,7 @@ def plan_message(
             policy,
             mail.headers if headers is None else mail.headers + headers.fields,
             header_block_complete=headers is None or headers.complete,
+            header_block_readable=headers is None or headers.unreadable_at is None,
         )
         if guard is not None:
             reason = guard

@@ -3,6 +3,13 @@
 The body is the notification itself (SNS raw message delivery) or an SNS envelope whose
 ``Message`` is the notification as a JSON string. Anything else raises ``MalformedNotification``
 whose message starts with the field path that is wrong, e.g. ``mail.messageId: missing``.
+
+Strict only where the runtime uses a field: the ids, recipients, source, timestamps, verdicts,
+headers and the S3 action's type, bucket and key (and ``mail.destination``, a list of strings).
+Fields it never uses (``processingTimeMillis``, ``dmarcPolicy``, ``mail.commonHeaders``,
+``receipt.action.topicArn``) are read when they have the documented form and otherwise left
+empty: a form SES or an older guide gives them (the SES developer guide calls
+``processingTimeMillis`` "a string") never turns a message into ``malformed-notification``.
 """
 
 # No `from __future__ import annotations`: typing.NamedTuple would compile every string
@@ -151,10 +158,41 @@ def _require_unicode(text: str, path: str) -> None:
         raise _fail(path, problem)
 
 
-def _optional_string(data: Mapping[str, Any], key: str, path: str) -> str | None:
-    if data.get(key) is None:
-        return None
-    return _string(data, key, path, non_empty=False)
+def _valid_text(value: object) -> bool:
+    """Whether ``value`` is a string UTF-8 can encode (for the fields the runtime never uses)."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    from bounce_runtime.core.vocabulary import unicode_problem
+
+    return unicode_problem(value) is None
+
+
+def _unused_string(data: Mapping[str, Any], key: str) -> str | None:
+    """A field the runtime never uses: its text, or None when it is absent or of another form."""
+    value = data.get(key)
+    return value if _valid_text(value) else None
+
+
+def _unused_strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A list field the runtime never uses: its strings (others dropped), or () when it is absent
+    or not a list."""
+    value = data.get(key)
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if _valid_text(item))
+
+
+def _unused_integer(data: Mapping[str, Any], key: str) -> int | None:
+    """An integer field the runtime never uses, also when written as a string of digits (``"574"``);
+    None when it is absent or of another form."""
+    value = data.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
 
 
 def _string_list(
@@ -210,25 +248,17 @@ def _headers(mail: Mapping[str, Any]) -> tuple[Header, ...]:
 
 
 def _common_headers(mail: Mapping[str, Any]) -> CommonHeaders:
-    if mail.get("commonHeaders") is None:
+    """``mail.commonHeaders`` (never used by the runtime): what has the documented form."""
+    common = mail.get("commonHeaders")
+    if not isinstance(common, dict):
         return CommonHeaders()
-    common = _object(mail, "commonHeaders", "mail.commonHeaders")
-
-    def addresses(key: str) -> tuple[str, ...]:
-        if common.get(key) is None:
-            return ()
-        return _string_list(common, key, f"mail.commonHeaders.{key}", non_empty=False)
-
-    def text(key: str) -> str | None:
-        return _optional_string(common, key, f"mail.commonHeaders.{key}")
-
     return CommonHeaders(
-        from_=addresses("from"),
-        to=addresses("to"),
-        return_path=text("returnPath"),
-        date=text("date"),
-        message_id=text("messageId"),
-        subject=text("subject"),
+        from_=_unused_strings(common, "from"),
+        to=_unused_strings(common, "to"),
+        return_path=_unused_string(common, "returnPath"),
+        date=_unused_string(common, "date"),
+        message_id=_unused_string(common, "messageId"),
+        subject=_unused_string(common, "subject"),
     )
 
 
@@ -272,7 +302,7 @@ def _verdicts(receipt: Mapping[str, Any]) -> Verdicts:
         statuses[name] = status
     return Verdicts(
         **statuses,
-        dmarc_policy=_optional_string(receipt, "dmarcPolicy", "receipt.dmarcPolicy"),
+        dmarc_policy=_unused_string(receipt, "dmarcPolicy"),
     )
 
 
@@ -288,21 +318,18 @@ def _action(receipt: Mapping[str, Any]) -> S3Action:
     return S3Action(
         bucket_name=_string(action, "bucketName", "receipt.action.bucketName"),
         object_key=_string(action, "objectKey", "receipt.action.objectKey"),
-        topic_arn=_optional_string(action, "topicArn", "receipt.action.topicArn"),
+        topic_arn=_unused_string(action, "topicArn"),
     )
 
 
 def _receipt(notification: Mapping[str, Any]) -> Receipt:
     receipt = _object(notification, "receipt", "receipt")
-    millis = receipt.get("processingTimeMillis")
-    if millis is not None and (not isinstance(millis, int) or isinstance(millis, bool)):
-        raise _fail("receipt.processingTimeMillis", f"expected an integer, got {_describe(millis)}")
     return Receipt(
         timestamp=_timestamp(receipt, "timestamp", "receipt.timestamp"),
         recipients=_string_list(receipt, "recipients", "receipt.recipients", non_empty=True),
         verdicts=_verdicts(receipt),
         action=_action(receipt),
-        processing_time_millis=millis,
+        processing_time_millis=_unused_integer(receipt, "processingTimeMillis"),
     )
 
 

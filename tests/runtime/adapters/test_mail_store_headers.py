@@ -183,3 +183,27 @@ def test_against_moto_s3(stored: bytes, complete: bool, last: str | None) -> Non
         block = MailStore(s3).read_headers(BUCKET, KEY)
     assert block.complete is complete
     assert (block.fields[-1].name if block.fields else None) == last
+
+
+@pytest.mark.parametrize(
+    ("odd_line", "complete"),
+    [(b"X-Mailer : x", True), (b"X-Mailer\t: x", True), (b"X\x00Mailer: x", False)],
+    ids=["space-before-colon", "tab-before-colon", "nul-in-name"],
+)
+def test_a_guard_header_two_pieces_after_an_odd_line_is_read(
+    odd_line: bytes, complete: bool
+) -> None:
+    """Issue 17 (3): the odd line in the first piece, the guard header in the third."""
+    from moto import mock_aws
+
+    stored = (
+        fields_of(1000) + odd_line + b"\r\n" + fields_of(2 * CHUNK)
+        + b"Auto-Submitted: auto-replied\r\n\r\n" + BODY
+    )  # fmt: skip
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=stored)
+        block = MailStore(s3).read_headers(BUCKET, KEY)
+    assert block.fields[-1] == Header("Auto-Submitted", "auto-replied")
+    assert (block.complete, block.unreadable_at) == (complete, None if complete else 1000)

@@ -53,9 +53,73 @@ def test_block_without_body_or_empty_input() -> None:
     assert parse_raw_headers(b"") == HeaderBlock((), complete=True)
 
 
-def test_a_line_that_is_not_a_field_ends_the_block() -> None:
-    raw = b"Subject: hi\r\nthis is not a header\r\nList-Id: <x>\r\n\r\n"
-    assert parse_raw_headers(raw).fields == (Header("Subject", "hi"),)
+def test_a_line_that_is_not_a_field_makes_the_block_incomplete_and_reading_goes_on() -> None:
+    raw = b"Subject: hi\r\nthis is not a header\r\nList-Id: <x>\r\n\r\nX-Body: 1\r\n"
+    assert parse_raw_headers(raw) == HeaderBlock(
+        (Header("Subject", "hi"), Header("List-Id", "<x>")), complete=False, unreadable_at=13
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        (b"X-Mailer : x", "X-Mailer"),  # RFC 5322 4.5 obs-optional: WSP before the colon
+        (b"X-Mailer\t: x", "X-Mailer"),
+        (b"X-Mailer \t \t: x", "X-Mailer"),
+        (b"X-Mailer:x", "X-Mailer"),
+        (b"!#$%&'*+-/=?^_`{|}~: x", "!#$%&'*+-/=?^_`{|}~"),  # 3.6.8: any printable but the colon
+    ],
+)
+def test_the_obsolete_and_rare_field_forms_are_fields(line: bytes, name: str) -> None:
+    raw = b"Received: from a\r\n" + line + b"\r\nAuto-Submitted: auto-replied\r\n\r\nbody"
+    assert parse_raw_headers(raw) == HeaderBlock(
+        (Header("Received", "from a"), Header(name, "x"), Header("Auto-Submitted", "auto-replied")),
+        complete=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"X Mailer: x",  # a space inside the name
+        b"X\x00Mailer: x",  # NUL
+        b"X-Mail\xe9r: x",  # an 8-bit byte (Latin-1)
+        b"X-Mail\xc3\xa9r: x",  # an 8-bit byte (UTF-8)
+        b"X\x7fMailer: x",  # DEL
+        b"X\x01Mailer: x",  # a control character
+        b": x",  # no name
+        b"no colon at all",
+        b" leading white space with nothing to continue",
+    ],
+)
+def test_a_line_that_is_neither_field_nor_continuation_is_unreadable(line: bytes) -> None:
+    raw = line + b"\r\nPrecedence: bulk\r\n\r\nbody"
+    assert parse_raw_headers(raw) == HeaderBlock(
+        (Header("Precedence", "bulk"),), complete=False, unreadable_at=0
+    )
+
+
+@pytest.mark.parametrize("end", [b"\r\n", b"\n", b"\r"])
+def test_each_line_end_ends_a_line_and_folds(end: bytes) -> None:
+    raw = end.join([b"A: 1", b"B: 2", b"\t3", b"List-Id: <x>", b""]) + b"\n\nbody"
+    fields = parse_raw_headers(raw).fields
+    assert [field.name for field in fields] == ["A", "B", "List-Id"]
+    assert fields[1].value in ("2\t3", "2 \t3")  # CR LF / LF removed; a bare CR made a space
+
+
+def test_empty_lines_of_bare_crs_do_not_end_the_block_and_are_skipped() -> None:
+    raw = b"X-Mailer: x\r\rAuto-Submitted: yes\r\r\nList-Id: <l>\r\n\r\nbody"
+    assert parse_raw_headers(raw) == HeaderBlock(
+        (Header("X-Mailer", "x"), Header("Auto-Submitted", "yes"), Header("List-Id", "<l>")),
+        complete=True,
+    )
+
+
+def test_a_line_cut_by_the_cap_is_not_called_unreadable() -> None:
+    raw = fields_of(HEADER_BLOCK_MAX_BYTES - 4) + b"Auto-Submitted: yes\r\n\r\n"
+    block = parse_raw_headers(raw)
+    assert (block.complete, block.unreadable_at) == (False, None)
+    assert block.fields[-1].name == "X-Pad"
 
 
 @settings(max_examples=300, deadline=None)
