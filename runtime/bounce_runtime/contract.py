@@ -152,6 +152,11 @@ REASON_LIST_TRAFFIC: Final = "list-traffic"
 # A header guard is on, SES truncated the headers, and the stored message's header block does not
 # end within HEADER_BLOCK_MAX_BYTES: its guard headers cannot all be seen, so it is not bounced.
 REASON_HEADER_BLOCK_TOO_LARGE: Final = "header-block-too-large"
+# A header guard is on, SES truncated the headers, and a line of the stored message's header block
+# (before the empty line that ends it) is neither a header field (RFC 5322 3.6.8 / 4.5) nor a
+# folded continuation: what follows it cannot be trusted to be read as a mail reader would, so it
+# is not bounced.
+REASON_HEADER_BLOCK_UNREADABLE: Final = "header-block-unreadable"
 # No verdict the policy accepts authenticates the envelope sender (the bounce's destination).
 REASON_UNAUTHENTICATED_SENDER: Final = "unauthenticated-sender"
 # The recipient is not one this processor's receipt rule matches (OWNED_RECIPIENTS): never bounced.

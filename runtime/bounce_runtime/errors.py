@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from bounce_runtime.contract import (
-    DEAD_LETTER_REASONS,
     REASON_DEADLINE,
     REASON_EXPIRED,
     REASON_FAILED_BEFORE_SEND,
@@ -36,7 +35,6 @@ from bounce_runtime.contract import (
     REASON_SES_CONNECTION,
     REASON_SES_REJECTED,
     REASON_SES_THROTTLED,
-    RETRY_REASONS,
 )
 
 
@@ -58,35 +56,18 @@ class ReasonedError(Exception):
     """An error with its class's ``reason`` code and a ``message``; ``str()`` is the message.
 
     ``detail`` appends ``:<detail>`` to the class's reason (the one way to suffix a reason).
-
-    Legacy form, kept only for callers not yet moved to a class per reason (see
-    ``/work/wt/requests``): ``PermanentError(reason, message)`` or
-    ``TransientSendError(reason, message)``, where ``reason`` must be one of the contract's
-    reasons of that kind (a detail suffix allowed).
     """
 
     reason: str = ""
 
-    def __init__(
-        self, message: str, legacy_message: str | None = None, *, detail: str = ""
-    ) -> None:
-        if legacy_message is not None:
-            reason, message = message, legacy_message
-            if not _is_reason_of(type(self), reason):
-                raise TypeError(f"{type(self).__name__}: {reason!r} is not a reason of its kind")
-            self.reason = reason
-        elif detail:
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        if detail:
             self.reason = f"{type(self).reason}:{detail}"
         super().__init__(message)
         self.message = message
 
     def __str__(self) -> str:
         return self.message
-
-
-def _is_reason_of(kind: type[ReasonedError], reason: str) -> bool:
-    allowed = DEAD_LETTER_REASONS if issubclass(kind, PermanentError) else RETRY_REASONS
-    return reason.split(":", 1)[0] in allowed
 
 
 # Permanent: the record goes to the dead-letter queue ---------------------------------------------
@@ -232,6 +213,11 @@ class OperationsError(CommandError):
     """An operator command met bad input or a state it cannot act on: one line for the operator."""
 
 
+class ClaimChanged(OperationsError):
+    """``dead-letters replay``: the send claim changed between its read and its conditional
+    delete (S3 answered 412, 404 or 409): the letter stays."""
+
+
 class ReplayFailed(OperationsError):
     """An AWS call failed mid-replay; ``outcome`` (a ``ReplayOutcome``) holds what was done."""
 
@@ -243,4 +229,7 @@ class ReplayFailed(OperationsError):
 class SendSlotUnavailable(SendDeadlineExceeded):
     """The send budget had no slot within the record's time (its schedule is full further ahead
     than the invocation can wait): nothing was taken or sent, and the record goes back to the
-    queue. Counted apart from other deadlines (``SendSlotUnavailable``)."""
+    queue. Counted apart from other deadlines (``SendSlotUnavailable``); its reason stays the
+    deadline's, so a last receive dead-letters it as ``retries-exhausted:deadline``."""
+
+    reason = REASON_DEADLINE

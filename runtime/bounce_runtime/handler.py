@@ -75,7 +75,8 @@ def _send_budget(config: "RuntimeConfig", boto3: Any) -> "SendBudget | None":
     always does), paced at the budget's rate; None: the container's own pacer alone."""
     if config.send_budget_table is None:
         return None
-    from bounce_runtime.adapters.send_budget import SendBudget, send_budget_client_kwargs
+    from bounce_runtime.adapters.send_budget import SendBudget
+    from bounce_runtime.adapters.send_budget_item import send_budget_client_kwargs
 
     return SendBudget(
         boto3.client("dynamodb", **send_budget_client_kwargs()),

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 from bounce_runtime import contract, errors
 
 PACKAGE = Path(errors.__file__).parent
@@ -51,23 +49,6 @@ def test_a_detail_suffix_is_appended_one_way() -> None:
     assert error.reason == "ses-rejected:MessageRejected"
     assert errors.SesRejected.reason == "ses-rejected"  # the class keeps its own
     assert str(error) == "SES rejected SendBounce"
-
-
-@pytest.mark.parametrize(
-    ("cls", "reason"),
-    [
-        (errors.PermanentError, "ses-outcome-unknown"),
-        (errors.PermanentError, "ses-rejected:Throttling"),
-        (errors.TransientSendError, "ses-throttled"),
-    ],
-)
-def test_the_legacy_reason_and_message_form_takes_only_reasons_of_its_kind(
-    cls: type[errors.ReasonedError], reason: str
-) -> None:
-    assert cls(reason, "message").reason == reason
-    wrong = "ses-throttled" if issubclass(cls, errors.PermanentError) else "expired"
-    with pytest.raises(TypeError, match="is not a reason of its kind"):
-        cls(wrong, "message")
 
 
 # Words that are also reasons, spelled where they mean something else: the policy's field-path

@@ -108,8 +108,7 @@ def test_an_unreadable_line_alone_stops_the_bounce(
     stored = RECEIVED_400 + b"X\x00Mailer: x\r\nSubject: hi\r\n\r\nHello\r\n"
     deliver(world, "mail-n", stored)
     assert world.bounced_ids() == []
-    # until contract.REASON_HEADER_BLOCK_UNREADABLE (requests/headers.md): the closest reason
-    assert suppressed_reasons(capsys.readouterr().out) == {"header-block-too-large": 1}
+    assert suppressed_reasons(capsys.readouterr().out) == {"header-block-unreadable": 1}
 
 
 def test_the_obsolete_forms_without_a_guard_header_are_bounced(world: World) -> None:

@@ -17,9 +17,10 @@ from bounce_runtime.adapters.ses_sender import SendResult
 from bounce_runtime.contract import BOUNCE_TAG_KEY
 from bounce_runtime.errors import (
     OutOfTime,
-    PermanentError,
     SendDeadlineExceeded,
-    TransientSendError,
+    SendOutcomeUnknown,
+    SesRejected,
+    SesThrottled,
 )
 from support.events import BUCKET, MESSAGE_ID, OBJECT_KEY_PREFIX, RECIPIENT, notification
 from support.workflow_fakes import LambdaClock, Rig, Sender
@@ -206,8 +207,8 @@ def test_a_deadline_while_sending_releases_the_claim_and_stops_the_batch_saying_
 @pytest.mark.parametrize(
     ("error", "redelivered"),
     [
-        (TransientSendError("ses-throttled", "gave up after 6 attempts"), True),
-        (PermanentError("ses-rejected:MessageRejected", "SES rejected SendBounce"), False),
+        (SesThrottled("gave up after 6 attempts"), True),
+        (SesRejected("SES rejected SendBounce", detail="MessageRejected"), False),
         (ValueError("a bug before SendBounce"), False),
     ],
 )
@@ -234,7 +235,7 @@ def test_a_claim_that_cannot_be_released_is_logged_with_the_message_and_object(
 
 def test_a_rejected_send_is_dead_lettered_with_both_ids_and_its_claim_released() -> None:
     rig = Rig()
-    rig.sender.outcomes = [PermanentError("ses-rejected:MessageRejected", "not verified")]
+    rig.sender.outcomes = [SesRejected("not verified", detail="MessageRejected")]
     assert rig.workflow().run(record(), SQS_ID, set()) is True
     assert rig.store.calls == ["tags", "claim", "release"]
     assert rig.log_lines("dead-lettered") == [
@@ -252,7 +253,7 @@ def test_a_rejected_send_is_dead_lettered_with_both_ids_and_its_claim_released()
 def test_a_send_without_an_answer_keeps_the_claim_and_is_dead_lettered() -> None:
     # SES may have sent the bounce: releasing the claim would let a redelivery send it again.
     rig = Rig()
-    rig.sender.outcomes = [PermanentError("ses-outcome-unknown", "no answer")]
+    rig.sender.outcomes = [SendOutcomeUnknown("no answer")]
     assert rig.workflow().run(record(), SQS_ID, set()) is True
     assert rig.store.calls == ["tags", "claim"]
     assert [letter["reason"] for letter in rig.dead_letters.sent] == ["ses-outcome-unknown"]
@@ -260,7 +261,7 @@ def test_a_send_without_an_answer_keeps_the_claim_and_is_dead_lettered() -> None
 
 def test_a_failed_dead_letter_is_logged_and_the_record_left_for_redelivery() -> None:
     rig = Rig()
-    rig.sender.outcomes = [PermanentError("ses-outcome-unknown", "no answer")]
+    rig.sender.outcomes = [SendOutcomeUnknown("no answer")]
     rig.dead_letters.error = RuntimeError("SendMessage denied")
     assert rig.workflow().run(record(), SQS_ID, set()) is False
     assert "release" not in rig.store.calls  # the bounce may be out: the claim stays

@@ -15,10 +15,8 @@ from typing import Any
 
 import boto3
 
-from bounce_runtime.adapters.send_budget import (
-    SendBudget,
-    send_budget_client_kwargs,
-)
+from bounce_runtime.adapters.send_budget import SendBudget
+from bounce_runtime.adapters.send_budget_item import send_budget_client_kwargs
 from bounce_runtime.contract import SEND_BUDGET_KEY_ATTRIBUTE
 from bounce_runtime.errors import SendBudgetUnavailable
 

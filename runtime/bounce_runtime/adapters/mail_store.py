@@ -15,9 +15,8 @@ from bounce_runtime.contract import (
     CLAIM_SUFFIX,
     HEADER_BLOCK_MAX_BYTES,
     HEADER_READ_CHUNK_BYTES,
-    REASON_MAIL_OBJECT_MISSING,
 )
-from bounce_runtime.errors import PermanentError
+from bounce_runtime.errors import MailObjectMissing
 
 if TYPE_CHECKING:
     from bounce_runtime.adapters.protocols import MailObjectClient
@@ -195,7 +194,5 @@ class MailStore:
         """A missing object is permanent; anything else is left for a later delivery."""
         code = _error_code(error)
         if code in _MISSING_CODES:
-            return PermanentError(
-                REASON_MAIL_OBJECT_MISSING, f"s3://{bucket}/{key} does not exist (S3 {code})"
-            )
+            return MailObjectMissing(f"s3://{bucket}/{key} does not exist (S3 {code})")
         return error

@@ -8,37 +8,18 @@ is spaced by (``spacing = 1/rate + margin``). A take is normally ONE write that 
     SET next_free = next_free + spacing
     IF  now + lead <= next_free <= latest_start  AND rate, margin are the taker's
 
-and the slot is the old ``next_free`` (``ReturnValues=UPDATED_OLD``). DynamoDB applies writes to
-one item one after the other, each against the item as it then is, so N simultaneous takers get N
-consecutive slots, one spacing apart, with no lost race. Only when the condition fails does the
-taker look at the item (returned by the failed write, ``ReturnValuesOnConditionCheckFailure``):
+and the slot is the old ``next_free`` (``ReturnValues=UPDATED_OLD``): DynamoDB applies writes to
+one item one after the other, so N simultaneous takers get N consecutive slots with no lost race.
+Only a failed condition makes the taker look at the item (an idle or missing item, no slot in
+time, another rate or margin: the slower spacing wins, a far-ahead or invalid item: repaired and
+counted); docs/design.md ("How the runtime sends") has the table of what each case does.
 
-- ``next_free`` before ``now + lead`` (an idle budget) or no item: the item is rewritten with
-  ``slot = now + lead`` (at least one spacing after the last slot), conditionally on the exact
-  values it was seen with; of racing takers one wins and the others take the next slots.
-- ``next_free`` after ``latest_start``: no slot in time, ``take`` returns None (nothing written).
-- another rate or margin on the item: the slower spacing wins. A taker with a shorter spacing
-  adopts the item's; one with a longer spacing rewrites the item with its own, its slot one of
-  its spacings after the item's last slot. So no two slots are closer than the shorter spacing
-  of the two, and from then on every taker uses the longer one.
-- ``next_free`` further ahead than any taker books (``SEND_BUDGET_MAX_AHEAD_S`` plus a spacing:
-  a manipulated item, or a host whose clock is hours ahead), or a rate or margin that is not a
-  valid number: the item is rewritten (conditionally on its exact values) and ``repairs`` counts
-  it. Until then every take would find no slot in time.
-
-Rules that keep a slot safe to use:
-- Nothing is written for a slot later than ``latest_start_s``: ``take`` returns None instead, so a
-  caller never holds a slot it cannot use (the record goes back to the queue unsent).
-- A call starts within ``late_tolerance_s`` of its slot or not at all: ``acquire`` never uses a
-  slot it reaches late (a slow write, a paused host); it moves it to now when no one has taken
-  the slot after it (one conditional write), else takes the next one. The margin covers
-  that lateness plus the clock difference between hosts (see ``contract.SEND_BUDGET_MARGIN_S``).
-- Every take starts with a write: what the container last saw of the item only serves
-  ``delay()`` (a guess without I/O), never a decision, so a repaired item serves warm containers
-  at once.
-- When DynamoDB cannot be reached (an error or throttling, ``max_attempts`` times), the take
-  raises ``SendBudgetUnavailable``: the caller must not send. There is no unpaced fallback.
-  Contention never raises it: takers do not lose races to each other on a busy budget.
+A slot is safe to use because: nothing is written for a slot later than ``latest_start_s``
+(``take`` returns None: the record goes back unsent); a call starts within ``late_tolerance_s`` of
+its slot or not at all (``acquire`` moves a late slot to now or takes the next one; the margin
+covers that lateness and the clock difference between hosts); every take starts with a write, so
+what the container last saw of the item serves only ``delay()``; an unreachable DynamoDB raises
+``SendBudgetUnavailable`` (no unpaced fallback), and contention never does.
 
 The slot clock is the wall clock (``time.time``), the one clock hosts share. Clock, sleep and
 random source are injectable for tests.
@@ -51,30 +32,41 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bounce_runtime.adapters.send_budget_item import (
+    ATTRIBUTE_NAMES,
+    CONDITION_FAILED,
+    DynamoDbClient,
+    SeenItem,
+    Slot,
+    Spacing,
+    error_code,
+    format_seconds,
+    increment_request,
+    item_key,
+    number_of,
+    returned_or_read,
+    spacing_values,
+)
 from bounce_runtime.contract import (
-    MAX_SEND_RATE_PER_SECOND,
-    SEND_BUDGET_CONNECT_TIMEOUT_S,
-    SEND_BUDGET_KEY_ATTRIBUTE,
     SEND_BUDGET_LATE_TOLERANCE_S,
     SEND_BUDGET_LEAD_S,
     SEND_BUDGET_MARGIN_ATTRIBUTE,
     SEND_BUDGET_MARGIN_S,
     SEND_BUDGET_MAX_AHEAD_S,
     SEND_BUDGET_MAX_ATTEMPTS,
-    SEND_BUDGET_MAX_MARGIN_S,
     SEND_BUDGET_MAX_WRITES,
     SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
     SEND_BUDGET_RATE_ATTRIBUTE,
-    SEND_BUDGET_READ_TIMEOUT_S,
     SEND_BUDGET_RETRY_MAX_DELAY_S,
 )
 from bounce_runtime.errors import SendBudgetUnavailable
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
+__all__ = ["CONDITION_FAILED", "DynamoDbClient", "SendBudget", "Slot", "Spacing"]  # re-exported
+
 # Errors no retry can fix: the budget is misconfigured (missing table, no permission).
 _NOT_RETRYABLE = frozenset(
     {
@@ -86,66 +78,9 @@ _NOT_RETRYABLE = frozenset(
 )
 # First delay after a failed write; it doubles per retry up to SEND_BUDGET_RETRY_MAX_DELAY_S.
 _RETRY_BASE_DELAY_S = 0.002
-# Seconds are written with microsecond precision (DynamoDB numbers are exact decimals).
-_DECIMALS = 6
 # Allowance for clock differences when telling a far-ahead schedule from a legitimate one: no
 # taker writes a next_free later than its own now + max_ahead_s + one spacing.
 _HORIZON_SLACK_S = 60.0
-
-
-def send_budget_client_kwargs() -> dict[str, Any]:
-    """Keyword arguments for ``boto3.client("dynamodb", ...)``: no botocore retries (the budget
-    retries itself, within its attempt bound), short timeouts."""
-    from botocore.config import Config
-
-    return {
-        "config": Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=SEND_BUDGET_CONNECT_TIMEOUT_S,
-            read_timeout=SEND_BUDGET_READ_TIMEOUT_S,
-        )
-    }
-
-
-class DynamoDbClient(Protocol):
-    """What the budget needs of a boto3 DynamoDB client."""
-
-    def update_item(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-    def get_item(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-
-class Slot(NamedTuple):
-    """A granted slot: the call may start at ``start_s`` (wall clock, seconds since the epoch)
-    and no later than ``start_s`` plus the budget's late tolerance."""
-
-    start_s: float
-    # Wall-clock time the slot was granted, seconds the take spent talking to DynamoDB, and how
-    # many conditional writes it made.
-    taken_at_s: float
-    take_seconds: float
-    attempts: int
-
-
-class Spacing(NamedTuple):
-    """The rate (calls per second) and margin (seconds) a schedule is spaced by."""
-
-    rate_per_second: float
-    margin_s: float
-
-    @property
-    def seconds(self) -> float:
-        """Seconds between two slots: ``1/rate + margin``."""
-        return 1.0 / self.rate_per_second + self.margin_s
-
-
-class _Seen(NamedTuple):
-    """A budget item as a failed write returned it: its raw numbers (for an exact condition) and
-    their values (None: absent, or not a valid number)."""
-
-    raw: dict[str, Mapping[str, Any] | None]
-    next_free: float | None
-    spacing: Spacing | None
 
 
 class SendBudget:
@@ -254,7 +189,7 @@ class SendBudget:
             try:
                 answer = self._client.update_item(**self._increment_request(earliest, latest))
             except ClientError as error:
-                code = _code(error)
+                code = error_code(error)
                 if code == "ValidationException":
                     # An item whose next_free is no number may fail the increment's validation
                     # rather than its condition: read it, and repair it if so.
@@ -267,7 +202,7 @@ class SendBudget:
                 try:
                     seen = self._seen(error.response)
                 except (ClientError, BotoCoreError) as read_error:
-                    failures, problem = self._failed(read_error, _code(read_error), failures)
+                    failures, problem = self._failed(read_error, error_code(read_error), failures)
                     if failures >= self.max_attempts:
                         break
                     continue
@@ -283,7 +218,7 @@ class SendBudget:
             except BotoCoreError as error:  # no connection, timeout: the write may have applied
                 failures, problem = self._failed(error, "", failures)
             else:
-                slot = _number(answer.get("Attributes", {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE))
+                slot = number_of(answer.get("Attributes", {}).get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE))
                 if slot is None:  # cannot happen: the condition required the attribute
                     raise SendBudgetUnavailable(self._describe("the write returned no slot"))
                 return self._granted(slot, started, now, write)
@@ -333,7 +268,7 @@ class SendBudget:
     # What a failed condition means ---------------------------------------------------------
 
     def _after_condition_failed(
-        self, seen: _Seen, earliest: float, latest: float
+        self, seen: SeenItem, earliest: float, latest: float
     ) -> float | bool | str | None:
         """Act on the item a failed increment returned. Returns the slot (a float) when the
         item was rewritten for it; None when no slot starts by ``latest``; False to try again
@@ -387,7 +322,7 @@ class SendBudget:
 
     def _rewrite(
         self,
-        seen: _Seen,
+        seen: SeenItem,
         earliest: float,
         latest: float,
         slot: float,
@@ -405,7 +340,7 @@ class SendBudget:
         next_free = slot + spacing.seconds
         conditions: list[str] = []
         values: dict[str, Any] = {
-            ":next": {"N": _format(next_free)},
+            ":next": {"N": format_seconds(next_free)},
             ":rate": {"N": repr(spacing.rate_per_second)},
             ":margin": {"N": repr(spacing.margin_s)},
         }
@@ -431,7 +366,7 @@ class SendBudget:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            code = _code(error)
+            code = error_code(error)
             if code == CONDITION_FAILED:
                 return False
             if code in _NOT_RETRYABLE:
@@ -465,11 +400,11 @@ class SendBudget:
                 Key=self._key(),
                 UpdateExpression="SET #next = :next",
                 ConditionExpression="#next = :ours AND #rate = :rate AND #margin = :margin",
-                ExpressionAttributeNames=self._names(),
+                ExpressionAttributeNames=dict(ATTRIBUTE_NAMES),
                 ExpressionAttributeValues={
-                    ":next": {"N": _format(next_free)},
-                    ":ours": {"N": _format(ours)},
-                    **self._spacing_values(),
+                    ":next": {"N": format_seconds(next_free)},
+                    ":ours": {"N": format_seconds(ours)},
+                    **spacing_values(self.spacing),
                 },
             )
         except (ClientError, BotoCoreError):  # taken after us, or no answer: take anew
@@ -483,52 +418,13 @@ class SendBudget:
     # Requests and answers ------------------------------------------------------------------
 
     def _increment_request(self, earliest: float, latest: float) -> dict[str, Any]:
-        return {
-            "TableName": self.table_name,
-            "Key": self._key(),
-            "UpdateExpression": "SET #next = #next + :spacing",
-            "ConditionExpression": (
-                "attribute_type(#next, :number) AND #next BETWEEN :earliest AND :latest"
-                " AND #rate = :rate AND #margin = :margin"
-            ),
-            "ExpressionAttributeNames": self._names(),
-            "ExpressionAttributeValues": {
-                ":number": {"S": "N"},
-                ":spacing": {"N": _format(self.spacing.seconds)},
-                ":earliest": {"N": _format(earliest)},
-                ":latest": {"N": _format(latest)},
-                **self._spacing_values(),
-            },
-            "ReturnValues": "UPDATED_OLD",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+        return increment_request(self.table_name, self.budget_id, self.spacing, earliest, latest)
 
     def _key(self) -> dict[str, Any]:
-        return {SEND_BUDGET_KEY_ATTRIBUTE: {"S": self.budget_id}}
+        return item_key(self.budget_id)
 
-    @staticmethod
-    def _names() -> dict[str, str]:
-        return {
-            "#next": SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
-            "#rate": SEND_BUDGET_RATE_ATTRIBUTE,
-            "#margin": SEND_BUDGET_MARGIN_ATTRIBUTE,
-        }
-
-    def _spacing_values(self) -> dict[str, Any]:
-        return {
-            ":rate": {"N": repr(self.spacing.rate_per_second)},
-            ":margin": {"N": repr(self.spacing.margin_s)},
-        }
-
-    def _seen(self, response: Mapping[str, Any]) -> _Seen:
-        """The item a failed condition returned; without it (no item, or an endpoint that does
-        not return it), a consistent read."""
-        item = response.get("Item")
-        if item is None:
-            item = self._client.get_item(
-                TableName=self.table_name, Key=self._key(), ConsistentRead=True
-            ).get("Item")
-        return _seen_of(item)
+    def _seen(self, response: Mapping[str, Any]) -> SeenItem:
+        return returned_or_read(self._client, self.table_name, self.budget_id, response)
 
     def _next_free_invalid(self) -> bool:
         """Whether the item holds a next_free that is not a finite number (one read)."""
@@ -568,51 +464,3 @@ class SendBudget:
             f"send budget {self.budget_id!r} in table {self.table_name!r} unavailable, "
             f"nothing sent: {problem}"
         )
-
-
-def _code(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _format(seconds: float) -> str:
-    return f"{seconds:.{_DECIMALS}f}"
-
-
-def _number(attribute: Mapping[str, Any] | None) -> float | None:
-    """A finite number attribute's value (None: absent, or not a finite number)."""
-    raw = (attribute or {}).get("N")
-    if not isinstance(raw, str):
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _seen_of(item: Mapping[str, Any] | None) -> _Seen:
-    """A budget item's raw numbers and their values; a rate outside (0, MAX] or a margin outside
-    [0, SEND_BUDGET_MAX_MARGIN_S] is no valid spacing (None)."""
-    item = item or {}
-    attributes = (
-        SEND_BUDGET_NEXT_FREE_ATTRIBUTE,
-        SEND_BUDGET_RATE_ATTRIBUTE,
-        SEND_BUDGET_MARGIN_ATTRIBUTE,
-    )
-    raw: dict[str, Mapping[str, Any] | None] = {}
-    for attribute in attributes:
-        value = item.get(attribute)
-        raw[attribute] = value if isinstance(value, Mapping) else None
-    rate = _number(item.get(SEND_BUDGET_RATE_ATTRIBUTE))
-    margin = _number(item.get(SEND_BUDGET_MARGIN_ATTRIBUTE))
-    spacing = None
-    if (
-        rate is not None
-        and margin is not None
-        and 0 < rate <= MAX_SEND_RATE_PER_SECOND
-        and 0 <= margin <= SEND_BUDGET_MAX_MARGIN_S
-    ):
-        spacing = Spacing(rate, margin)
-    return _Seen(raw, _number(item.get(SEND_BUDGET_NEXT_FREE_ATTRIBUTE)), spacing)

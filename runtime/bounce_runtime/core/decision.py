@@ -20,6 +20,7 @@ from bounce_runtime.contract import (
     REASON_EXPIRED,
     REASON_FAILED_AUTHENTICATION,
     REASON_HEADER_BLOCK_TOO_LARGE,
+    REASON_HEADER_BLOCK_UNREADABLE,
     REASON_LIST_TRAFFIC,
     REASON_MATCHED_RULE,
     REASON_NO_NDR_REQUESTED,
@@ -48,7 +49,6 @@ SEND_BOUNCE_WINDOW = timedelta(seconds=SEND_BOUNCE_WINDOW_S)
 # A stored header block with a line that is neither a header field nor a continuation. The
 # closest reason contract.py has, until it defines its own (requests/headers.md asks for
 # REASON_HEADER_BLOCK_UNREADABLE = "header-block-unreadable").
-REASON_HEADER_BLOCK_UNREADABLE = REASON_HEADER_BLOCK_TOO_LARGE
 LIST_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 LIST_HEADERS = frozenset({"list-id", "list-unsubscribe"})
 # Auto-reply markers older than RFC 3834, checked like Auto-Submitted: any keyword but "no"

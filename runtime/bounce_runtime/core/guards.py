@@ -17,6 +17,7 @@ from bounce_runtime.contract import (
     REASON_DAEMON_SENDER,
     REASON_FAILED_AUTHENTICATION,
     REASON_HEADER_BLOCK_TOO_LARGE,
+    REASON_HEADER_BLOCK_UNREADABLE,
     REASON_LIST_TRAFFIC,
     REASON_NO_NDR_REQUESTED,
     REASON_NULL_SENDER,
@@ -127,8 +128,15 @@ GUARDS: Final = (
 )
 GUARD_NAMES: Final = tuple(guard.name for guard in GUARDS)
 HEADER_GUARD_NAMES: Final = tuple(guard.name for guard in GUARDS if guard.reads_headers)
-# Any header guard: SES truncated the headers and the stored block does not end within the cap.
-HEADER_BLOCK_DOC: Final = GuardDoc(
-    "SES truncated the headers and the stored header block does not end within 1 MiB",
-    f"`{REASON_HEADER_BLOCK_TOO_LARGE}`",
+# Any header guard: SES truncated the headers and the stored block cannot be checked whole.
+HEADER_BLOCK_DOCS: Final = (
+    GuardDoc(
+        "SES truncated the headers and the stored header block does not end within 1 MiB",
+        f"`{REASON_HEADER_BLOCK_TOO_LARGE}`",
+    ),
+    GuardDoc(
+        "SES truncated the headers and a line of the stored header block is neither a header "
+        "field nor a folded continuation",
+        f"`{REASON_HEADER_BLOCK_UNREADABLE}`",
+    ),
 )

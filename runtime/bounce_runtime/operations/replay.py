@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_OUTCOME_UNKNOWN
-from bounce_runtime.errors import OperationsError, ReplayFailed
+from bounce_runtime.errors import ClaimChanged, OperationsError, ReplayFailed
 from bounce_runtime.operations.dead_letter_scan import (
     REPLAY_WINDOW_MARGIN,
     DeadLetter,
@@ -146,10 +146,6 @@ class StaleClaim:
     key: str
     etag: str
     age_s: float
-
-
-class ClaimChanged(Exception):
-    """The send claim changed between its read and its conditional delete."""
 
 
 @contextmanager

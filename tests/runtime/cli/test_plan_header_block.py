@@ -115,8 +115,7 @@ def test_plan_suppresses_a_block_with_an_unreadable_line(
     eml = tmp_path / "message.eml"
     eml.write_bytes(RECEIVED_400 + b"X\x00Mailer: x\r\nSubject: hi\r\n\r\nbody\r\n")
     document = plan(eml, capsys)
-    # until contract.REASON_HEADER_BLOCK_UNREADABLE (requests/headers.md): the closest reason
-    assert (document["outcome"], document["reason"]) == ("suppress", "header-block-too-large")
+    assert (document["outcome"], document["reason"]) == ("suppress", "header-block-unreadable")
     # The same block with the obsolete forms only is read whole and bounced.
     eml.write_bytes(RECEIVED_400 + b"X-Mailer : x\r\nX-Other\t: y\r\n\r\nbody\r\n")
     assert plan(eml, capsys)["outcome"] == "bounce"

@@ -21,10 +21,9 @@ UNREADABLE = parse_raw_headers(b"Subject: hi\r\nX\x00Mailer: x\r\nX-Other: y\r\n
 @pytest.mark.parametrize(
     ("guards", "outcome", "reason"),
     [
-        # until contract.REASON_HEADER_BLOCK_UNREADABLE (requests/headers.md): the closest reason
-        ({}, "suppress", "header-block-too-large"),
-        ({"auto_submitted": False}, "suppress", "header-block-too-large"),
-        ({"list_traffic": False}, "suppress", "header-block-too-large"),
+        ({}, "suppress", "header-block-unreadable"),
+        ({"auto_submitted": False}, "suppress", "header-block-unreadable"),
+        ({"list_traffic": False}, "suppress", "header-block-unreadable"),
         ({"auto_submitted": False, "list_traffic": False}, "bounce", "policy"),
     ],
 )
