@@ -209,6 +209,11 @@ class CommandError(Exception):
     reason = REASON_INVALID_INPUT
 
 
+class UsageError(CommandError):
+    """Operator command options that do not fit together: one line on stderr and exit status 2
+    (argparse's own usage errors exit 2 too)."""
+
+
 class OperationsError(CommandError):
     """An operator command met bad input or a state it cannot act on: one line for the operator."""
 

@@ -181,6 +181,4 @@ def test_the_runtime_package_has_no_import_cycle() -> None:
     "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.relative_to(PACKAGE).as_posix()
 )
 def test_no_runtime_module_is_over_about_450_lines(path: Path) -> None:
-    if path.parent.name == "operations":  # the "replay" and "operator" helpers' split (issue 16)
-        pytest.skip("operations/ is split separately")
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 470

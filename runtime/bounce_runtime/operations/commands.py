@@ -24,7 +24,7 @@ from typing import Final, TextIO
 
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.cli import PROG
-from bounce_runtime.errors import OperationsError, ReplayFailed
+from bounce_runtime.errors import OperationsError, ReplayFailed, UsageError
 from bounce_runtime.operations.command_support import (
     MAX_RATE,
     MIN_RATE,
@@ -71,10 +71,6 @@ EXIT_OK: Final = 0
 EXIT_PROBLEMS: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
-
-
-class UsageError(Exception):
-    """Options that do not fit together: one line on stderr and exit status 2."""
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
