@@ -42,11 +42,11 @@ class ClaimAge(NamedTuple):
     age_s: float
 
 
-def _answer_date(response: Mapping[str, Any]) -> datetime | None:
+def answer_date(response: Mapping[str, Any]) -> datetime | None:
     """The ``Date`` header of an S3 answer (S3's clock), or None when absent or unreadable."""
     from email.utils import parsedate_to_datetime
 
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
     text = headers.get("date") if isinstance(headers, Mapping) else None
     if not isinstance(text, str):
         return None
@@ -182,7 +182,7 @@ class MailStore:
                 return None
             raise
         last_modified: datetime = response["LastModified"]
-        s3_now = _answer_date(response) or now
+        s3_now = answer_date(response) or now
         return ClaimAge(last_modified, (s3_now - last_modified).total_seconds())
 
     def release_claim(self, bucket: str, key: str) -> None:

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
+from bounce_runtime.adapters.mail_store import answer_date
 from bounce_runtime.adapters.pacing import Pacer
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_OUTCOME_UNKNOWN
 from bounce_runtime.errors import ClaimChanged, OperationsError, ReplayFailed
@@ -347,7 +347,7 @@ class Replayer:
                 )
                 return None, None
             raise
-        age_s = ((_answer_date(head) or self._now()) - head["LastModified"]).total_seconds()
+        age_s = ((answer_date(head) or self._now()) - head["LastModified"]).total_seconds()
         ttl_s = self.scope.claim_ttl_s
         if age_s < ttl_s:
             return (
@@ -394,16 +394,3 @@ def _error_code(error: Exception) -> str:
     if not isinstance(response, Mapping):
         return ""
     return str((response.get("Error") or {}).get("Code", ""))
-
-
-def _answer_date(response: Mapping[str, Any]) -> datetime | None:
-    """The ``Date`` header of an S3 answer (S3's clock), or None when absent or unreadable."""
-    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    text = headers.get("date") if isinstance(headers, Mapping) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo is not None else None
