@@ -15,6 +15,10 @@ STACK = "SesBounceExample"
 # Test roles added to the example stack, each granted by one `grant_*` method only.
 TRIAGE_ROLE = "IamTestDeadLetterTriageRole"
 REPLAY_ROLE = "IamTestDeadLetterReplayRole"
+LIST_ROLE = "IamTestDeadLetterListRole"
+PREFLIGHT_ROLE = "IamTestPreflightRole"
+# The processor's construct path in the example stack (`--processor`).
+PROCESSOR = "BounceProcessor"
 
 # Every decision of the session, for the summary line.
 TALLY: list[IamDecision] = []

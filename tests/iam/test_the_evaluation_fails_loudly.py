@@ -127,3 +127,21 @@ def test_the_resolver_resolves_the_functions_it_knows(deployment: Deployment) ->
     )
     split = {"Fn::Split": [":", {"Fn::GetAtt": [bucket, "Arn"]}]}
     assert resolver.resolve({"Fn::Select": [5, split]}) == name
+
+
+def test_a_simulation_of_anything_but_a_role_is_not_mapped(deployment: Deployment) -> None:
+    # Only a role's policy is simulated by preflight; a user's would need its own resource ARN.
+    call = RecordedCall(
+        "iam",
+        "SimulatePrincipalPolicy",
+        {"PolicySourceArn": f"arn:aws:iam::{ACCOUNT}:user/FunctionRole", "ActionNames": []},
+    )
+    with pytest.raises(UnresolvableError, match="only a role is mapped"):
+        deployment.requests_for(call, principal="p", identity_policies=[])
+
+
+def test_a_stack_named_by_arn_keeps_its_arn(deployment: Deployment) -> None:
+    arn = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/0f1e2d3c"
+    call = RecordedCall("cloudformation", "GetTemplate", {"StackName": arn})
+    (request,) = deployment.requests_for(call, principal="p", identity_policies=[])
+    assert (request.action, request.resource) == ("cloudformation:GetTemplate", arn)

@@ -23,6 +23,10 @@ from support.iam_simulator import IamRequest
 BUCKET = "AWS::S3::Bucket"
 QUEUE = "AWS::SQS::Queue"
 TABLE = "AWS::DynamoDB::Table"
+ROLE = "AWS::IAM::Role"
+# The id part of a stack's ARN (arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>):
+# CloudFormation gives each stack a new UUID; a grant names the stack as `stack/<name>/*`.
+STACK_ID = "8a4f3e2c-1b6d-4e7f-9a0b-2c3d4e5f6a7b"
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,40 @@ OPERATIONS: dict[str, dict[str, str]] = {
         "PutItem": "dynamodb:PutItem",
         "DeleteItem": "dynamodb:DeleteItem",
     },
-    "ses": {"SendBounce": "ses:SendBounce"},
+    "ses": {
+        "SendBounce": "ses:SendBounce",
+        "DescribeActiveReceiptRuleSet": "ses:DescribeActiveReceiptRuleSet",
+        "DescribeReceiptRuleSet": "ses:DescribeReceiptRuleSet",
+        "GetAccountSendingEnabled": "ses:GetAccountSendingEnabled",
+        "GetIdentityPolicies": "ses:GetIdentityPolicies",
+        "GetIdentityVerificationAttributes": "ses:GetIdentityVerificationAttributes",
+        "GetSendQuota": "ses:GetSendQuota",
+        "ListIdentityPolicies": "ses:ListIdentityPolicies",
+    },
     "lambda": {"GetFunctionConfiguration": "lambda:GetFunctionConfiguration"},
+    "cloudwatch": {"GetMetricStatistics": "cloudwatch:GetMetricStatistics"},
+    "iam": {"SimulatePrincipalPolicy": "iam:SimulatePrincipalPolicy"},
+    "cloudformation": {
+        "GetTemplate": "cloudformation:GetTemplate",
+        "DescribeStackResource": "cloudformation:DescribeStackResource",
+    },
 }
+
+# Actions with no resource type in the Service Authorization Reference (the "Resource types"
+# column is empty): IAM authorizes them on `*` only. Checked against the reference's data that
+# parliament ships (tests/iam/test_the_call_mapping_follows_the_authorization_reference.py).
+NO_RESOURCE_TYPE: frozenset[str] = frozenset(
+    {
+        "ses:DescribeActiveReceiptRuleSet",
+        "ses:DescribeReceiptRuleSet",
+        "ses:GetAccountSendingEnabled",
+        "ses:GetIdentityPolicies",
+        "ses:GetIdentityVerificationAttributes",
+        "ses:GetSendQuota",
+        "ses:ListIdentityPolicies",
+        "cloudwatch:GetMetricStatistics",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -156,7 +191,10 @@ class Deployment:
         label = call.describe()
         context: dict[str, str | list[str]] = {"aws:SecureTransport": "true"}
         targets: list[tuple[str, str, str | None]] = []  # (action, resource ARN, policy)
-        if call.service == "s3":
+        if action in NO_RESOURCE_TYPE:
+            targets.append((action, "*", None))
+            label = f"{label} *"
+        elif call.service == "s3":
             bucket_id = self._by_name(BUCKET, p["Bucket"])
             bucket_arn = self.resolver.arn(bucket_id)
             policy = self._resource_policy(bucket_id)
@@ -196,7 +234,21 @@ class Deployment:
             function_id = self._by_name("AWS::Lambda::Function", name)
             targets.append((action, self.resolver.arn(function_id), None))
             label = f"{label} {name}"
-        elif call.service == "ses":
+        elif call.service == "iam":
+            source = str(p["PolicySourceArn"])
+            if ":role/" not in source:
+                raise UnresolvableError(f"{label} of {source}: only a role is mapped")
+            role_id = self._by_name(ROLE, source.rpartition("/")[2])
+            targets.append((action, self.resolver.arn(role_id), None))
+            label = f"{label} of role {source.rpartition('/')[2]}"
+        elif call.service == "cloudformation":
+            stack = str(p["StackName"])
+            if not stack.startswith("arn:"):
+                at = f"arn:aws:cloudformation:{self.region}:{self.account}:stack"
+                stack = f"{at}/{stack}/{STACK_ID}"
+            targets.append((action, stack, None))
+            label = f"{label} {p['StackName']} {p.get('LogicalResourceId', '')}".rstrip()
+        elif call.service == "ses" and call.operation == "SendBounce":
             sender = p["BounceSender"]
             context["ses:FromAddress"] = sender
             if p.get("BounceSenderArn"):
@@ -208,6 +260,8 @@ class Deployment:
                 identities = [f"{at}/{sender}", f"{at}/{sender.rpartition('@')[2]}"]
             targets.extend((action, arn, None) for arn in identities)
             label = f"{label} from {sender}"
+        else:
+            raise UnresolvableError(f"no resource mapping for {label}: add it to requests_for")
         return [
             IamRequest(
                 label=label,
