@@ -15,7 +15,15 @@ from pathlib import Path
 from _common import NODE_BIN
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCHMARKS = ("overhead.py", "coldstart.py", "bytecode.py", "pacing.py", "capacity.py", "synth.py")
+BENCHMARKS = (
+    "overhead.py",
+    "header_block.py",
+    "coldstart.py",
+    "bytecode.py",
+    "pacing.py",
+    "capacity.py",
+    "synth.py",
+)
 
 
 def main() -> int:
