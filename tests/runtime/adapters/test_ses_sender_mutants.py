@@ -295,3 +295,21 @@ def test_each_budget_item_repair_is_reported_once_whatever_the_take_brought(
         assert not granted
 
     assert len(reported) == repairs
+
+
+def test_a_sender_reports_only_the_repairs_of_its_own_take(fake_time: Any) -> None:
+    """The budget's repair count is cumulative over the container's life: the second send reports
+    its own take's repair, not the first one's again."""
+    budget = Budget(fake_time, repairs=1)
+    sender = sender_for(Ses("bounce-1", "bounce-2"), fake_time, budget=budget)
+    fake_time.deadline = fake_time.now + 100.0
+    reported: list[int] = []
+    for send in (1, 2):
+        sender.send(
+            REQUEST,
+            remaining_seconds=fake_time.remaining_seconds,
+            on_budget_repair=lambda send=send: reported.append(send),
+        )
+        fake_time.sleep(1.0)
+    assert budget.repairs == 2
+    assert reported == [1, 2]

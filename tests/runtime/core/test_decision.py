@@ -105,6 +105,8 @@ def test_each_guard_and_turning_it_off(overrides: dict[str, Any], reason: str, g
     [
         {"extra_headers": [("Auto-Submitted", "no")]},
         {"extra_headers": [("Auto-Submitted", " No (manual)")]},
+        # RFC 3834 5.1: parameters follow the keyword; `no` with two of them is still `no`.
+        {"extra_headers": [("Auto-Submitted", "no; owner=x; reason=y")]},
         {"extra_headers": [("Precedence", "first-class")]},
         {"extra_headers": [("Precedence", "first-class (bulk)")]},
         {"spam": "GRAY", "dkim": "GRAY", "dmarc": None},
