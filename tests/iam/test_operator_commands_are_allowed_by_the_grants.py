@@ -28,14 +28,13 @@ from iam.helpers import (
     main_queue_id,
     requests_of_role,
 )
-from moto.server import ThreadedMotoServer
 from operations.conftest import SERVICES
 from operations.pipeline import REGION, Pipeline, clients, run
 
 import bounce_runtime.operations.command_support as command_support
 from bounce_runtime.contract import CLAIM_SUFFIX
 from bounce_runtime.operations.dead_letters import OUTCOME_CHECKED_FLAG
-from support.aws_env import use_dummy_credentials
+from support.aws_env import moto_server, use_dummy_credentials
 from support.iam_calls import Deployment, RecordedCall, record_calls
 from support.iam_simulator import IamSimulator, assert_all_allowed, assert_all_denied
 
@@ -44,11 +43,8 @@ FAST = ["--rate", "100"]
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @functools.cache

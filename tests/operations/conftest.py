@@ -9,11 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from operations.pipeline import REGION, Pipeline, clients
 
 import bounce_runtime.operations.command_support as command_support
-from support.aws_env import use_dummy_credentials
+from support.aws_env import moto_server, use_dummy_credentials
 
 SERVICES = ("SQS", "S3", "CLOUDFORMATION", "LAMBDA", "IAM")
 
@@ -21,11 +20,8 @@ SERVICES = ("SQS", "S3", "CLOUDFORMATION", "LAMBDA", "IAM")
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """One moto server for the session, on a free loopback port; stopped at the end."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +20,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from bounce_runtime.operations.dns_mx import ANSWERED, MxLookup
+from support.aws_env import moto_server as local_moto_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -76,12 +75,8 @@ def healthy(**changes: Any) -> Account:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Any:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with local_moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

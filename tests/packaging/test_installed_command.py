@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from bounce_runtime.cli import CONSOLE_COMMAND
 from bounce_runtime.operations.permissions import COMMAND_PERMISSIONS
+from support.aws_env import moto_server
 
 # boto3 and what it imports (its dependencies and theirs).
 AWS_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
@@ -72,11 +72,8 @@ def without_sdk(tmp_path_factory: pytest.TempPathFactory, wheel_file: Path) -> P
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def _environment(endpoint: str | None = None) -> dict[str, str]:

@@ -1,6 +1,11 @@
-"""Dummy AWS credentials for tests, so no test can reach a real account."""
+"""Dummy AWS credentials for tests, so no test can reach a real account, and moto's server on
+a free loopback port for the tests that reach AWS through the real botocore client."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -19,3 +24,18 @@ def use_dummy_credentials(monkeypatch: pytest.MonkeyPatch, region: str) -> None:
         "AWS_REGION": region,
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 and a free port: its endpoint URL, stopped on exit."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

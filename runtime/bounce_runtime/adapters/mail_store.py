@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
+from bounce_runtime.adapters.s3_dates import answer_date
 from bounce_runtime.contract import (
     BOUNCE_TAG_KEY,
     CLAIM_SUFFIX,
@@ -40,21 +41,6 @@ class ClaimAge(NamedTuple):
 
     claimed_at: datetime
     age_s: float
-
-
-def answer_date(response: Mapping[str, Any]) -> datetime | None:
-    """The ``Date`` header of an S3 answer (S3's clock), or None when absent or unreadable."""
-    from email.utils import parsedate_to_datetime
-
-    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    text = headers.get("date") if isinstance(headers, Mapping) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def _object_size(response: Mapping[str, Any]) -> int | None:

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bounce_runtime.adapters.mail_store import answer_date
 from bounce_runtime.adapters.pacing import Pacer
+from bounce_runtime.adapters.s3_dates import answer_date
 from bounce_runtime.contract import BOUNCE_TAG_KEY, CLAIM_SUFFIX, REASON_OUTCOME_UNKNOWN
 from bounce_runtime.errors import ClaimChanged, OperationsError, ReplayFailed
 from bounce_runtime.operations.dead_letter_scan import (
