@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bounce_runtime.contract import OPERATOR_ONLY_PARTS
+
 RUNTIME_PACKAGE = "bounce_runtime"
 EXCLUDED_FROM_RUNTIME = ("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py", ".*")
 
@@ -90,16 +92,21 @@ def modules_without_bytecode(package_dir: Path, bytecode_dir: Path) -> list[Path
 def stage_runtime(
     *, package_dir: Path | None = None, bytecode_dir: Path = RUNTIME_BYTECODE_DIR
 ) -> Path:
-    """A directory holding exactly `bounce_runtime/` (no caches or tests) and, for each module
+    """A directory holding exactly `bounce_runtime/` (no caches, tests or operator tools) and, for
+    each module
     whose source it matches, the Lambda Python's bytecode from `bytecode_dir`; a module without
     matching bytecode ships as source only and compiles at cold start (logged as a warning)."""
     package_dir = package_dir or runtime_package_dir()
     root = _new_staging_dir()
-    shutil.copytree(
-        package_dir,
-        root / RUNTIME_PACKAGE,
-        ignore=shutil.ignore_patterns(*EXCLUDED_FROM_RUNTIME),
-    )
+    excluded = shutil.ignore_patterns(*EXCLUDED_FROM_RUNTIME)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        ignored = set(excluded(folder, names))
+        if Path(folder) == package_dir:
+            ignored.update(name for name in names if name in OPERATOR_ONLY_PARTS)
+        return ignored
+
+    shutil.copytree(package_dir, root / RUNTIME_PACKAGE, ignore=ignore)
     missing = []
     for module in _modules(root / RUNTIME_PACKAGE):
         compiled = _matching_bytecode(root, module, bytecode_dir)

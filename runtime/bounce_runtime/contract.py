@@ -54,6 +54,9 @@ POLICY_LAYER_PATH: Final = "cdk-ses-bounce/policy.json"
 POLICY_FILE: Final = f"{LAYER_MOUNT}/{POLICY_LAYER_PATH}"
 RUNTIME_PACKAGE: Final = "bounce_runtime"
 HANDLER: Final = f"{RUNTIME_PACKAGE}.handler.handler"
+# The operator's tools in the package (`cdk-ses-bounce ...`): nothing the handler imports reaches
+# them, so the Lambda asset leaves them out.
+OPERATOR_ONLY_PARTS: Final = ("cli", "operations", "__main__.py")
 
 # Names the runtime writes into AWS --------------------------------------------------------------
 

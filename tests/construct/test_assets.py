@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 from construct.synth_helpers import CUSTOM_POLICY, Synthesized, resources_of_type
 
+from bounce_runtime.contract import OPERATOR_ONLY_PARTS
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.core.policy_json import compile_policy, load_policy_text
 from cdk_ses_bounce import BounceProcessor
@@ -46,7 +47,9 @@ def test_runtime_asset_holds_the_runtime_package_and_its_bytecode(example: Synth
     sources = {
         f"bounce_runtime/{name}"
         for name in files_under(source)
-        if "__pycache__" not in name and not name.endswith(".pyc")
+        if "__pycache__" not in name
+        and not name.endswith(".pyc")
+        and name.split("/", 1)[0] not in OPERATOR_ONLY_PARTS
     }
     # CPython 3.14 bytecode of each module whose source it matches (`make bytecode` builds all).
     stale = modules_without_bytecode(source, RUNTIME_BYTECODE_DIR)
@@ -56,6 +59,12 @@ def test_runtime_asset_holds_the_runtime_package_and_its_bytecode(example: Synth
         if name.endswith(".py") and Path(name) not in stale
     }
     assert "bounce_runtime/handler.py" in sources
+    # The operator's tools stay out of the function's code.
+    assert "bounce_runtime/operations/preflight.py" not in sources
+    assert not any(
+        name.startswith(("bounce_runtime/cli/", "bounce_runtime/operations/"))
+        for name in files_under(asset)
+    )
     assert files_under(asset) == sources | bytecode
     for name in sources:
         relative = name.removeprefix("bounce_runtime/")

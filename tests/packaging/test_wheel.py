@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bounce_runtime.contract import OPERATOR_ONLY_PARTS
 from cdk_ses_bounce.assets import RUNTIME_BYTECODE_DIR, bytecode_name, modules_without_bytecode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +94,10 @@ def test_lambda_asset_holds_the_runtime_package_and_its_bytecode(
     sources = [
         Path("bounce_runtime") / p.relative_to(RUNTIME_SOURCE)
         for p in RUNTIME_SOURCE.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix != ".pyc"
+        and p.relative_to(RUNTIME_SOURCE).parts[0] not in OPERATOR_ONLY_PARTS
     ]
     stale = modules_without_bytecode(RUNTIME_SOURCE, RUNTIME_BYTECODE_DIR)
     bytecode = [bytecode_name(p) for p in sources if p.suffix == ".py" and p not in stale]

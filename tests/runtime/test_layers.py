@@ -177,6 +177,30 @@ def test_the_runtime_package_has_no_import_cycle() -> None:
     )  # the graph is read
 
 
+def test_the_handler_never_imports_the_operator_tools() -> None:
+    """The Lambda asset leaves out cli/, operations/ and __main__.py
+    (contract.OPERATOR_ONLY_PARTS): nothing the handler imports, lazily or not, may reach them."""
+    from bounce_runtime.contract import OPERATOR_ONLY_PARTS
+
+    def module_of(path: Path) -> str:
+        relative = path.relative_to(PACKAGE.parent).with_suffix("").as_posix()
+        return relative.replace("/", ".").removesuffix(".__init__")
+
+    paths = {module_of(p): p for p in PACKAGE.rglob("*.py")}
+    seen: set[str] = set()
+    todo = ["bounce_runtime.handler"]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo.extend(_runtime_imports(paths[module]))
+    parts = {part.removesuffix(".py") for part in OPERATOR_ONLY_PARTS}
+    operator_only = {m for m in seen if m.count(".") and m.split(".")[1] in parts}
+    assert "bounce_runtime.processor" in seen  # the closure was walked
+    assert operator_only == set()
+
+
 @pytest.mark.parametrize(
     "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.relative_to(PACKAGE).as_posix()
 )
