@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from constructs import Construct
@@ -19,7 +18,7 @@ from bounce_runtime.core.addresses import bare_address_problem, is_mail_domain
 from bounce_runtime.core.policy import BouncePolicy, default_policy
 from bounce_runtime.core.vocabulary import unicode_problem
 from bounce_runtime.errors import PolicyError
-from cdk_ses_bounce import defaults, sizing
+from cdk_ses_bounce import defaults, regions, sizing
 from cdk_ses_bounce.budget import ISendBounceBudget
 from cdk_ses_bounce.props import Props
 
@@ -255,55 +254,6 @@ def rule_set_problems(
     return []
 
 
-def receiving_regions(scope: Construct, from_props: Sequence[str] | None) -> tuple[str, ...]:
-    """The regions where SES receives mail: the prop, else the context key, else the default."""
-    if from_props is not None:
-        return tuple(from_props)
-    from_context = scope.node.try_get_context(defaults.RECEIVING_REGIONS_CONTEXT_KEY)
-    if isinstance(from_context, str):
-        return tuple(r.strip() for r in from_context.split(",") if r.strip())
-    if isinstance(from_context, list):
-        return tuple(str(r) for r in from_context)
-    return defaults.RECEIVING_REGIONS
-
-
-def region_problems(
-    scope: Construct,
-    region: str,
-    from_props: Sequence[str] | None,
-    hosted_zone: route53.IHostedZone | None,
-) -> list[str]:
-    """Problems of the stack region (SES receives mail only in some regions)."""
-    if cdk.Token.is_unresolved(region):
-        if hosted_zone is None:
-            return []
-        return [
-            "hosted_zone needs a concrete stack region for its MX records "
-            "(inbound-smtp.<region>.amazonaws.com), got an unresolved region"
-        ]
-    allowed = receiving_regions(scope, from_props)
-    if region in allowed:
-        return []
-    return [
-        f"region {region!r} does not receive mail through SES; receiving regions: "
-        f"{', '.join(allowed)} (override with the receiving_regions prop or the context key "
-        f"{defaults.RECEIVING_REGIONS_CONTEXT_KEY!r})"
-    ]
-
-
-def mail_write_role_problems(region: str, mail_write_role: bool | None) -> list[str]:
-    """Problems of `mail_write_role` (SES needs the role in opt-in regions)."""
-    if mail_write_role is not False or cdk.Token.is_unresolved(region):
-        return []
-    if region not in defaults.OPT_IN_REGIONS:
-        return []
-    return [
-        f"mail_write_role=False in {region!r}, an opt-in region: SES writes to S3 buckets there "
-        "only through the S3 action's IAM role (IamRoleArn); leave mail_write_role unset or "
-        "True"
-    ]
-
-
 def recipient_identities_problems(recipients: Sequence[str], create: bool) -> list[str]:
     """Problems of `recipient_identities` (it creates domain identities only)."""
     if not create or any(cdk.Token.is_unresolved(r) or is_domain(r) for r in recipients):
@@ -454,10 +404,10 @@ def validate_props(scope: Construct, props: Props) -> BouncePolicy:
         *rule_set_problems(
             props.rule_set, props.activate_rule_set, props.activate_imported_rule_set
         ),
-        *region_problems(
+        *regions.region_problems(
             scope, cdk.Stack.of(scope).region, props.receiving_regions, props.hosted_zone
         ),
-        *mail_write_role_problems(cdk.Stack.of(scope).region, props.mail_write_role),
+        *regions.mail_write_role_problems(cdk.Stack.of(scope).region, props.mail_write_role),
         *recipient_identities_problems(props.recipients, props.recipient_identities),
     ]
     policy = checked_policy(props.policy, problems)
