@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 import bounce_runtime.handler as handler_module
 from bounce_runtime.contract import (
@@ -32,83 +31,12 @@ from support.events import (
     sqs_event,
     sqs_record,
 )
-from support.local_ses import LocalSes
-
-REGION = "us-east-1"
-SENDER = "mailer-daemon@example.com"
-
-
-class Context:
-    """Lambda's context: time left until a deadline on the monotonic clock, and the ids."""
-
-    def __init__(self, seconds: float = 300.0, request_id: str = "req-1") -> None:
-        self.deadline = time.monotonic() + seconds
-        self.aws_request_id = request_id
-        self.function_name = "bounce-fn"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.deadline - time.monotonic()) * 1000)
-
-
-class World:
-    """The AWS side of one test: bucket, dead-letter queue, local SES."""
-
-    def __init__(self, ses: LocalSes) -> None:
-        self.ses = ses
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.s3.create_bucket(Bucket=BUCKET)
-        self.dlq_url = self.sqs.create_queue(QueueName="bounce-dlq")["QueueUrl"]
-
-    def store(self, message_id: str) -> dict[str, Any]:
-        """Store the mail object (with a tag of its own) and return the SQS record for it."""
-        self.s3.put_object(
-            Bucket=BUCKET,
-            Key=OBJECT_KEY_PREFIX + message_id,
-            Body=b"From: sender@example.net\r\nTo: recipient@example.com\r\n\r\nHello\r\n",
-            Tagging="retention=30d",
-        )
-        return self.record(message_id)
-
-    @staticmethod
-    def record(message_id: str) -> dict[str, Any]:
-        """The SQS record for a message received a minute ago (the handler reads the real clock)."""
-        received = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
-        body = notification(message_id=message_id, timestamp=received.replace("+00:00", "Z"))
-        return sqs_record(body, message_id="sqs-" + message_id)
-
-    def tags(self, message_id: str) -> dict[str, str]:
-        tag_set = self.s3.get_object_tagging(Bucket=BUCKET, Key=OBJECT_KEY_PREFIX + message_id)
-        return {tag["Key"]: tag["Value"] for tag in tag_set["TagSet"]}
-
-    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
-        received = self.sqs.receive_message(
-            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        ).get("Messages", [])
-        return [
-            (message["Body"],
-             {name: value["StringValue"] for name, value in message["MessageAttributes"].items()})
-            for message in received
-        ]  # fmt: skip
-
-    def bounced_ids(self) -> list[str]:
-        return [call.params["OriginalMessageId"] for call in self.ses.calls]
+from support.handler_world import REGION, Context, World, handler_world
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with LocalSes(rate_per_second=50.0, region=REGION) as ses, mock_aws():
-        created = World(ses)
-        for name, value in {
-            "BOUNCE_SENDER": SENDER,
-            "DEAD_LETTER_QUEUE_URL": created.dlq_url,
-            "SEND_RATE_PER_SECOND": "50",
-            "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
-            "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("BOUNCE_POLICY_FILE", raising=False)
-        monkeypatch.setattr(handler_module, "_container", None)
+    with handler_world(monkeypatch) as created:
         yield created
 
 

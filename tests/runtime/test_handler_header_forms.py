@@ -10,13 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from moto import mock_aws
-from runtime.test_handler import REGION, SENDER, Context, World
 
-import bounce_runtime.handler as handler_module
 from bounce_runtime.handler import handler
 from support.events import BUCKET, OBJECT_KEY_PREFIX, notification, sqs_event, sqs_record
-from support.local_ses import LocalSes
+from support.handler_world import Context, World, handler_world
 
 # 400 Received lines: far more than the 10 KB that make SES truncate the notification's headers.
 RECEIVED_400 = b"".join(
@@ -27,18 +24,7 @@ RECEIVED_400 = b"".join(
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with LocalSes(rate_per_second=50.0, region=REGION) as ses, mock_aws():
-        created = World(ses)
-        for name, value in {
-            "BOUNCE_SENDER": SENDER,
-            "DEAD_LETTER_QUEUE_URL": created.dlq_url,
-            "SEND_RATE_PER_SECOND": "50",
-            "AWS_LAMBDA_FUNCTION_NAME": "bounce-fn",
-            "AWS_ENDPOINT_URL_SES": ses.endpoint_url,
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("BOUNCE_POLICY_FILE", raising=False)
-        monkeypatch.setattr(handler_module, "_container", None)
+    with handler_world(monkeypatch) as created:
         yield created
 
 
