@@ -264,7 +264,7 @@ class BouncePolicy:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON form (every setting spelled out); ``from_dict`` reads it back."""
-        from bounce_runtime.core.policy_form import policy_to_dict
+        from bounce_runtime.core.policy_writer import policy_to_dict
 
         return policy_to_dict(self)
 

@@ -2,8 +2,8 @@
 
 ``parse_settings`` checks all of a policy, including the DSN limits SES documents, and raises
 ``PolicyError`` naming the field path, the value and what is allowed, so a bad policy fails when
-the construct synthesizes, not at run time. ``policy_to_dict`` writes the canonical form back.
-It reads and writes the parts of ``core.policy_parts`` and never imports ``core.policy``
+the construct synthesizes, not at run time (``core.policy_writer`` writes the canonical form
+back). It reads the parts of ``core.policy_parts`` and never imports ``core.policy``
 (``BouncePolicy`` is built from what it returns): no import cycle.
 """
 
@@ -49,7 +49,7 @@ from bounce_runtime.core.vocabulary import (
 from bounce_runtime.errors import PolicyError
 
 if TYPE_CHECKING:
-    from bounce_runtime.core.policy import BouncePolicy
+    pass
 
 POLICY_VERSION: Final = 1
 _REASON_CODE = r"[a-z0-9]+(?:-[a-z0-9]+)*"
@@ -63,21 +63,6 @@ def load_json(text: str) -> object:
         return json.loads(text)
     except (ValueError, RecursionError) as error:
         raise PolicyError(f"policy: not valid JSON ({error})") from None
-
-
-def policy_to_dict(policy: BouncePolicy) -> dict[str, Any]:
-    """The canonical JSON form (every setting spelled out); ``parse_policy`` reads it back."""
-    return {
-        "version": POLICY_VERSION,
-        "rules": [_rule_to_dict(rule) for rule in policy.rules],
-        "default": _action_to_dict(policy.default),
-        "fold_subaddress": policy.fold_subaddress,
-        "message": _message_to_dict(policy.message),
-        "guards": {
-            **{name: getattr(policy.guards, name) for name in GUARD_NAMES},
-            "sender_authentication": list(policy.guards.sender_authentication),
-        },
-    }
 
 
 # Parsing ------------------------------------------------------------------------------------
@@ -414,53 +399,3 @@ def parse_settings(value: object, patterns: PatternReader | None = None) -> Sett
     checked in full (``BouncePolicy(*settings)`` builds the policy); ``patterns`` reads a rule's
     recipients and senders (default: the JSON form's checked lists)."""
     return _settings(value, _patterns if patterns is None else patterns)
-
-
-# Serialising --------------------------------------------------------------------------------
-
-
-def _action_to_dict(action: Action) -> dict[str, Any]:
-    if isinstance(action, SuppressAction):
-        return {"type": "suppress", "reason": action.reason}
-    if isinstance(action, AcceptAction):
-        return {"type": "accept"}
-    result: dict[str, Any] = {"type": "bounce", "bounce_type": action.bounce_type}
-    if action.dsn is not None:
-        dsn = {
-            key: getattr(action.dsn, key)
-            for key in ("action", "status", "diagnostic_code", "remote_mta", "last_attempt_date")
-            if getattr(action.dsn, key) is not None
-        }
-        if action.dsn.extension_fields:
-            dsn["extension_fields"] = dict(action.dsn.extension_fields)
-        result["dsn"] = dsn
-    return result
-
-
-def _rule_to_dict(rule: Rule) -> dict[str, Any]:
-    match: dict[str, Any] = {}
-    if rule.match.recipients is not None:
-        match["recipients"] = list(rule.match.recipients)
-    if rule.match.senders is not None:
-        match["senders"] = list(rule.match.senders)
-    if rule.match.min_size_bytes is not None:
-        match["min_size_bytes"] = rule.match.min_size_bytes
-    if rule.match.max_size_bytes is not None:
-        match["max_size_bytes"] = rule.match.max_size_bytes
-    if rule.match.verdicts:
-        match["verdicts"] = {name: list(statuses) for name, statuses in rule.match.verdicts}
-    result: dict[str, Any] = {"match": match, "action": _action_to_dict(rule.action)}
-    if rule.name is not None:
-        result = {"name": rule.name, **result}
-    return result
-
-
-def _message_to_dict(message: MessageSettings) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    if message.explanation is not None:
-        result["explanation"] = message.explanation
-    if message.reporting_mta is not None:
-        result["reporting_mta"] = message.reporting_mta
-    if message.extension_fields:
-        result["extension_fields"] = dict(message.extension_fields)
-    return result

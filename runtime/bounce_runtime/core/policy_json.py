@@ -29,7 +29,7 @@ from bounce_runtime.core.policy_form import (
     POLICY_VERSION as POLICY_VERSION,
 )
 from bounce_runtime.core.policy_form import load_json, parse_settings
-from bounce_runtime.core.policy_form import policy_to_dict as policy_to_dict
+from bounce_runtime.core.policy_writer import policy_to_dict as policy_to_dict
 from bounce_runtime.errors import PolicyError
 
 COMPILED_FORMAT: Final = "cdk-ses-bounce/compiled-policy"
